@@ -1,0 +1,73 @@
+//! Time as the domain sees it: whole seconds since the Unix epoch, handed in by the caller.
+//!
+//! Only the edge (the HTTP layer, the CLI) asks a [`Clock`] for the time; every rule in this
+//! crate takes a [`UnixTime`] argument so that tests can put it anywhere.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// An instant, in whole seconds since 1970-01-01T00:00:00Z.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixTime(pub i64);
+
+impl UnixTime {
+    /// The instant `secs` seconds after this one (saturating).
+    #[must_use]
+    pub fn plus_secs(self, secs: i64) -> UnixTime {
+        UnixTime(self.0.saturating_add(secs))
+    }
+
+    /// Seconds since the epoch.
+    #[must_use]
+    pub fn secs(self) -> i64 {
+        self.0
+    }
+}
+
+/// A source of the current time.
+pub trait Clock: Send + Sync {
+    /// The current instant.
+    fn now(&self) -> UnixTime;
+}
+
+/// The operating system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixTime {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
+    }
+}
+
+/// A clock that only moves when told to: for tests and simulations of expiry.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock standing at `start`.
+    #[must_use]
+    pub fn new(start: UnixTime) -> Self {
+        Self(AtomicI64::new(start.0))
+    }
+
+    /// Moves the clock forward by `secs` seconds.
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    /// Puts the clock at `at`.
+    pub fn set(&self, at: UnixTime) {
+        self.0.store(at.0, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> UnixTime {
+        UnixTime(self.0.load(Ordering::SeqCst))
+    }
+}

@@ -1,0 +1,377 @@
+//! Signing keys: the Ed25519 keys authd creates and keeps, or an HMAC secret from the
+//! configuration, and the JWKS that publishes the public halves.
+//!
+//! Invariant: a [`KeyRing`] signs with exactly one key and algorithm, chosen by the
+//! server's configuration, and verifies only tokens whose `kid` names one of its keys.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::{AuthError, StoreError, UnixTime};
+
+/// The algorithm access tokens are signed with, fixed by configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    /// Ed25519 signatures with keys authd generates and stores (the default).
+    EdDSA,
+    /// HMAC-SHA256 with a configured shared secret.
+    HS256,
+    /// HMAC-SHA512 with a configured shared secret.
+    HS512,
+}
+
+impl SigningAlgorithm {
+    /// Parses the names used by `AUTHD_JWT_ALG`: `EdDSA`, `HS256`, `HS512`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "EdDSA" => Some(Self::EdDSA),
+            "HS256" => Some(Self::HS256),
+            "HS512" => Some(Self::HS512),
+            _ => None,
+        }
+    }
+
+    /// The JOSE `alg` name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EdDSA => "EdDSA",
+            Self::HS256 => "HS256",
+            Self::HS512 => "HS512",
+        }
+    }
+
+    pub(crate) fn jose(self) -> Algorithm {
+        match self {
+            Self::EdDSA => Algorithm::EdDSA,
+            Self::HS256 => Algorithm::HS256,
+            Self::HS512 => Algorithm::HS512,
+        }
+    }
+}
+
+/// An Ed25519 signing key as persisted by a [`KeyStore`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    /// Key id: the RFC 7638 thumbprint of the public key.
+    pub kid: String,
+    /// The JOSE algorithm name (`EdDSA`).
+    pub algorithm: String,
+    /// The 32-byte private seed, unpadded base64url.
+    pub private_key: String,
+    /// The 32-byte public key, unpadded base64url.
+    pub public_key: String,
+    /// When the key was created.
+    pub created_at: UnixTime,
+}
+
+impl fmt::Debug for StoredSigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredSigningKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoredSigningKey {
+    /// Generates a new Ed25519 key from the OS CSPRNG.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] if the OS cannot supply randomness.
+    pub fn generate_ed25519(now: UnixTime) -> Result<Self, AuthError> {
+        let mut seed = [0u8; 32];
+        crate::random_bytes(&mut seed)?;
+        let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+            .verifying_key()
+            .to_bytes();
+        let x = URL_SAFE_NO_PAD.encode(public);
+        Ok(Self {
+            kid: okp_thumbprint(&x),
+            algorithm: SigningAlgorithm::EdDSA.as_str().to_owned(),
+            private_key: URL_SAFE_NO_PAD.encode(seed),
+            public_key: x,
+            created_at: now,
+        })
+    }
+}
+
+/// RFC 7638 thumbprint of an Ed25519 public key: a stable, collision-free `kid`.
+fn okp_thumbprint(x: &str) -> String {
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// A public key in JWK form, as published at `/.well-known/jwks.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Jwk {
+    /// Key type (`OKP`).
+    pub kty: &'static str,
+    /// Curve (`Ed25519`).
+    pub crv: &'static str,
+    /// The public key, unpadded base64url.
+    pub x: String,
+    /// Key id, matching the `kid` header of tokens it signed.
+    pub kid: String,
+    /// Algorithm (`EdDSA`).
+    pub alg: &'static str,
+    /// Use (`sig`).
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+}
+
+/// A JSON Web Key Set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Jwks {
+    /// The published keys. Empty when tokens are HMAC-signed: a shared secret is never
+    /// published.
+    pub keys: Vec<Jwk>,
+}
+
+/// The keys one authd process signs and verifies with.
+#[derive(Clone)]
+pub struct KeyRing {
+    algorithm: SigningAlgorithm,
+    signing_kid: String,
+    signing_key: EncodingKey,
+    verifying: HashMap<String, DecodingKey>,
+    jwks: Jwks,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("algorithm", &self.algorithm)
+            .field("signing_kid", &self.signing_kid)
+            .field("kids", &self.verifying.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Shortest HMAC secret accepted, in bytes.
+const MIN_HMAC_SECRET: usize = 32;
+
+impl KeyRing {
+    /// A key ring that signs and verifies with a shared HMAC secret.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidRequest`] when `algorithm` is not an HMAC algorithm or the secret
+    /// is shorter than 32 bytes.
+    pub fn hmac(algorithm: SigningAlgorithm, secret: &[u8]) -> Result<Self, AuthError> {
+        if algorithm == SigningAlgorithm::EdDSA {
+            return Err(AuthError::InvalidRequest(
+                "EdDSA keys are generated, not configured".into(),
+            ));
+        }
+        if secret.len() < MIN_HMAC_SECRET {
+            return Err(AuthError::InvalidRequest(format!(
+                "the JWT secret must be at least {MIN_HMAC_SECRET} bytes"
+            )));
+        }
+        // The kid names the secret without revealing it.
+        let mut digest = Sha256::new();
+        digest.update(b"authd hmac kid\0");
+        digest.update(secret);
+        let kid = URL_SAFE_NO_PAD.encode(&digest.finalize()[..12]);
+        let mut verifying = HashMap::new();
+        verifying.insert(kid.clone(), DecodingKey::from_secret(secret));
+        Ok(Self {
+            algorithm,
+            signing_kid: kid,
+            signing_key: EncodingKey::from_secret(secret),
+            verifying,
+            jwks: Jwks::default(),
+        })
+    }
+
+    /// A key ring over stored Ed25519 keys: it signs with the oldest (so that processes
+    /// that raced to create the first key agree on one) and verifies with all of them.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] when `keys` is empty or a key is corrupt.
+    pub fn ed25519(keys: &[StoredSigningKey]) -> Result<Self, AuthError> {
+        let corrupt = |kid: &str| AuthError::Internal(format!("signing key {kid} is corrupt"));
+        let mut sorted: Vec<&StoredSigningKey> = keys
+            .iter()
+            .filter(|k| k.algorithm == SigningAlgorithm::EdDSA.as_str())
+            .collect();
+        sorted.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+        let Some(signing) = sorted.first() else {
+            return Err(AuthError::Internal(
+                "no Ed25519 signing key is stored".into(),
+            ));
+        };
+        let mut verifying = HashMap::new();
+        let mut jwks = Jwks::default();
+        for key in &sorted {
+            let public = URL_SAFE_NO_PAD
+                .decode(&key.public_key)
+                .map_err(|_| corrupt(&key.kid))?;
+            if public.len() != 32 || okp_thumbprint(&key.public_key) != key.kid {
+                return Err(corrupt(&key.kid));
+            }
+            verifying.insert(key.kid.clone(), DecodingKey::from_ed_der(&public));
+            jwks.keys.push(Jwk {
+                kty: "OKP",
+                crv: "Ed25519",
+                x: key.public_key.clone(),
+                kid: key.kid.clone(),
+                alg: "EdDSA",
+                use_: "sig",
+            });
+        }
+        let seed: [u8; 32] = URL_SAFE_NO_PAD
+            .decode(&signing.private_key)
+            .ok()
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| corrupt(&signing.kid))?;
+        let derived = ed25519_dalek::SigningKey::from_bytes(&seed)
+            .verifying_key()
+            .to_bytes();
+        if URL_SAFE_NO_PAD.encode(derived) != signing.public_key {
+            return Err(corrupt(&signing.kid));
+        }
+        Ok(Self {
+            algorithm: SigningAlgorithm::EdDSA,
+            signing_kid: signing.kid.clone(),
+            signing_key: EncodingKey::from_ed_der(&ed25519_pkcs8(&seed)),
+            verifying,
+            jwks,
+        })
+    }
+
+    /// Loads the stored Ed25519 keys, creating the first one if there is none.
+    ///
+    /// Safe when several processes start at once on one database: each may insert a key,
+    /// and all of them then sign with the oldest.
+    ///
+    /// # Errors
+    /// [`AuthError::Store`] when storage fails, [`AuthError::Internal`] for corrupt keys.
+    pub fn load_or_create(store: &dyn KeyStore, now: UnixTime) -> Result<Self, AuthError> {
+        let mut keys = store.signing_keys()?;
+        if keys.is_empty() {
+            match store.insert_signing_key(&StoredSigningKey::generate_ed25519(now)?) {
+                Ok(()) | Err(StoreError::Duplicate) => {}
+                Err(e) => return Err(e.into()),
+            }
+            keys = store.signing_keys()?;
+        }
+        Self::ed25519(&keys)
+    }
+
+    /// The algorithm this ring signs and verifies with.
+    #[must_use]
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.algorithm
+    }
+
+    /// The `kid` new tokens are signed under.
+    #[must_use]
+    pub fn signing_kid(&self) -> &str {
+        &self.signing_kid
+    }
+
+    /// The public keys to publish.
+    #[must_use]
+    pub fn jwks(&self) -> &Jwks {
+        &self.jwks
+    }
+
+    pub(crate) fn signing_key(&self) -> &EncodingKey {
+        &self.signing_key
+    }
+
+    pub(crate) fn verifying_key(&self, kid: &str) -> Option<&DecodingKey> {
+        self.verifying.get(kid)
+    }
+}
+
+/// Wraps a 32-byte Ed25519 seed in the fixed PKCS#8 v1 DER envelope (RFC 8410).
+fn ed25519_pkcs8(seed: &[u8; 32]) -> Vec<u8> {
+    const PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let mut der = Vec::with_capacity(48);
+    der.extend_from_slice(&PREFIX);
+    der.extend_from_slice(seed);
+    der
+}
+
+/// Persistence of signing keys.
+pub trait KeyStore: Send + Sync {
+    /// Every stored signing key.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
+
+    /// Stores a new key.
+    ///
+    /// # Errors
+    /// MUST fail with [`StoreError::Duplicate`] when the `kid` exists; [`StoreError`] when
+    /// storage fails.
+    fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+
+    #[test]
+    fn the_first_start_creates_a_key_and_later_starts_reuse_it() {
+        let store = MemoryStore::default();
+        let first = KeyRing::load_or_create(&store, UnixTime(100)).unwrap();
+        let again = KeyRing::load_or_create(&store, UnixTime(200)).unwrap();
+        assert_eq!(first.signing_kid(), again.signing_kid());
+        assert_eq!(store.signing_keys().unwrap().len(), 1);
+        assert_eq!(first.jwks().keys.len(), 1);
+        assert_eq!(first.jwks().keys[0].kid, first.signing_kid());
+    }
+
+    #[test]
+    fn processes_that_raced_to_create_a_key_agree_on_the_oldest() {
+        let older = StoredSigningKey::generate_ed25519(UnixTime(100)).unwrap();
+        let newer = StoredSigningKey::generate_ed25519(UnixTime(101)).unwrap();
+        let a = KeyRing::ed25519(&[newer.clone(), older.clone()]).unwrap();
+        let b = KeyRing::ed25519(&[older.clone(), newer]).unwrap();
+        assert_eq!(a.signing_kid(), older.kid);
+        assert_eq!(b.signing_kid(), older.kid);
+        assert_eq!(a.jwks().keys.len(), 2);
+    }
+
+    #[test]
+    fn kid_is_the_rfc7638_thumbprint() {
+        // RFC 8037 appendix A.3: the thumbprint of its example Ed25519 key.
+        assert_eq!(
+            okp_thumbprint("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_stored_key_is_reported_not_used() {
+        let mut key = StoredSigningKey::generate_ed25519(UnixTime(1)).unwrap();
+        key.private_key = URL_SAFE_NO_PAD.encode([7u8; 32]);
+        assert!(matches!(
+            KeyRing::ed25519(&[key]),
+            Err(AuthError::Internal(_))
+        ));
+        assert!(KeyRing::ed25519(&[]).is_err());
+    }
+
+    #[test]
+    fn debug_output_never_contains_private_key_material() {
+        let key = StoredSigningKey::generate_ed25519(UnixTime(1)).unwrap();
+        assert!(!format!("{key:?}").contains(&key.private_key));
+    }
+}

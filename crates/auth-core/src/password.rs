@@ -1,0 +1,208 @@
+//! Password hashing with Argon2id, verification that costs the same for unknown accounts,
+//! and detection of hashes made with outdated parameters.
+
+use std::fmt;
+
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::{AuthError, Password};
+
+/// A PHC-format Argon2 hash string as stored in the database.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a stored hash string.
+    #[must_use]
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    /// The PHC string to store.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// The result of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordVerification {
+    /// The password matches and the hash uses the current parameters.
+    Valid,
+    /// The password matches but the hash was made with other parameters: store a new hash.
+    ValidNeedsRehash,
+    /// The password does not match (or the stored hash is unreadable).
+    Invalid,
+}
+
+/// Hashes and verifies passwords with Argon2id at fixed parameters.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    dummy: PasswordHash,
+}
+
+impl fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("m_cost", &self.params.m_cost())
+            .field("t_cost", &self.params.t_cost())
+            .field("p_cost", &self.params.p_cost())
+            .finish()
+    }
+}
+
+impl PasswordHasher {
+    /// OWASP's recommended Argon2id parameters: 19 MiB of memory, 2 passes, 1 lane.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] if the OS cannot supply randomness for the dummy hash.
+    pub fn recommended() -> Result<Self, AuthError> {
+        Self::with_params(19_456, 2, 1)
+    }
+
+    /// A hasher with explicit Argon2id parameters (memory in KiB, passes, lanes).
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] when the parameters are out of Argon2's range or the OS
+    /// cannot supply randomness.
+    pub fn with_params(m_cost: u32, t_cost: u32, p_cost: u32) -> Result<Self, AuthError> {
+        let params = Params::new(m_cost, t_cost, p_cost, None)
+            .map_err(|e| AuthError::Internal(format!("argon2 parameters: {e}")))?;
+        let mut hasher = Self {
+            params,
+            dummy: PasswordHash(String::new()),
+        };
+        // A real hash of a random password: verifying against it costs exactly what a
+        // real verification costs, so an unknown account is not faster to reject.
+        let mut random = [0u8; 32];
+        crate::random_bytes(&mut random)?;
+        hasher.dummy = hasher.hash_bytes(&random)?;
+        Ok(hasher)
+    }
+
+    fn argon2(&self) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+
+    fn hash_bytes(&self, password: &[u8]) -> Result<PasswordHash, AuthError> {
+        let mut salt = [0u8; 16];
+        crate::random_bytes(&mut salt)?;
+        let hash = self
+            .argon2()
+            .hash_password_with_salt(password, &salt)
+            .map_err(|e| AuthError::Internal(format!("argon2 hash: {e}")))?;
+        Ok(PasswordHash(hash.to_string()))
+    }
+
+    /// Hashes a password with a fresh random salt.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] if the OS cannot supply randomness.
+    pub fn hash(&self, password: &Password) -> Result<PasswordHash, AuthError> {
+        self.hash_bytes(password.expose())
+    }
+
+    /// Verifies a password against a stored hash, using the parameters recorded in the
+    /// hash, and says whether the hash should be replaced by one at current parameters.
+    #[must_use]
+    pub fn verify(&self, password: &Password, stored: &PasswordHash) -> PasswordVerification {
+        let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(stored.as_str()) else {
+            return PasswordVerification::Invalid;
+        };
+        if self
+            .argon2()
+            .verify_password(password.expose(), &parsed)
+            .is_err()
+        {
+            return PasswordVerification::Invalid;
+        }
+        let current = parsed.algorithm.as_str() == "argon2id"
+            && Params::try_from(&parsed).is_ok_and(|p| {
+                p.m_cost() == self.params.m_cost()
+                    && p.t_cost() == self.params.t_cost()
+                    && p.p_cost() == self.params.p_cost()
+            });
+        if current {
+            PasswordVerification::Valid
+        } else {
+            PasswordVerification::ValidNeedsRehash
+        }
+    }
+
+    /// Spends the time of one verification without an account, so that "no such account"
+    /// and "wrong password" cannot be told apart by timing.
+    pub fn verify_dummy(&self, password: &Password) {
+        let _ = self.verify(password, &self.dummy);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast() -> PasswordHasher {
+        PasswordHasher::with_params(1024, 1, 1).unwrap()
+    }
+
+    #[test]
+    fn a_hash_verifies_its_password_and_nothing_else() {
+        let hasher = fast();
+        let pw = Password::new("correct horse battery").unwrap();
+        let hash = hasher.hash(&pw).unwrap();
+        assert!(hash.as_str().starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert_eq!(hasher.verify(&pw, &hash), PasswordVerification::Valid);
+        let wrong = Password::presented("correct horse batterY").unwrap();
+        assert_eq!(hasher.verify(&wrong, &hash), PasswordVerification::Invalid);
+    }
+
+    #[test]
+    fn the_same_password_hashes_differently_each_time() {
+        let hasher = fast();
+        let pw = Password::new("correct horse battery").unwrap();
+        assert_ne!(hasher.hash(&pw).unwrap(), hasher.hash(&pw).unwrap());
+    }
+
+    #[test]
+    fn hashes_with_old_parameters_still_verify_but_ask_for_a_rehash() {
+        let old = PasswordHasher::with_params(1024, 1, 1).unwrap();
+        let new = PasswordHasher::with_params(2048, 1, 1).unwrap();
+        let pw = Password::new("correct horse battery").unwrap();
+        let hash = old.hash(&pw).unwrap();
+        assert_eq!(
+            new.verify(&pw, &hash),
+            PasswordVerification::ValidNeedsRehash
+        );
+        let wrong = Password::presented("incorrect horse").unwrap();
+        assert_eq!(new.verify(&wrong, &hash), PasswordVerification::Invalid);
+    }
+
+    #[test]
+    fn recommended_parameters_are_owasp_argon2id() {
+        let hasher = PasswordHasher::recommended().unwrap();
+        let hash = hasher
+            .hash(&Password::new("correct horse battery").unwrap())
+            .unwrap();
+        assert!(
+            hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash:?}"
+        );
+    }
+
+    #[test]
+    fn garbage_in_the_database_never_verifies() {
+        let hasher = fast();
+        let pw = Password::new("correct horse battery").unwrap();
+        let garbage = PasswordHash::from_stored("not a hash".into());
+        assert_eq!(hasher.verify(&pw, &garbage), PasswordVerification::Invalid);
+        hasher.verify_dummy(&pw);
+    }
+}

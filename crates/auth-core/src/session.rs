@@ -1,0 +1,911 @@
+//! Sessions and the refresh-token rotation state machine.
+//!
+//! A session is one login of one principal. It owns a chain of single-use refresh tokens;
+//! only the newest (generation `g`) may be rotated. The store keeps SHA-256 hashes of every
+//! token ever issued in the chain, so that presenting an old token is recognised as reuse.
+//!
+//! ```text
+//!            present token of generation...
+//!   ┌────────────────────────────────────────────────────────────────────────┐
+//!   │ g   (current, unexpired)        ──► Rotate: g+1 becomes current         │
+//!   │ g-1 (within grace of rotation)  ──► Replay: the same g token again      │
+//!   │ g-1 after grace, or < g-1       ──► Reuse:  session revoked (terminal)  │
+//!   │ any, session revoked            ──► Revoked                             │
+//!   │ g past its expiry, or session   ──► Expired                             │
+//!   │   past its absolute lifetime                                            │
+//!   └────────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! The successor of a token is not random: it is `HMAC-SHA256(session rotation key,
+//! presented token)`. A client whose response was lost can therefore retry within the grace
+//! and receive the *same* successor, although the server never stored it in plain text.
+//! Someone holding an old token cannot compute later ones without the rotation key, which
+//! never leaves the server.
+//!
+//! Rotation is a compare-and-set on the session's generation ([`SessionStore::advance_session`]):
+//! of many concurrent refreshes with one token, exactly one advances the chain; the others
+//! read the new state and are answered by [`decide`] as replays.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::{AuthError, PrincipalKind, StoreError, UnixTime};
+
+/// Lifetimes that govern tokens and sessions, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenPolicy {
+    /// Lifetime of an access token.
+    pub access_ttl_secs: i64,
+    /// Lifetime of one refresh token (each rotation issues a new one with a fresh lifetime).
+    pub refresh_ttl_secs: i64,
+    /// How long after a rotation the rotated token still answers with the same successor.
+    pub reuse_grace_secs: i64,
+    /// Absolute lifetime of a session; no rotation extends it.
+    pub session_max_secs: i64,
+}
+
+impl Default for TokenPolicy {
+    /// The contract's defaults: 1 h, 7 d, 10 s, 30 d.
+    fn default() -> Self {
+        Self {
+            access_ttl_secs: 3_600,
+            refresh_ttl_secs: 604_800,
+            reuse_grace_secs: 10,
+            session_max_secs: 2_592_000,
+        }
+    }
+}
+
+/// The identifier of a session (the `sid` claim).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// A new random session id.
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(format!("ses_{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// Wraps an id read from storage or from a verified token.
+    #[must_use]
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A refresh token in plain text. It exists only between its creation and the response
+/// that hands it to the client; it is never stored and its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(String);
+
+/// Prefix of every refresh token, so that leaked-secret scanners can recognise them.
+const REFRESH_PREFIX: &str = "authd_rt_";
+/// Characters after the prefix: 32 bytes in unpadded base64url.
+const REFRESH_BODY_LEN: usize = 43;
+
+impl RefreshToken {
+    fn from_bytes(bytes: &[u8; 32]) -> Self {
+        Self(format!("{REFRESH_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    fn generate() -> Result<Self, AuthError> {
+        let mut bytes = [0u8; 32];
+        crate::random_bytes(&mut bytes)?;
+        Ok(Self::from_bytes(&bytes))
+    }
+
+    /// Accepts a token presented by a client if it has the shape authd issues.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`] when it lacks the prefix or has the wrong length or
+    /// alphabet: such a token cannot exist, so no lookup is needed.
+    pub fn parse(presented: &str) -> Result<Self, AuthError> {
+        let body = presented
+            .strip_prefix(REFRESH_PREFIX)
+            .ok_or(AuthError::InvalidToken("refresh token has no authd prefix"))?;
+        let well_formed = body.len() == REFRESH_BODY_LEN
+            && body
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed {
+            return Err(AuthError::InvalidToken("refresh token is malformed"));
+        }
+        Ok(Self(presented.to_owned()))
+    }
+
+    /// The token as sent to the client.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The hash under which the store knows this token.
+    #[must_use]
+    pub fn hash(&self) -> TokenHash {
+        let digest = Sha256::digest(self.0.as_bytes());
+        TokenHash(hex(&digest))
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken(<redacted>)")
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// The SHA-256 of a refresh token, hex encoded: all the store ever sees of a token.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash(String);
+
+impl TokenHash {
+    /// Wraps a hash read from storage.
+    #[must_use]
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    /// The hash as stored.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn ct_eq(&self, other: &TokenHash) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenHash(<redacted>)")
+    }
+}
+
+/// The per-session secret from which successor tokens are derived.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RotationKey(String);
+
+impl RotationKey {
+    fn generate() -> Result<Self, AuthError> {
+        let mut bytes = [0u8; 32];
+        crate::random_bytes(&mut bytes)?;
+        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// Wraps a key read from storage.
+    #[must_use]
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    /// The key as stored.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The token that succeeds `presented` in this session's chain.
+    fn successor(&self, presented: &RefreshToken) -> Result<RefreshToken, AuthError> {
+        let key = URL_SAFE_NO_PAD
+            .decode(&self.0)
+            .map_err(|_| AuthError::Internal("stored rotation key is not base64".into()))?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key)
+            .map_err(|_| AuthError::Internal("stored rotation key is unusable".into()))?;
+        mac.update(presented.expose().as_bytes());
+        let bytes: [u8; 32] = mac.finalize().into_bytes().into();
+        Ok(RefreshToken::from_bytes(&bytes))
+    }
+}
+
+impl fmt::Debug for RotationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RotationKey(<redacted>)")
+    }
+}
+
+/// One session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The session's id (`sid` in its access tokens).
+    pub id: SessionId,
+    /// The kind of principal the session belongs to.
+    pub kind: PrincipalKind,
+    /// The principal's id (a user id, device id or wallet id).
+    pub principal_id: String,
+    /// Generation of the current refresh token; the first token is generation 0.
+    pub generation: i64,
+    /// Hash of the current refresh token.
+    pub current_hash: TokenHash,
+    /// When the current refresh token expires.
+    pub current_expires_at: UnixTime,
+    /// When the previous token was rotated (start of its retry grace); `None` before the
+    /// first rotation.
+    pub rotated_at: Option<UnixTime>,
+    /// Secret from which successors are derived.
+    pub rotation_key: RotationKey,
+    /// When the session began.
+    pub created_at: UnixTime,
+    /// Absolute end of the session.
+    pub expires_at: UnixTime,
+    /// When the session was revoked (logout, reuse detection, suspension).
+    pub revoked_at: Option<UnixTime>,
+}
+
+impl Session {
+    /// Whether tokens of this session are still honoured at `now`.
+    #[must_use]
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+/// One refresh token of a session's chain, as stored (by hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    /// Hash of the token.
+    pub hash: TokenHash,
+    /// The session the token belongs to.
+    pub session_id: SessionId,
+    /// Its place in the chain.
+    pub generation: i64,
+    /// When it stops being accepted.
+    pub expires_at: UnixTime,
+}
+
+/// What presenting a refresh token does, decided from stored state alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationOutcome {
+    /// The token is current: the chain advances to `generation`, whose token expires at
+    /// `expires_at`.
+    Rotate {
+        /// Generation of the successor.
+        generation: i64,
+        /// Expiry of the successor.
+        expires_at: UnixTime,
+    },
+    /// The token was rotated moments ago: answer with the same successor again.
+    Replay,
+    /// The token was rotated before the grace, or is older still: revoke the session.
+    Reuse,
+    /// The token, or the whole session, has expired.
+    Expired,
+    /// The session was revoked.
+    Revoked,
+}
+
+/// The rotation rule: what presenting `presented` (a token of `session`) at `now` does.
+#[must_use]
+pub fn decide(
+    session: &Session,
+    presented: &RefreshRecord,
+    now: UnixTime,
+    policy: &TokenPolicy,
+) -> RotationOutcome {
+    if session.revoked_at.is_some() {
+        return RotationOutcome::Revoked;
+    }
+    if now >= session.expires_at {
+        return RotationOutcome::Expired;
+    }
+    if presented.generation == session.generation {
+        if now >= presented.expires_at {
+            return RotationOutcome::Expired;
+        }
+        let expires_at = now
+            .plus_secs(policy.refresh_ttl_secs)
+            .min(session.expires_at);
+        return RotationOutcome::Rotate {
+            generation: session.generation + 1,
+            expires_at,
+        };
+    }
+    let within_grace = session
+        .rotated_at
+        .is_some_and(|at| now < at.plus_secs(policy.reuse_grace_secs));
+    if presented.generation == session.generation - 1 && within_grace {
+        if now >= session.current_expires_at {
+            return RotationOutcome::Expired;
+        }
+        return RotationOutcome::Replay;
+    }
+    RotationOutcome::Reuse
+}
+
+/// A new session with its first refresh token.
+#[derive(Debug)]
+pub struct NewSession {
+    /// The session to store.
+    pub session: Session,
+    /// The record of its first token.
+    pub first: RefreshRecord,
+    /// The first token itself, for the client.
+    pub token: RefreshToken,
+}
+
+/// Creates a session for a principal, starting at `now`.
+///
+/// # Errors
+/// [`AuthError::Internal`] if the OS cannot supply randomness.
+pub fn start(
+    kind: PrincipalKind,
+    principal_id: &str,
+    now: UnixTime,
+    policy: &TokenPolicy,
+) -> Result<NewSession, AuthError> {
+    let token = RefreshToken::generate()?;
+    let id = SessionId::generate();
+    let expires_at = now.plus_secs(policy.session_max_secs);
+    let current_expires_at = now.plus_secs(policy.refresh_ttl_secs).min(expires_at);
+    let session = Session {
+        id: id.clone(),
+        kind,
+        principal_id: principal_id.to_owned(),
+        generation: 0,
+        current_hash: token.hash(),
+        current_expires_at,
+        rotated_at: None,
+        rotation_key: RotationKey::generate()?,
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+    };
+    let first = RefreshRecord {
+        hash: token.hash(),
+        session_id: id,
+        generation: 0,
+        expires_at: current_expires_at,
+    };
+    Ok(NewSession {
+        session,
+        first,
+        token,
+    })
+}
+
+/// The result of a successful refresh: the session as it now stands and the token to hand
+/// out (a fresh successor, or the same one again for a retry).
+#[derive(Debug)]
+pub struct Rotated {
+    /// The session after the rotation.
+    pub session: Session,
+    /// The current refresh token of the session.
+    pub token: RefreshToken,
+}
+
+/// How many times a refresh re-reads the session after losing a compare-and-set race.
+const MAX_ROTATION_ATTEMPTS: usize = 4;
+
+/// Presents a refresh token of a principal of `kind`: rotates the chain, replays the
+/// successor, or revokes the session on reuse, as [`decide`] says.
+///
+/// # Errors
+/// - [`AuthError::InvalidToken`] for an unknown token, a token of another principal kind,
+///   or a revoked session;
+/// - [`AuthError::TokenExpired`] for an expired token or session;
+/// - [`AuthError::RefreshTokenReused`] after revoking the session on reuse;
+/// - [`AuthError::Store`] when storage fails.
+pub fn rotate(
+    store: &dyn SessionStore,
+    presented: &RefreshToken,
+    kind: PrincipalKind,
+    now: UnixTime,
+    policy: &TokenPolicy,
+) -> Result<Rotated, AuthError> {
+    let hash = presented.hash();
+    for _ in 0..MAX_ROTATION_ATTEMPTS {
+        let Some((record, session)) = store.find_refresh(&hash)? else {
+            return Err(AuthError::InvalidToken("unknown refresh token"));
+        };
+        if session.kind != kind {
+            return Err(AuthError::InvalidToken(
+                "refresh token of another principal kind",
+            ));
+        }
+        match decide(&session, &record, now, policy) {
+            RotationOutcome::Rotate {
+                generation,
+                expires_at,
+            } => {
+                let token = session.rotation_key.successor(presented)?;
+                let next = RefreshRecord {
+                    hash: token.hash(),
+                    session_id: session.id.clone(),
+                    generation,
+                    expires_at,
+                };
+                if store.advance_session(&session.id, record.generation, &next, now)? {
+                    let session = Session {
+                        generation,
+                        current_hash: next.hash,
+                        current_expires_at: expires_at,
+                        rotated_at: Some(now),
+                        ..session
+                    };
+                    return Ok(Rotated { session, token });
+                }
+                // Another request advanced the chain first; decide again on its result.
+            }
+            RotationOutcome::Replay => {
+                let token = session.rotation_key.successor(presented)?;
+                if !token.hash().ct_eq(&session.current_hash) {
+                    return Err(AuthError::Internal(
+                        "replayed successor does not match the session's current token".into(),
+                    ));
+                }
+                return Ok(Rotated { session, token });
+            }
+            RotationOutcome::Reuse => {
+                store.revoke_session(&session.id, now)?;
+                return Err(AuthError::RefreshTokenReused);
+            }
+            RotationOutcome::Expired => return Err(AuthError::TokenExpired),
+            RotationOutcome::Revoked => return Err(AuthError::InvalidToken("session revoked")),
+        }
+    }
+    Err(AuthError::Store(StoreError::Unavailable(
+        "refresh kept losing the rotation race".into(),
+    )))
+}
+
+/// Persistence of sessions and their refresh-token chains.
+///
+/// Implementations MUST make [`SessionStore::advance_session`] an atomic compare-and-set
+/// that holds across processes sharing the database.
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session together with the record of its first token.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails; nothing is stored then.
+    fn create_session(&self, session: &Session, first: &RefreshRecord) -> Result<(), StoreError>;
+
+    /// Finds the refresh-token record with this hash, and its session.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn find_refresh(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(RefreshRecord, Session)>, StoreError>;
+
+    /// The session with this id, revoked or not.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
+
+    /// Advances a session from generation `from_generation` to `next.generation`: `next`
+    /// becomes its current token, `rotated_at` starts the previous token's grace, and `next`
+    /// is recorded in the chain.
+    ///
+    /// Returns `Ok(false)` and changes nothing when the session is no longer at
+    /// `from_generation` or is revoked. MUST be atomic: of concurrent calls with the same
+    /// `from_generation`, at most one returns `Ok(true)`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails; nothing is changed then.
+    fn advance_session(
+        &self,
+        id: &SessionId,
+        from_generation: i64,
+        next: &RefreshRecord,
+        rotated_at: UnixTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes a session at `at`. Returns whether it was live before.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn revoke_session(&self, id: &SessionId, at: UnixTime) -> Result<bool, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+
+    const T0: UnixTime = UnixTime(1_800_000_000);
+
+    fn policy() -> TokenPolicy {
+        TokenPolicy {
+            access_ttl_secs: 3_600,
+            refresh_ttl_secs: 604_800,
+            reuse_grace_secs: 10,
+            session_max_secs: 2_592_000,
+        }
+    }
+
+    /// A session at generation `generation`, last rotated at `rotated_at`.
+    fn session_at(generation: i64, rotated_at: Option<UnixTime>) -> (Session, RefreshRecord) {
+        let new = start(PrincipalKind::User, "u1", T0, &policy()).unwrap();
+        let session = Session {
+            generation,
+            rotated_at,
+            ..new.session
+        };
+        let record = |generation| RefreshRecord {
+            generation,
+            ..new.first.clone()
+        };
+        (session, record(generation))
+    }
+
+    fn record_of(session: &Session, generation: i64) -> RefreshRecord {
+        RefreshRecord {
+            hash: TokenHash::from_stored(format!("h{generation}")),
+            session_id: session.id.clone(),
+            generation,
+            expires_at: T0.plus_secs(policy().refresh_ttl_secs),
+        }
+    }
+
+    #[test]
+    fn the_rotation_rule_as_a_table() {
+        let p = policy();
+        let rotated = Some(T0.plus_secs(100));
+        let (s, _) = session_at(3, rotated);
+        let revoked = Session {
+            revoked_at: Some(T0.plus_secs(200)),
+            ..s.clone()
+        };
+        let cases: Vec<(&str, &Session, i64, UnixTime, RotationOutcome)> = vec![
+            (
+                "current token rotates",
+                &s,
+                3,
+                T0.plus_secs(150),
+                RotationOutcome::Rotate {
+                    generation: 4,
+                    expires_at: T0.plus_secs(150 + 604_800),
+                },
+            ),
+            (
+                "previous within grace replays",
+                &s,
+                2,
+                T0.plus_secs(109),
+                RotationOutcome::Replay,
+            ),
+            (
+                "previous at grace end is reuse",
+                &s,
+                2,
+                T0.plus_secs(110),
+                RotationOutcome::Reuse,
+            ),
+            (
+                "older than previous is reuse",
+                &s,
+                1,
+                T0.plus_secs(101),
+                RotationOutcome::Reuse,
+            ),
+            (
+                "first token after rotations is reuse",
+                &s,
+                0,
+                T0.plus_secs(101),
+                RotationOutcome::Reuse,
+            ),
+            (
+                "revoked session",
+                &revoked,
+                3,
+                T0.plus_secs(300),
+                RotationOutcome::Revoked,
+            ),
+            (
+                "revoked beats reuse",
+                &revoked,
+                1,
+                T0.plus_secs(300),
+                RotationOutcome::Revoked,
+            ),
+            (
+                "current token past its expiry",
+                &s,
+                3,
+                T0.plus_secs(604_800),
+                RotationOutcome::Expired,
+            ),
+            (
+                "session past its absolute lifetime",
+                &s,
+                3,
+                T0.plus_secs(2_592_000),
+                RotationOutcome::Expired,
+            ),
+        ];
+        for (name, session, generation, now, expected) in cases {
+            let presented = record_of(session, generation);
+            assert_eq!(decide(session, &presented, now, &p), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_successor_never_outlives_its_session() {
+        let p = policy();
+        let (s, record) = session_at(0, None);
+        let near_end = s.expires_at.plus_secs(-60);
+        let current = RefreshRecord {
+            expires_at: s.expires_at,
+            ..record
+        };
+        assert_eq!(
+            decide(&s, &current, near_end, &p),
+            RotationOutcome::Rotate {
+                generation: 1,
+                expires_at: s.expires_at
+            }
+        );
+    }
+
+    #[test]
+    fn a_new_session_starts_at_generation_zero_with_a_prefixed_256_bit_token() {
+        let new = start(PrincipalKind::Device, "d1", T0, &policy()).unwrap();
+        assert_eq!(new.session.generation, 0);
+        assert_eq!(new.session.kind, PrincipalKind::Device);
+        assert_eq!(new.session.expires_at, T0.plus_secs(2_592_000));
+        assert_eq!(new.first.expires_at, T0.plus_secs(604_800));
+        assert!(new.token.expose().starts_with("authd_rt_"));
+        assert_eq!(new.token.expose().len(), "authd_rt_".len() + 43);
+        assert_eq!(new.session.current_hash, new.token.hash());
+        assert!(!format!("{:?}", new.token).contains(new.token.expose()));
+        let other = start(PrincipalKind::Device, "d1", T0, &policy()).unwrap();
+        assert_ne!(new.token, other.token);
+    }
+
+    #[test]
+    fn refresh_tokens_of_the_wrong_shape_are_refused_without_a_lookup() {
+        for bad in [
+            "",
+            "authd_rt_",
+            "authd_rt_short",
+            "rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(RefreshToken::parse(bad).is_err(), "{bad}");
+        }
+        let bad_alphabet = format!("authd_rt_{}", "+".repeat(43));
+        assert!(RefreshToken::parse(&bad_alphabet).is_err());
+    }
+
+    fn begin(store: &MemoryStore) -> RefreshToken {
+        let new = start(PrincipalKind::User, "u1", T0, &policy()).unwrap();
+        store.create_session(&new.session, &new.first).unwrap();
+        new.token
+    }
+
+    #[test]
+    fn each_refresh_hands_out_a_new_token_and_retires_the_old_one() {
+        let store = MemoryStore::default();
+        let p = policy();
+        let t0 = begin(&store);
+        let r1 = rotate(&store, &t0, PrincipalKind::User, T0.plus_secs(60), &p).unwrap();
+        assert_ne!(r1.token, t0);
+        assert_eq!(r1.session.generation, 1);
+        let r2 = rotate(
+            &store,
+            &r1.token,
+            PrincipalKind::User,
+            T0.plus_secs(120),
+            &p,
+        )
+        .unwrap();
+        assert_eq!(r2.session.generation, 2);
+        assert_ne!(r2.token, r1.token);
+    }
+
+    #[test]
+    fn a_retry_within_the_grace_gets_the_same_successor() {
+        let store = MemoryStore::default();
+        let p = policy();
+        let t0 = begin(&store);
+        let first = rotate(&store, &t0, PrincipalKind::User, T0.plus_secs(60), &p).unwrap();
+        let retry = rotate(&store, &t0, PrincipalKind::User, T0.plus_secs(69), &p).unwrap();
+        assert_eq!(first.token, retry.token);
+        assert_eq!(retry.session.generation, 1);
+        // The successor still works normally afterwards.
+        let next = rotate(
+            &store,
+            &first.token,
+            PrincipalKind::User,
+            T0.plus_secs(70),
+            &p,
+        )
+        .unwrap();
+        assert_eq!(next.session.generation, 2);
+    }
+
+    #[test]
+    fn reuse_after_the_grace_revokes_the_whole_session() {
+        let store = MemoryStore::default();
+        let p = policy();
+        let t0 = begin(&store);
+        let r1 = rotate(&store, &t0, PrincipalKind::User, T0.plus_secs(60), &p).unwrap();
+        let err = rotate(&store, &t0, PrincipalKind::User, T0.plus_secs(70), &p).unwrap_err();
+        assert!(matches!(err, AuthError::RefreshTokenReused));
+        assert!(
+            store
+                .session(&r1.session.id)
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+        // The legitimate holder's newest token is dead too.
+        let err = rotate(&store, &r1.token, PrincipalKind::User, T0.plus_secs(71), &p).unwrap_err();
+        assert!(matches!(err, AuthError::InvalidToken(_)));
+    }
+
+    #[test]
+    fn tokens_of_another_kind_or_unknown_tokens_are_invalid_and_change_nothing() {
+        let store = MemoryStore::default();
+        let p = policy();
+        let t0 = begin(&store);
+        let err = rotate(&store, &t0, PrincipalKind::Device, T0.plus_secs(1), &p).unwrap_err();
+        assert!(matches!(err, AuthError::InvalidToken(_)));
+        let stranger = start(PrincipalKind::User, "u2", T0, &p).unwrap().token;
+        let err = rotate(&store, &stranger, PrincipalKind::User, T0.plus_secs(1), &p).unwrap_err();
+        assert!(matches!(err, AuthError::InvalidToken(_)));
+        // t0 is still the current token.
+        assert!(rotate(&store, &t0, PrincipalKind::User, T0.plus_secs(2), &p).is_ok());
+    }
+
+    #[test]
+    fn an_expired_refresh_token_is_reported_as_expired() {
+        let store = MemoryStore::default();
+        let p = policy();
+        let t0 = begin(&store);
+        let err = rotate(&store, &t0, PrincipalKind::User, T0.plus_secs(604_800), &p).unwrap_err();
+        assert!(matches!(err, AuthError::TokenExpired));
+    }
+
+    #[test]
+    fn no_refresh_extends_a_session_past_its_absolute_lifetime() {
+        let store = MemoryStore::default();
+        let p = TokenPolicy {
+            session_max_secs: 1_000,
+            refresh_ttl_secs: 600,
+            ..policy()
+        };
+        let new = start(PrincipalKind::User, "u1", T0, &p).unwrap();
+        store.create_session(&new.session, &new.first).unwrap();
+        let r1 = rotate(
+            &store,
+            &new.token,
+            PrincipalKind::User,
+            T0.plus_secs(500),
+            &p,
+        )
+        .unwrap();
+        assert_eq!(r1.session.current_expires_at, T0.plus_secs(1_000));
+        let err = rotate(
+            &store,
+            &r1.token,
+            PrincipalKind::User,
+            T0.plus_secs(1_000),
+            &p,
+        )
+        .unwrap_err();
+        assert!(matches!(err, AuthError::TokenExpired));
+    }
+
+    /// A store that lets another request win the compare-and-set once, as a concurrent
+    /// refresh would.
+    struct Racing {
+        inner: MemoryStore,
+        lose_once: std::sync::atomic::AtomicBool,
+        presented: RefreshToken,
+    }
+
+    impl SessionStore for Racing {
+        fn create_session(&self, s: &Session, f: &RefreshRecord) -> Result<(), StoreError> {
+            self.inner.create_session(s, f)
+        }
+        fn find_refresh(
+            &self,
+            h: &TokenHash,
+        ) -> Result<Option<(RefreshRecord, Session)>, StoreError> {
+            self.inner.find_refresh(h)
+        }
+        fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+            self.inner.session(id)
+        }
+        fn advance_session(
+            &self,
+            id: &SessionId,
+            from: i64,
+            next: &RefreshRecord,
+            at: UnixTime,
+        ) -> Result<bool, StoreError> {
+            if self
+                .lose_once
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                // The concurrent winner rotated the same token a moment earlier.
+                rotate(
+                    &self.inner,
+                    &self.presented,
+                    PrincipalKind::User,
+                    at,
+                    &policy(),
+                )
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+                return Ok(false);
+            }
+            self.inner.advance_session(id, from, next, at)
+        }
+        fn revoke_session(&self, id: &SessionId, at: UnixTime) -> Result<bool, StoreError> {
+            self.inner.revoke_session(id, at)
+        }
+    }
+
+    #[test]
+    fn losing_the_rotation_race_yields_the_winners_successor() {
+        let inner = MemoryStore::default();
+        let t0 = begin(&inner);
+        let store = Racing {
+            inner,
+            lose_once: true.into(),
+            presented: t0.clone(),
+        };
+        let loser = rotate(&store, &t0, PrincipalKind::User, T0.plus_secs(5), &policy()).unwrap();
+        let again = rotate(&store, &t0, PrincipalKind::User, T0.plus_secs(6), &policy()).unwrap();
+        assert_eq!(
+            loser.session.generation, 1,
+            "the chain advanced exactly once"
+        );
+        assert_eq!(loser.token, again.token);
+    }
+
+    #[test]
+    fn many_threads_refreshing_one_token_advance_the_chain_once() {
+        let store = std::sync::Arc::new(MemoryStore::default());
+        let t0 = begin(&store);
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let (store, t0) = (store.clone(), t0.clone());
+                std::thread::spawn(move || {
+                    rotate(
+                        store.as_ref(),
+                        &t0,
+                        PrincipalKind::User,
+                        T0.plus_secs(1),
+                        &policy(),
+                    )
+                    .map(|r| (r.token, r.session.generation))
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect();
+        assert!(
+            results.iter().all(|r| r == &results[0]),
+            "one successor for all"
+        );
+        assert_eq!(results[0].1, 1);
+    }
+}

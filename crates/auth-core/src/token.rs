@@ -1,0 +1,421 @@
+//! Access tokens: what they claim, how they are signed, and the strict rules a token must
+//! pass before its claims are believed.
+//!
+//! Verification trusts nothing in the token's header: the algorithm comes from the
+//! server's configuration, the header may carry only `alg`, `typ` and `kid` (so `crit`,
+//! embedded `jwk`, `jku`, `x5u`, `x5c` are refused), `kid` must name a key of the ring,
+//! `exp` is required, `nbf` is honoured, `iss` must be ours, and the clock leeway is
+//! [`TokenSigner::LEEWAY_SECS`].
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::{AuthError, KeyRing, PrincipalKind, SessionId, UnixTime};
+
+/// The claims of an authd access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer: the server's configured issuer.
+    pub iss: String,
+    /// Subject: the principal's id.
+    pub sub: String,
+    /// The session the token belongs to; logout of that session voids the token.
+    pub sid: String,
+    /// Unique token id.
+    pub jti: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Expires at (seconds since the epoch).
+    pub exp: i64,
+    /// Not before (seconds since the epoch), when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// The kind of principal.
+    pub kind: PrincipalKind,
+    /// Roles of a user principal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+impl AccessClaims {
+    /// The session id as a typed value.
+    #[must_use]
+    pub fn session_id(&self) -> SessionId {
+        SessionId::from_stored(self.sid.clone())
+    }
+
+    /// Whether the principal holds `role`.
+    #[must_use]
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// Signs and verifies access tokens with a [`KeyRing`] under one issuer.
+#[derive(Debug, Clone)]
+pub struct TokenSigner {
+    keys: KeyRing,
+    issuer: String,
+}
+
+/// Header fields a token may carry; anything else is refused.
+const ALLOWED_HEADER_FIELDS: [&str; 3] = ["alg", "typ", "kid"];
+
+impl TokenSigner {
+    /// Tolerated clock difference between authd and the verifier, in seconds.
+    pub const LEEWAY_SECS: i64 = 5;
+
+    /// A signer for `issuer` with `keys`.
+    #[must_use]
+    pub fn new(keys: KeyRing, issuer: impl Into<String>) -> Self {
+        Self {
+            keys,
+            issuer: issuer.into(),
+        }
+    }
+
+    /// The key ring, for publishing the JWKS.
+    #[must_use]
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// The issuer every token carries.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Builds the claims of a new token for a principal's session, valid `ttl_secs` from
+    /// `now`.
+    #[must_use]
+    pub fn claims(
+        &self,
+        kind: PrincipalKind,
+        subject: &str,
+        session: &SessionId,
+        roles: Vec<String>,
+        now: UnixTime,
+        ttl_secs: i64,
+    ) -> AccessClaims {
+        AccessClaims {
+            iss: self.issuer.clone(),
+            sub: subject.to_owned(),
+            sid: session.as_str().to_owned(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            iat: now.secs(),
+            exp: now.plus_secs(ttl_secs).secs(),
+            nbf: None,
+            kind,
+            roles,
+        }
+    }
+
+    /// Signs claims into a compact JWT.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] if signing fails (a corrupt key).
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, AuthError> {
+        let mut header = Header::new(self.keys.algorithm().jose());
+        header.typ = Some("JWT".into());
+        header.kid = Some(self.keys.signing_kid().to_owned());
+        jsonwebtoken::encode(&header, claims, self.keys.signing_key())
+            .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))
+    }
+
+    /// Verifies a compact JWT and returns its claims.
+    ///
+    /// # Errors
+    /// [`AuthError::TokenExpired`] for a correctly signed token past `exp` (plus leeway);
+    /// [`AuthError::InvalidToken`] for everything else that is wrong with it.
+    pub fn verify(&self, token: &str, now: UnixTime) -> Result<AccessClaims, AuthError> {
+        let kid = self.check_header(token)?;
+        let key = self
+            .keys
+            .verifying_key(&kid)
+            .ok_or(AuthError::InvalidToken("unknown kid"))?;
+        let mut validation = Validation::new(self.keys.algorithm().jose());
+        // Time and issuer are checked below against the caller's clock; jsonwebtoken would
+        // read the wall clock and allow 60 s of leeway.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+            .map_err(|_| AuthError::InvalidToken("signature or claims rejected"))?
+            .claims;
+        if claims.iss != self.issuer {
+            return Err(AuthError::InvalidToken("wrong issuer"));
+        }
+        let now = now.secs();
+        if claims.nbf.is_some_and(|nbf| now + Self::LEEWAY_SECS < nbf) {
+            return Err(AuthError::InvalidToken("not yet valid"));
+        }
+        if now + Self::LEEWAY_SECS < claims.iat {
+            return Err(AuthError::InvalidToken("issued in the future"));
+        }
+        if now >= claims.exp + Self::LEEWAY_SECS {
+            return Err(AuthError::TokenExpired);
+        }
+        Ok(claims)
+    }
+
+    /// Checks the JOSE header against the server's rules and returns its `kid`.
+    fn check_header(&self, token: &str) -> Result<String, AuthError> {
+        let malformed = AuthError::InvalidToken("malformed token");
+        let mut parts = token.split('.');
+        let (Some(header), Some(_), Some(_), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed);
+        };
+        let bytes = URL_SAFE_NO_PAD.decode(header).map_err(|_| malformed)?;
+        let serde_json::Value::Object(fields) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .map_err(|_| AuthError::InvalidToken("malformed header"))?
+        else {
+            return Err(AuthError::InvalidToken("malformed header"));
+        };
+        if fields
+            .keys()
+            .any(|k| !ALLOWED_HEADER_FIELDS.contains(&k.as_str()))
+        {
+            return Err(AuthError::InvalidToken("header carries a forbidden field"));
+        }
+        if fields.get("alg").and_then(|v| v.as_str()) != Some(self.keys.algorithm().as_str()) {
+            return Err(AuthError::InvalidToken("algorithm not accepted"));
+        }
+        if fields.get("typ").is_some_and(|t| t != "JWT") {
+            return Err(AuthError::InvalidToken("wrong token type"));
+        }
+        fields
+            .get("kid")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or(AuthError::InvalidToken("no kid"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SigningAlgorithm, StoredSigningKey};
+
+    const NOW: UnixTime = UnixTime(1_800_000_000);
+
+    fn ed_signer() -> (TokenSigner, StoredSigningKey) {
+        let key = StoredSigningKey::generate_ed25519(NOW).unwrap();
+        let ring = KeyRing::ed25519(std::slice::from_ref(&key)).unwrap();
+        (TokenSigner::new(ring, "authd"), key)
+    }
+
+    fn claims(signer: &TokenSigner) -> AccessClaims {
+        signer.claims(
+            PrincipalKind::User,
+            "user-1",
+            &SessionId::from_stored("ses_1".into()),
+            vec!["USER".into()],
+            NOW,
+            3_600,
+        )
+    }
+
+    fn b64(v: &serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+    }
+
+    /// Re-assembles a token from a header, a payload and the original signature.
+    fn reassemble(header: &serde_json::Value, payload: &str, signature: &str) -> String {
+        format!("{}.{payload}.{signature}", b64(header))
+    }
+
+    fn parts(token: &str) -> Vec<String> {
+        token.split('.').map(str::to_owned).collect()
+    }
+
+    fn invalid(result: Result<AccessClaims, AuthError>) -> bool {
+        matches!(result, Err(AuthError::InvalidToken(_)))
+    }
+
+    #[test]
+    fn a_signed_token_verifies_with_its_claims() {
+        let (signer, _) = ed_signer();
+        let c = claims(&signer);
+        let token = signer.sign(&c).unwrap();
+        assert_eq!(signer.verify(&token, NOW.plus_secs(10)).unwrap(), c);
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
+        assert_eq!(header.kid.as_deref(), Some(signer.keys().signing_kid()));
+    }
+
+    #[test]
+    fn expiry_is_checked_against_the_callers_clock_with_a_small_leeway() {
+        let (signer, _) = ed_signer();
+        let token = signer.sign(&claims(&signer)).unwrap();
+        assert!(signer.verify(&token, NOW.plus_secs(3_604)).is_ok());
+        assert!(matches!(
+            signer.verify(&token, NOW.plus_secs(3_605)),
+            Err(AuthError::TokenExpired)
+        ));
+    }
+
+    #[test]
+    fn tokens_from_the_future_or_not_yet_valid_are_refused() {
+        let (signer, _) = ed_signer();
+        let token = signer.sign(&claims(&signer)).unwrap();
+        assert!(invalid(signer.verify(&token, NOW.plus_secs(-6))));
+        let mut c = claims(&signer);
+        c.nbf = Some(NOW.plus_secs(60).secs());
+        let token = signer.sign(&c).unwrap();
+        assert!(invalid(signer.verify(&token, NOW)));
+        assert!(signer.verify(&token, NOW.plus_secs(60)).is_ok());
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let (signer, _) = ed_signer();
+        let p = parts(&signer.sign(&claims(&signer)).unwrap());
+        let header =
+            serde_json::json!({"alg": "none", "typ": "JWT", "kid": signer.keys().signing_kid()});
+        assert!(invalid(signer.verify(&reassemble(&header, &p[1], ""), NOW)));
+        assert!(invalid(
+            signer.verify(&format!("{}.{}.", b64(&header), p[1]), NOW)
+        ));
+    }
+
+    #[test]
+    fn hs256_signed_with_the_public_key_is_refused() {
+        let (signer, key) = ed_signer();
+        // The classic key-confusion attack: the public key used as an HMAC secret.
+        let public = URL_SAFE_NO_PAD.decode(&key.public_key).unwrap();
+        let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(key.kid.clone());
+        for secret in [public.as_slice(), key.public_key.as_bytes()] {
+            let forged = jsonwebtoken::encode(
+                &header,
+                &claims(&signer),
+                &jsonwebtoken::EncodingKey::from_secret(secret),
+            )
+            .unwrap();
+            assert!(invalid(signer.verify(&forged, NOW)));
+        }
+    }
+
+    #[test]
+    fn a_tampered_payload_is_refused() {
+        let (signer, _) = ed_signer();
+        let p = parts(&signer.sign(&claims(&signer)).unwrap());
+        let mut c = claims(&signer);
+        c.roles = vec!["ADMIN".into()];
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap());
+        assert!(invalid(
+            signer.verify(&format!("{}.{payload}.{}", p[0], p[2]), NOW)
+        ));
+    }
+
+    #[test]
+    fn a_token_signed_by_an_unknown_key_is_refused() {
+        let (signer, _) = ed_signer();
+        let (stranger, _) = ed_signer();
+        let token = stranger.sign(&claims(&stranger)).unwrap();
+        assert!(invalid(signer.verify(&token, NOW)));
+    }
+
+    #[test]
+    fn a_missing_or_unknown_kid_is_refused() {
+        let (signer, _) = ed_signer();
+        let p = parts(&signer.sign(&claims(&signer)).unwrap());
+        let no_kid = serde_json::json!({"alg": "EdDSA", "typ": "JWT"});
+        assert!(invalid(
+            signer.verify(&reassemble(&no_kid, &p[1], &p[2]), NOW)
+        ));
+        let other_kid = serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": "nope"});
+        assert!(invalid(
+            signer.verify(&reassemble(&other_kid, &p[1], &p[2]), NOW)
+        ));
+    }
+
+    #[test]
+    fn headers_that_smuggle_keys_or_critical_extensions_are_refused() {
+        let (signer, key) = ed_signer();
+        let p = parts(&signer.sign(&claims(&signer)).unwrap());
+        let kid = signer.keys().signing_kid();
+        for extra in [
+            serde_json::json!({"crit": ["exp"]}),
+            serde_json::json!({"jku": "https://evil.example/jwks.json"}),
+            serde_json::json!({"x5u": "https://evil.example/cert.pem"}),
+            serde_json::json!({"jwk": {"kty": "OKP", "crv": "Ed25519", "x": key.public_key}}),
+            serde_json::json!({"x5c": ["MIIB"]}),
+        ] {
+            let mut header = serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": kid});
+            for (k, v) in extra.as_object().unwrap() {
+                header[k] = v.clone();
+            }
+            assert!(
+                invalid(signer.verify(&reassemble(&header, &p[1], &p[2]), NOW)),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_of_another_issuer_is_refused() {
+        let key = StoredSigningKey::generate_ed25519(NOW).unwrap();
+        let ring = KeyRing::ed25519(std::slice::from_ref(&key)).unwrap();
+        let ours = TokenSigner::new(ring.clone(), "authd");
+        let theirs = TokenSigner::new(ring, "someone-else");
+        let token = theirs.sign(&claims(&theirs)).unwrap();
+        assert!(invalid(ours.verify(&token, NOW)));
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        let (signer, _) = ed_signer();
+        for junk in ["", "abc", "a.b", "a.b.c", "a.b.c.d", "....", "eyJ.eyJ.sig"] {
+            assert!(invalid(signer.verify(junk, NOW)), "{junk}");
+        }
+    }
+
+    #[test]
+    fn hmac_rings_sign_and_verify_and_refuse_edd_sa_tokens() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        for alg in [SigningAlgorithm::HS256, SigningAlgorithm::HS512] {
+            let signer = TokenSigner::new(KeyRing::hmac(alg, secret).unwrap(), "authd");
+            let token = signer.sign(&claims(&signer)).unwrap();
+            assert_eq!(signer.verify(&token, NOW).unwrap().sub, "user-1");
+            assert!(
+                signer.keys().jwks().keys.is_empty(),
+                "secrets are never published"
+            );
+            let (ed, _) = ed_signer();
+            assert!(invalid(signer.verify(&ed.sign(&claims(&ed)).unwrap(), NOW)));
+        }
+        assert!(KeyRing::hmac(SigningAlgorithm::HS256, b"too short").is_err());
+        let hs256 = TokenSigner::new(
+            KeyRing::hmac(SigningAlgorithm::HS256, secret).unwrap(),
+            "authd",
+        );
+        let hs512 = TokenSigner::new(
+            KeyRing::hmac(SigningAlgorithm::HS512, secret).unwrap(),
+            "authd",
+        );
+        assert!(invalid(
+            hs512.verify(&hs256.sign(&claims(&hs256)).unwrap(), NOW)
+        ));
+    }
+
+    #[test]
+    fn the_jwks_lets_a_standard_library_verify_our_tokens() {
+        let (signer, _) = ed_signer();
+        let token = signer.sign(&claims(&signer)).unwrap();
+        let jwks = serde_json::to_value(signer.keys().jwks()).unwrap();
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+        let jwk = set.find(signer.keys().signing_kid()).unwrap();
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+        let mut v = Validation::new(jsonwebtoken::Algorithm::EdDSA);
+        v.validate_exp = false;
+        let data = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &v).unwrap();
+        assert_eq!(data.claims["sub"], "user-1");
+    }
+}

@@ -1,0 +1,146 @@
+//! People who log in with email and password.
+
+use crate::{Email, PasswordHash, Role, StoreError, UnixTime, Username};
+
+/// A user's id: a random UUID, unguessable and stable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserId(String);
+
+impl UserId {
+    /// A new random id.
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Wraps an id read from storage or a verified token.
+    #[must_use]
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether a user may authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    /// May log in and refresh.
+    Active,
+    /// Refused with `ACCOUNT_INACTIVE` after a correct password.
+    Suspended,
+}
+
+impl UserStatus {
+    /// The stable name used in storage.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Suspended => "suspended",
+        }
+    }
+
+    /// Parses the name written by [`UserStatus::as_str`].
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(UserStatus::Active),
+            "suspended" => Some(UserStatus::Suspended),
+            _ => None,
+        }
+    }
+}
+
+/// A user account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user's id.
+    pub id: UserId,
+    /// Email as registered (trimmed).
+    pub email: String,
+    /// Email as compared: ASCII letters lower-cased.
+    pub email_normalized: String,
+    /// Username as chosen.
+    pub username: String,
+    /// Username as compared: ASCII letters lower-cased.
+    pub username_normalized: String,
+    /// Argon2id hash of the password.
+    pub password_hash: PasswordHash,
+    /// Roles, `USER` at least.
+    pub roles: Vec<Role>,
+    /// Whether the user may authenticate.
+    pub status: UserStatus,
+    /// When the account was created.
+    pub created_at: UnixTime,
+    /// When the account last changed.
+    pub updated_at: UnixTime,
+}
+
+impl User {
+    /// A new active user with role `USER`.
+    #[must_use]
+    pub fn new(
+        email: &Email,
+        username: &Username,
+        password_hash: PasswordHash,
+        now: UnixTime,
+    ) -> Self {
+        Self {
+            id: UserId::generate(),
+            email: email.as_str().to_owned(),
+            email_normalized: email.normalized().to_owned(),
+            username: username.as_str().to_owned(),
+            username_normalized: username.normalized(),
+            password_hash,
+            roles: Role::parse(Role::USER).into_iter().collect(),
+            status: UserStatus::Active,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The role names, for tokens and responses.
+    #[must_use]
+    pub fn role_names(&self) -> Vec<String> {
+        self.roles.iter().map(|r| r.as_str().to_owned()).collect()
+    }
+}
+
+/// Persistence of user accounts.
+pub trait UserStore: Send + Sync {
+    /// Stores a new user.
+    ///
+    /// # Errors
+    /// MUST fail with [`StoreError::Duplicate`], storing nothing, when another user has
+    /// the same normalized email or normalized username (also under concurrent inserts);
+    /// [`StoreError`] when storage fails.
+    fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+
+    /// The user with this normalized email.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn user_by_email(&self, email_normalized: &str) -> Result<Option<User>, StoreError>;
+
+    /// The user with this id.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError>;
+
+    /// Replaces a user's password hash (after a rehash at login).
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn update_password_hash(
+        &self,
+        id: &UserId,
+        hash: &PasswordHash,
+        at: UnixTime,
+    ) -> Result<(), StoreError>;
+}
