@@ -1,0 +1,153 @@
+//! Connections to either backend, chosen from the URL scheme (never by trial: diesel's own
+//! multi-backend `establish` would silently turn a Postgres keyword string into a SQLite
+//! file), pooled by r2d2, and write transactions that behave alike on both.
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::{ManageConnection, R2D2Connection};
+use diesel::result::QueryResult;
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+
+/// A connection to PostgreSQL or SQLite; queries are written once against this type.
+#[derive(diesel::MultiConnection)]
+pub(crate) enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Where the database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    Postgres(String),
+    Sqlite(String),
+}
+
+impl Target {
+    /// Parses `postgres://…`, `postgresql://…`, `sqlite://PATH` or `sqlite:PATH`.
+    pub(crate) fn from_url(url: &str) -> Option<Target> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Some(Target::Postgres(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        (!path.is_empty()).then(|| Target::Sqlite(path.to_owned()))
+    }
+}
+
+/// Per-connection SQLite settings: WAL so readers never block the writer, a busy timeout
+/// so writers queue instead of failing, full fsync so an acknowledged write survives a
+/// crash, and enforced foreign keys.
+pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; \
+     PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON;";
+
+/// Postgres settings per connection: no statement may hang the server.
+const POSTGRES_SETTINGS: &str = "SET statement_timeout = '10s'; SET lock_timeout = '5s';";
+
+/// Opens a raw connection, configured, outside the pool (also used for migrations).
+pub(crate) fn establish(target: &Target) -> Result<DbConnection, diesel::r2d2::Error> {
+    use diesel::r2d2::Error;
+    match target {
+        Target::Postgres(url) => {
+            let mut conn = PgConnection::establish(url).map_err(Error::ConnectionError)?;
+            conn.batch_execute(POSTGRES_SETTINGS)
+                .map_err(Error::QueryError)?;
+            Ok(DbConnection::Postgres(conn))
+        }
+        Target::Sqlite(path) => {
+            let mut conn = SqliteConnection::establish(path).map_err(Error::ConnectionError)?;
+            conn.batch_execute(SQLITE_PRAGMAS)
+                .map_err(Error::QueryError)?;
+            Ok(DbConnection::Sqlite(conn))
+        }
+    }
+}
+
+/// r2d2's view of how to make and check connections.
+#[derive(Debug)]
+pub(crate) struct Manager(pub(crate) Target);
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        establish(&self.0)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        match conn {
+            DbConnection::Postgres(c) => c.is_broken(),
+            DbConnection::Sqlite(c) => c.is_broken(),
+        }
+    }
+}
+
+/// Runs `f` in a transaction that takes the write lock up front.
+///
+/// On SQLite a deferred transaction that reads before it writes can fail with
+/// `SQLITE_BUSY` without waiting; `BEGIN IMMEDIATE` queues behind the busy timeout instead.
+/// On PostgreSQL row locks do the same job and a plain `BEGIN` suffices.
+pub(crate) fn write_transaction<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    let result = f(conn);
+    let finish = match (&result, &mut *conn) {
+        (Ok(_), DbConnection::Sqlite(c)) => AnsiTransactionManager::commit_transaction(c),
+        (Ok(_), DbConnection::Postgres(c)) => AnsiTransactionManager::commit_transaction(c),
+        (Err(_), DbConnection::Sqlite(c)) => AnsiTransactionManager::rollback_transaction(c),
+        (Err(_), DbConnection::Postgres(c)) => AnsiTransactionManager::rollback_transaction(c),
+    };
+    match (result, finish) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Ok(_), Err(e)) | (Err(e), _) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backend_comes_from_the_scheme() {
+        assert_eq!(
+            Target::from_url("sqlite://authd.db"),
+            Some(Target::Sqlite("authd.db".into()))
+        );
+        assert_eq!(
+            Target::from_url("sqlite:///var/lib/authd.db"),
+            Some(Target::Sqlite("/var/lib/authd.db".into()))
+        );
+        assert_eq!(
+            Target::from_url("sqlite:authd.db"),
+            Some(Target::Sqlite("authd.db".into()))
+        );
+        assert!(matches!(
+            Target::from_url("postgres://u@h/db"),
+            Some(Target::Postgres(_))
+        ));
+        assert!(matches!(
+            Target::from_url("postgresql://u@h/db"),
+            Some(Target::Postgres(_))
+        ));
+        // A libpq keyword string must not silently become a SQLite file.
+        assert_eq!(Target::from_url("host=localhost dbname=authd"), None);
+        assert_eq!(Target::from_url("mysql://h/db"), None);
+        assert_eq!(Target::from_url("sqlite://"), None);
+    }
+}

@@ -1,0 +1,181 @@
+//! Opening a database: choose the backend, migrate it, and pool connections to it.
+
+use std::time::Duration;
+
+use auth_core::StoreError;
+use diesel::RunQueryDsl;
+use diesel::r2d2::{Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::OpenError;
+use crate::connection::{DbConnection, Manager, Target, establish};
+use crate::error::pool_error;
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// An arbitrary constant naming the advisory lock that serialises migrations when several
+/// authd processes start at once on one PostgreSQL database.
+const MIGRATION_LOCK: i64 = 0x6175_7468_645f_6d69; // "authd_mi"
+
+/// Which database engine a [`Database`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL, for production and several processes.
+    Postgres,
+    /// Embedded SQLite, for one process on one machine.
+    Sqlite,
+}
+
+/// Connection-pool sizing.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// Most connections held open.
+    pub max_connections: u32,
+    /// How long a request waits for a connection before the database counts as
+    /// unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl PoolOptions {
+    fn default_for(target: &Target) -> Self {
+        Self {
+            max_connections: match target {
+                Target::Postgres(_) => 16,
+                Target::Sqlite(_) => 8,
+            },
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A migrated database behind a connection pool. Cloning shares the pool.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<Manager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.backend)
+            .field("state", &self.pool.state())
+            .finish()
+    }
+}
+
+impl Database {
+    /// Opens the database at `url`, creating and migrating it when needed, with default
+    /// pool sizing.
+    ///
+    /// # Errors
+    /// [`OpenError`] when the URL is not `postgres://…` or `sqlite://PATH`, the database
+    /// cannot be reached, or a migration fails.
+    pub fn open(url: &str) -> Result<Self, OpenError> {
+        let target =
+            Target::from_url(url).ok_or_else(|| OpenError::UnsupportedUrl(redact_url(url)))?;
+        let options = PoolOptions::default_for(&target);
+        Self::open_target(target, options)
+    }
+
+    /// Opens the database at `url` with explicit pool sizing.
+    ///
+    /// # Errors
+    /// As [`Database::open`].
+    pub fn open_with(url: &str, options: PoolOptions) -> Result<Self, OpenError> {
+        let target =
+            Target::from_url(url).ok_or_else(|| OpenError::UnsupportedUrl(redact_url(url)))?;
+        Self::open_target(target, options)
+    }
+
+    fn open_target(target: Target, options: PoolOptions) -> Result<Self, OpenError> {
+        migrate(&target)?;
+        let backend = match target {
+            Target::Postgres(_) => Backend::Postgres,
+            Target::Sqlite(_) => Backend::Sqlite,
+        };
+        let pool = Pool::builder()
+            .max_size(options.max_connections)
+            .min_idle(Some(1))
+            .connection_timeout(options.acquire_timeout)
+            .test_on_check_out(false)
+            .build(Manager(target))
+            .map_err(|e| OpenError::Connect(e.to_string()))?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The engine behind this database.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers a trivial query.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it does not.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut *conn)
+            .map(|_| ())
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    pub(crate) fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
+        self.pool.get().map_err(|e| pool_error(&e))
+    }
+}
+
+fn migrate(target: &Target) -> Result<(), OpenError> {
+    let mut conn = establish(target).map_err(|e| OpenError::Connect(e.to_string()))?;
+    let run = |conn: &mut DbConnection| -> Result<(), OpenError> {
+        let result = match conn {
+            DbConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop),
+            DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
+        };
+        result.map_err(|e| OpenError::Migrate(e.to_string()))
+    };
+    if matches!(conn, DbConnection::Postgres(_)) {
+        let lock = |sql: &str, conn: &mut DbConnection| {
+            diesel::sql_query(sql)
+                .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
+                .execute(conn)
+                .map_err(|e| OpenError::Migrate(e.to_string()))
+        };
+        lock("SELECT pg_advisory_lock($1)", &mut conn)?;
+        let result = run(&mut conn);
+        lock("SELECT pg_advisory_unlock($1)", &mut conn)?;
+        return result;
+    }
+    run(&mut conn)
+}
+
+/// A URL with any password removed, for error messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_never_reach_error_messages() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+        let err = Database::open("mysql://u:secret@h/db").unwrap_err();
+        assert!(!err.to_string().contains("secret"));
+    }
+}

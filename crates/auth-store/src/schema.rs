@@ -1,0 +1,55 @@
+//! The tables, as diesel sees them. Column types are the portable subset: text, big
+//! integers (instants in epoch seconds) and their nullable forms.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        email_normalized -> Text,
+        username -> Text,
+        username_normalized -> Text,
+        password_hash -> Text,
+        roles -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        principal_kind -> Text,
+        principal_id -> Text,
+        generation -> BigInt,
+        current_hash -> Text,
+        current_expires_at -> BigInt,
+        rotated_at -> Nullable<BigInt>,
+        rotation_key -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Text,
+        generation -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        private_key -> Text,
+        public_key -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, signing_keys);

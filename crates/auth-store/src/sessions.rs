@@ -1,0 +1,190 @@
+//! [`SessionStore`] on both backends. The compare-and-set in `advance_session` is one
+//! conditional `UPDATE` inside a write transaction, so it holds across processes.
+
+use auth_core::session::RotationKey;
+use auth_core::{
+    PrincipalKind, RefreshRecord, Session, SessionId, SessionStore, StoreError, TokenHash, UnixTime,
+};
+use diesel::prelude::*;
+
+use crate::Database;
+use crate::connection::write_transaction;
+use crate::error::store_error;
+use crate::schema::{refresh_tokens, sessions};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+struct SessionRow {
+    id: String,
+    principal_kind: String,
+    principal_id: String,
+    generation: i64,
+    current_hash: String,
+    current_expires_at: i64,
+    rotated_at: Option<i64>,
+    rotation_key: String,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+struct RefreshRow {
+    token_hash: String,
+    session_id: String,
+    generation: i64,
+    expires_at: i64,
+}
+
+impl From<&Session> for SessionRow {
+    fn from(s: &Session) -> Self {
+        Self {
+            id: s.id.as_str().to_owned(),
+            principal_kind: s.kind.as_str().to_owned(),
+            principal_id: s.principal_id.clone(),
+            generation: s.generation,
+            current_hash: s.current_hash.as_str().to_owned(),
+            current_expires_at: s.current_expires_at.secs(),
+            rotated_at: s.rotated_at.map(UnixTime::secs),
+            rotation_key: s.rotation_key.as_str().to_owned(),
+            created_at: s.created_at.secs(),
+            expires_at: s.expires_at.secs(),
+            revoked_at: s.revoked_at.map(UnixTime::secs),
+        }
+    }
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+
+    fn try_from(r: SessionRow) -> Result<Self, StoreError> {
+        let kind = PrincipalKind::parse(&r.principal_kind)
+            .ok_or_else(|| StoreError::Backend(format!("session {}: corrupt kind", r.id)))?;
+        Ok(Session {
+            id: SessionId::from_stored(r.id),
+            kind,
+            principal_id: r.principal_id,
+            generation: r.generation,
+            current_hash: TokenHash::from_stored(r.current_hash),
+            current_expires_at: UnixTime(r.current_expires_at),
+            rotated_at: r.rotated_at.map(UnixTime),
+            rotation_key: RotationKey::from_stored(r.rotation_key),
+            created_at: UnixTime(r.created_at),
+            expires_at: UnixTime(r.expires_at),
+            revoked_at: r.revoked_at.map(UnixTime),
+        })
+    }
+}
+
+impl From<&RefreshRecord> for RefreshRow {
+    fn from(r: &RefreshRecord) -> Self {
+        Self {
+            token_hash: r.hash.as_str().to_owned(),
+            session_id: r.session_id.as_str().to_owned(),
+            generation: r.generation,
+            expires_at: r.expires_at.secs(),
+        }
+    }
+}
+
+impl From<RefreshRow> for RefreshRecord {
+    fn from(r: RefreshRow) -> Self {
+        RefreshRecord {
+            hash: TokenHash::from_stored(r.token_hash),
+            session_id: SessionId::from_stored(r.session_id),
+            generation: r.generation,
+            expires_at: UnixTime(r.expires_at),
+        }
+    }
+}
+
+impl SessionStore for Database {
+    fn create_session(&self, session: &Session, first: &RefreshRecord) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| {
+            diesel::insert_into(sessions::table)
+                .values(SessionRow::from(session))
+                .execute(conn)?;
+            diesel::insert_into(refresh_tokens::table)
+                .values(RefreshRow::from(first))
+                .execute(conn)
+        })
+        .map(drop)
+        .map_err(store_error)
+    }
+
+    fn find_refresh(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(RefreshRecord, Session)>, StoreError> {
+        let mut conn = self.conn()?;
+        let found = refresh_tokens::table
+            .inner_join(sessions::table)
+            .filter(refresh_tokens::token_hash.eq(hash.as_str()))
+            .select((RefreshRow::as_select(), SessionRow::as_select()))
+            .first::<(RefreshRow, SessionRow)>(&mut *conn)
+            .optional()
+            .map_err(store_error)?;
+        found
+            .map(|(record, session)| Ok((record.into(), session.try_into()?)))
+            .transpose()
+    }
+
+    fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let mut conn = self.conn()?;
+        sessions::table
+            .find(id.as_str())
+            .select(SessionRow::as_select())
+            .first(&mut *conn)
+            .optional()
+            .map_err(store_error)?
+            .map(Session::try_from)
+            .transpose()
+    }
+
+    fn advance_session(
+        &self,
+        id: &SessionId,
+        from_generation: i64,
+        next: &RefreshRecord,
+        rotated_at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| {
+            let advanced = diesel::update(
+                sessions::table
+                    .filter(sessions::id.eq(id.as_str()))
+                    .filter(sessions::generation.eq(from_generation))
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set((
+                sessions::generation.eq(next.generation),
+                sessions::current_hash.eq(next.hash.as_str()),
+                sessions::current_expires_at.eq(next.expires_at.secs()),
+                sessions::rotated_at.eq(Some(rotated_at.secs())),
+            ))
+            .execute(conn)?;
+            if advanced == 1 {
+                diesel::insert_into(refresh_tokens::table)
+                    .values(RefreshRow::from(next))
+                    .execute(conn)?;
+            }
+            Ok(advanced == 1)
+        })
+        .map_err(store_error)
+    }
+
+    fn revoke_session(&self, id: &SessionId, at: UnixTime) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::update(
+            sessions::table
+                .filter(sessions::id.eq(id.as_str()))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::revoked_at.eq(Some(at.secs())))
+        .execute(&mut *conn)
+        .map(|n| n == 1)
+        .map_err(store_error)
+    }
+}

@@ -1,0 +1,143 @@
+//! Throwaway databases for test suites (feature `test-support`).
+//!
+//! Every test gets its own database: a fresh SQLite file, or a PostgreSQL database named
+//! after a random id, created through the server named by `AUTHD_TEST_POSTGRES_URL` and
+//! dropped when the [`TestDatabase`] is dropped. When that variable is unset or the server
+//! is unreachable, PostgreSQL tests fail loudly under CI (`CI` set) and are skipped with a
+//! message elsewhere.
+
+// Test scaffolding: failing loudly is the point.
+#![allow(clippy::panic, clippy::expect_used)]
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+
+use crate::Database;
+
+/// The variable naming the PostgreSQL server for tests, e.g.
+/// `postgres://postgres@127.0.0.1:5432/postgres`.
+pub const POSTGRES_URL_VAR: &str = "AUTHD_TEST_POSTGRES_URL";
+
+/// A database that exists for one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    url: String,
+    cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    SqliteFile(std::path::PathBuf),
+    PostgresDatabase { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// A new SQLite file in the system's temporary directory.
+    #[must_use]
+    pub fn sqlite() -> Self {
+        let path =
+            std::env::temp_dir().join(format!("authd-test-{}.db", uuid::Uuid::new_v4().simple()));
+        Self {
+            url: format!("sqlite://{}", path.display()),
+            cleanup: Cleanup::SqliteFile(path),
+        }
+    }
+
+    /// A new PostgreSQL database, or `None` (after saying why) when no server is configured
+    /// outside CI.
+    ///
+    /// # Panics
+    /// Under CI when the server is not configured or cannot be reached.
+    #[must_use]
+    pub fn postgres() -> Option<Self> {
+        let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+        let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
+            if in_ci {
+                panic!("{POSTGRES_URL_VAR} is not set: PostgreSQL tests must run in CI");
+            }
+            eprintln!("skipping PostgreSQL test: set {POSTGRES_URL_VAR} to run it");
+            return None;
+        };
+        let mut admin = match PgConnection::establish(&admin_url) {
+            Ok(conn) => conn,
+            Err(e) if in_ci => panic!("PostgreSQL at {POSTGRES_URL_VAR} is unreachable: {e}"),
+            Err(e) => {
+                eprintln!("skipping PostgreSQL test: server unreachable ({e})");
+                return None;
+            }
+        };
+        let name = format!("authd_test_{}", uuid::Uuid::new_v4().simple());
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("create a throwaway test database");
+        Some(Self {
+            url: with_database(&admin_url, &name),
+            cleanup: Cleanup::PostgresDatabase { admin_url, name },
+        })
+    }
+
+    /// The database's URL, as `AUTHD_DATABASE_URL` would name it.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Opens (and migrates) the database.
+    #[must_use]
+    pub fn open(&self) -> Database {
+        Database::open(&self.url).expect("open the test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::SqliteFile(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            Cleanup::PostgresDatabase { admin_url, name } => {
+                if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin);
+                }
+            }
+        }
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_database_name_is_replaced_and_the_rest_kept() {
+        use super::with_database;
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+        assert_eq!(with_database("postgres://u@h", "t1"), "postgres://u@h/t1");
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "t1"),
+            "postgres://u@h/t1?sslmode=disable"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! [`UserStore`] on both backends.
+
+use auth_core::{PasswordHash, Role, StoreError, UnixTime, User, UserId, UserStatus, UserStore};
+use diesel::prelude::*;
+
+use crate::Database;
+use crate::error::store_error;
+use crate::schema::users;
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+struct UserRow {
+    id: String,
+    email: String,
+    email_normalized: String,
+    username: String,
+    username_normalized: String,
+    password_hash: String,
+    roles: String,
+    status: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<&User> for UserRow {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.as_str().to_owned(),
+            email: u.email.clone(),
+            email_normalized: u.email_normalized.clone(),
+            username: u.username.clone(),
+            username_normalized: u.username_normalized.clone(),
+            password_hash: u.password_hash.as_str().to_owned(),
+            roles: u
+                .roles
+                .iter()
+                .map(Role::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+            status: u.status.as_str().to_owned(),
+            created_at: u.created_at.secs(),
+            updated_at: u.updated_at.secs(),
+        }
+    }
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Backend(format!("user {}: corrupt {what}", r.id));
+        let roles = r
+            .roles
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| Role::parse(s).ok_or_else(|| corrupt("roles")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let status = UserStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?;
+        Ok(User {
+            id: UserId::from_stored(r.id),
+            email: r.email,
+            email_normalized: r.email_normalized,
+            username: r.username,
+            username_normalized: r.username_normalized,
+            password_hash: PasswordHash::from_stored(r.password_hash),
+            roles,
+            status,
+            created_at: UnixTime(r.created_at),
+            updated_at: UnixTime(r.updated_at),
+        })
+    }
+}
+
+impl UserStore for Database {
+    fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::insert_into(users::table)
+            .values(UserRow::from(user))
+            .execute(&mut *conn)
+            .map(drop)
+            .map_err(store_error)
+    }
+
+    fn user_by_email(&self, email_normalized: &str) -> Result<Option<User>, StoreError> {
+        let mut conn = self.conn()?;
+        users::table
+            .filter(users::email_normalized.eq(email_normalized))
+            .select(UserRow::as_select())
+            .first(&mut *conn)
+            .optional()
+            .map_err(store_error)?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let mut conn = self.conn()?;
+        users::table
+            .find(id.as_str())
+            .select(UserRow::as_select())
+            .first(&mut *conn)
+            .optional()
+            .map_err(store_error)?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    fn update_password_hash(
+        &self,
+        id: &UserId,
+        hash: &PasswordHash,
+        at: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::update(users::table.find(id.as_str()))
+            .set((
+                users::password_hash.eq(hash.as_str()),
+                users::updated_at.eq(at.secs()),
+            ))
+            .execute(&mut *conn)
+            .map(drop)
+            .map_err(store_error)
+    }
+}

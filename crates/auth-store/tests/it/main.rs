@@ -1,0 +1,47 @@
+//! The store suite: every behaviour runs on SQLite always and on PostgreSQL when
+//! `AUTHD_TEST_POSTGRES_URL` names a server (required under CI).
+
+mod keys;
+mod rotation;
+mod sessions;
+mod users;
+
+use auth_core::{Email, PasswordHash, UnixTime, User, Username};
+
+/// Declares each listed function `fn(&TestDatabase)` as a test on both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    let db = auth_store::test_support::TestDatabase::sqlite();
+                    super::$name(&db);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    let Some(db) = auth_store::test_support::TestDatabase::postgres() else { return };
+                    super::$name(&db);
+                }
+            )*
+        }
+    };
+}
+
+/// A fixed instant the tests start from.
+pub const T0: UnixTime = UnixTime(1_800_000_000);
+
+/// A new user with a placeholder hash (the store never checks hashes).
+pub fn user(email: &str, username: &str) -> User {
+    User::new(
+        &Email::parse(email).unwrap(),
+        &Username::parse(username).unwrap(),
+        PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into()),
+        T0,
+    )
+}

@@ -1,0 +1,89 @@
+use std::sync::{Arc, Barrier};
+
+use auth_core::{PasswordHash, StoreError, UserStore};
+use auth_store::test_support::TestDatabase;
+
+use crate::{T0, user};
+
+crate::on_both_backends!(
+    a_user_reads_back_as_it_was_stored,
+    emails_and_usernames_are_unique_ignoring_ascii_case,
+    concurrent_registrations_of_one_email_create_one_account,
+    a_password_hash_can_be_replaced,
+    users_survive_reopening_the_database,
+);
+
+fn a_user_reads_back_as_it_was_stored(db: &TestDatabase) {
+    let store = db.open();
+    let alice = user("Alice@Example.com", "Alice");
+    store.insert_user(&alice).unwrap();
+    assert_eq!(
+        store.user_by_email("alice@example.com").unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(store.user_by_id(&alice.id).unwrap(), Some(alice));
+    assert_eq!(store.user_by_email("bob@example.com").unwrap(), None);
+}
+
+fn emails_and_usernames_are_unique_ignoring_ascii_case(db: &TestDatabase) {
+    let store = db.open();
+    store
+        .insert_user(&user("alice@example.com", "alice"))
+        .unwrap();
+    let same_email = store.insert_user(&user("ALICE@example.com", "alice2"));
+    assert!(
+        matches!(same_email, Err(StoreError::Duplicate)),
+        "{same_email:?}"
+    );
+    let same_name = store.insert_user(&user("other@example.com", "ALICE"));
+    assert!(
+        matches!(same_name, Err(StoreError::Duplicate)),
+        "{same_name:?}"
+    );
+    store
+        .insert_user(&user("alıce@example.com", "alice3"))
+        .unwrap();
+}
+
+fn concurrent_registrations_of_one_email_create_one_account(db: &TestDatabase) {
+    let store = db.open();
+    let threads = 12;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let u = user("race@example.com", &format!("racer{i}"));
+                barrier.wait();
+                store.insert_user(&u)
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    let duplicates = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Duplicate)))
+        .count();
+    assert_eq!((created, duplicates), (1, threads - 1), "{results:?}");
+}
+
+fn a_password_hash_can_be_replaced(db: &TestDatabase) {
+    let store = db.open();
+    let alice = user("alice@example.com", "alice");
+    store.insert_user(&alice).unwrap();
+    let new_hash =
+        PasswordHash::from_stored("$argon2id$v=19$m=16,t=1,p=1$bmV3c2FsdA$bmV3aGFzaA".into());
+    store
+        .update_password_hash(&alice.id, &new_hash, T0.plus_secs(60))
+        .unwrap();
+    let stored = store.user_by_id(&alice.id).unwrap().unwrap();
+    assert_eq!(stored.password_hash, new_hash);
+    assert_eq!(stored.updated_at, T0.plus_secs(60));
+}
+
+fn users_survive_reopening_the_database(db: &TestDatabase) {
+    let alice = user("alice@example.com", "alice");
+    db.open().insert_user(&alice).unwrap();
+    assert_eq!(db.open().user_by_id(&alice.id).unwrap(), Some(alice));
+}
