@@ -1,1 +1,113 @@
-fn main() {}
+//! `authd`: the authentication server and its command line.
+//!
+//! This binary only wires: it reads [`settings::Settings`], opens the database, loads the
+//! signing keys and hands everything to `auth-http`'s route table.
+
+mod settings;
+
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, web};
+use anyhow::{Context, bail};
+use auth_core::{
+    Authority, Clock, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock, TokenPolicy,
+    TokenSigner,
+};
+use auth_http::{AuthState, TrustedProxies};
+use auth_store::Database;
+use clap::{Parser, Subcommand};
+
+use crate::settings::{JwtAlg, Settings};
+
+/// authd: an authentication server for people, devices and wallets.
+#[derive(Debug, Parser)]
+#[command(name = "authd", version, about)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the server (also what a bare `authd` does).
+    Serve,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.settings),
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let database = Database::open(&settings.database_url).context("opening the database")?;
+    log::info!("database ready ({:?})", database.backend());
+
+    let keys = match settings.jwt_alg {
+        JwtAlg::EdDSA => {
+            if settings.jwt_secret.is_some() {
+                log::warn!("AUTHD_JWT_SECRET is ignored: AUTHD_JWT_ALG is EdDSA");
+            }
+            KeyRing::load_or_create(&database, clock.now()).context("loading signing keys")?
+        }
+        alg @ (JwtAlg::HS256 | JwtAlg::HS512) => {
+            let Some(secret) = settings.jwt_secret.as_deref() else {
+                bail!("AUTHD_JWT_SECRET is required when AUTHD_JWT_ALG is HS256 or HS512");
+            };
+            let alg = if alg == JwtAlg::HS256 {
+                SigningAlgorithm::HS256
+            } else {
+                SigningAlgorithm::HS512
+            };
+            KeyRing::hmac(alg, secret.as_bytes()).context("AUTHD_JWT_SECRET")?
+        }
+    };
+    log::info!(
+        "signing access tokens with {} key {}",
+        keys.algorithm().as_str(),
+        keys.signing_kid()
+    );
+
+    let trusted_proxies = TrustedProxies::parse(settings.trusted_proxies.as_deref().unwrap_or(""))
+        .map_err(anyhow::Error::msg)
+        .context("AUTHD_TRUSTED_PROXIES")?;
+    let policy = TokenPolicy {
+        access_ttl_secs: settings.access_ttl_secs,
+        refresh_ttl_secs: settings.refresh_ttl_secs,
+        reuse_grace_secs: settings.refresh_reuse_grace_secs,
+        session_max_secs: settings.session_max_secs,
+    };
+    let authority = Authority::new(
+        Arc::new(database),
+        TokenSigner::new(keys, settings.issuer.clone()),
+        PasswordHasher::recommended().context("preparing the password hasher")?,
+        policy,
+    );
+    let state = web::Data::new(AuthState {
+        authority,
+        clock,
+        trusted_proxies,
+    });
+
+    actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(auth_http::configure)
+        })
+        .bind(&settings.bind)
+        .with_context(|| format!("binding {}", settings.bind))?
+        .shutdown_timeout(10);
+        for addr in server.addrs() {
+            log::info!("authd listening on http://{addr}");
+        }
+        server.run().await.context("running the server")?;
+        log::info!("authd stopped");
+        Ok(())
+    })
+}

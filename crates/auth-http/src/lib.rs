@@ -1,1 +1,28 @@
-//! placeholder
+//! The HTTP face of authd: actix-web routes, extractors, and the contract's JSON errors.
+//!
+//! The binary and every HTTP test build the application the same way:
+//!
+//! ```no_run
+//! # use actix_web::{App, web};
+//! # fn build(state: web::Data<auth_http::AuthState>) {
+//! let app = App::new().app_data(state).configure(auth_http::configure);
+//! # }
+//! ```
+//!
+//! so tests exercise exactly the route table that ships. [`Authenticated`] is the
+//! extractor other actix services can use to require an authd access token.
+
+mod audit;
+mod bearer;
+mod client;
+mod error;
+mod operations;
+mod routes;
+mod state;
+mod users;
+
+pub use bearer::{Authenticated, BearerToken};
+pub use client::{ClientInfo, TrustedProxies};
+pub use error::ApiError;
+pub use routes::configure;
+pub use state::AuthState;

@@ -1,0 +1,80 @@
+//! Bearer tokens from the `Authorization` header, and the extractor that turns one into a
+//! verified principal whose session is still live.
+//!
+//! Tokens are read from the header only, never from a query string or a cookie.
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use auth_core::{AccessClaims, AuthError};
+
+use crate::{ApiError, AuthState};
+
+/// The raw token of an `Authorization: Bearer …` header, not yet verified.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(String);
+
+impl BearerToken {
+    /// The token text.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn from_request_headers(req: &HttpRequest) -> Result<Self, ApiError> {
+        let missing = || ApiError::Auth(AuthError::InvalidToken("missing bearer token"));
+        let value = req
+            .headers()
+            .get(AUTHORIZATION)
+            .ok_or_else(missing)?
+            .to_str()
+            .map_err(|_| missing())?;
+        let (scheme, token) = value.trim().split_once(' ').ok_or_else(missing)?;
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+            return Err(missing());
+        }
+        Ok(Self(token.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}
+
+impl FromRequest for BearerToken {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::from_request_headers(req))
+    }
+}
+
+/// A request authenticated by an authd access token: correctly signed, unexpired, and of a
+/// session that has not been revoked. Add it as a handler argument to require one.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub AccessClaims);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = BearerToken::from_request_headers(req);
+        let state = req.app_data::<web::Data<AuthState>>().cloned();
+        Box::pin(async move {
+            let token = token?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal("AuthState is not registered".into()))?;
+            let now = state.clock.now();
+            let claims =
+                web::block(move || state.authority.authenticate(token.expose(), now)).await??;
+            Ok(Authenticated(claims))
+        })
+    }
+}

@@ -1,0 +1,242 @@
+//! The user routes of `/api/auth`: register, login, refresh, logout, me.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use auth_core::{
+    AuthError, Email, Password, PrincipalKind, UserId, UserSession, UserStatus, Username,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::describe_json_error;
+use crate::{ApiError, AuthState, Authenticated, ClientInfo, audit};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RegisterRequest {
+    email: String,
+    password: String,
+    username: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RefreshRequest {
+    refresh_token: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct LogoutRequest {
+    refresh_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserBody {
+    id: String,
+    email: String,
+    username: String,
+    roles: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionBody {
+    access_token: String,
+    refresh_token: String,
+    token_type: &'static str,
+    /// Milliseconds, as the `/api/auth` family reports lifetimes.
+    expires_in: i64,
+    user: UserBody,
+}
+
+impl From<UserSession> for SessionBody {
+    fn from(s: UserSession) -> Self {
+        Self {
+            access_token: s.tokens.access_token,
+            refresh_token: s.tokens.refresh_token.expose().to_owned(),
+            token_type: "Bearer",
+            expires_in: s.tokens.expires_in_secs.saturating_mul(1000),
+            user: UserBody {
+                id: s.user.id.as_str().to_owned(),
+                roles: s.user.role_names(),
+                email: s.user.email,
+                username: s.user.username,
+            },
+        }
+    }
+}
+
+/// A token response: never cached by the client or anything in between.
+pub(crate) fn tokens(status: actix_web::http::StatusCode, body: impl Serialize) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+/// Runs a blocking domain operation off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(web::block(f).await??)
+}
+
+pub(crate) async fn register(
+    state: web::Data<AuthState>,
+    client: ClientInfo,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let email = Email::parse(&body.email);
+    let who = email.as_ref().ok().map(|e| e.normalized().to_owned());
+    let result = async {
+        let email = email?;
+        let username = Username::parse(&body.username)?;
+        let password = Password::new(&body.password)?;
+        let now = state.clock.now();
+        let state = state.clone();
+        blocking(move || state.authority.register(&email, &username, &password, now)).await
+    }
+    .await;
+    audit::record("register", who.as_deref(), &client, &result);
+    Ok(tokens(
+        actix_web::http::StatusCode::CREATED,
+        SessionBody::from(result?),
+    ))
+}
+
+pub(crate) async fn login(
+    state: web::Data<AuthState>,
+    client: ClientInfo,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let email = Email::parse(&body.email);
+    let who = email.as_ref().ok().map(|e| e.normalized().to_owned());
+    let result = async {
+        let email = email?;
+        let password = Password::presented(&body.password)?;
+        let now = state.clock.now();
+        let state = state.clone();
+        blocking(move || state.authority.login(&email, &password, now)).await
+    }
+    .await;
+    let principal = result
+        .as_ref()
+        .ok()
+        .map(|s| s.user.id.as_str().to_owned())
+        .or(who);
+    audit::record("login", principal.as_deref(), &client, &result);
+    Ok(tokens(
+        actix_web::http::StatusCode::OK,
+        SessionBody::from(result?),
+    ))
+}
+
+pub(crate) async fn refresh(
+    state: web::Data<AuthState>,
+    client: ClientInfo,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let presented = body.into_inner().refresh_token;
+    let now = state.clock.now();
+    let result = {
+        let state = state.clone();
+        blocking(move || state.authority.refresh_user(&presented, now)).await
+    };
+    let principal = result.as_ref().ok().map(|s| s.user.id.as_str().to_owned());
+    audit::record("refresh", principal.as_deref(), &client, &result);
+    Ok(tokens(
+        actix_web::http::StatusCode::OK,
+        SessionBody::from(result?),
+    ))
+}
+
+pub(crate) async fn logout(
+    state: web::Data<AuthState>,
+    client: ClientInfo,
+    Authenticated(claims): Authenticated,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        LogoutRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(describe_json_error(&e)))?
+    };
+    let now = state.clock.now();
+    let principal = claims.sub.clone();
+    let result = {
+        let state = state.clone();
+        blocking(move || {
+            state
+                .authority
+                .logout(&claims, request.refresh_token.as_deref(), now)
+        })
+        .await
+    };
+    audit::record("logout", Some(&principal), &client, &result);
+    result?;
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+#[derive(Serialize)]
+#[serde(
+    rename_all = "camelCase",
+    tag = "type",
+    rename_all_fields = "camelCase"
+)]
+enum MeBody {
+    #[serde(rename = "user")]
+    User {
+        id: String,
+        email: String,
+        username: String,
+        roles: Vec<String>,
+        created_at: String,
+    },
+}
+
+pub(crate) async fn me(
+    state: web::Data<AuthState>,
+    Authenticated(claims): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    match claims.kind {
+        PrincipalKind::User => {
+            let id = UserId::from_stored(claims.sub);
+            let user = blocking(move || state.authority.user(&id))
+                .await
+                .map_err(|e| match e {
+                    ApiError::Auth(AuthError::NotFound) => {
+                        ApiError::Auth(AuthError::InvalidToken("the token's user no longer exists"))
+                    }
+                    other => other,
+                })?;
+            if user.status != UserStatus::Active {
+                return Err(AuthError::AccountInactive.into());
+            }
+            Ok(HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(MeBody::User {
+                    id: user.id.as_str().to_owned(),
+                    roles: user.role_names(),
+                    created_at: crate::operations::rfc3339(user.created_at),
+                    email: user.email,
+                    username: user.username,
+                }))
+        }
+        // No device or wallet sessions can exist until those principals are served.
+        PrincipalKind::Device | PrincipalKind::Wallet => {
+            Err(AuthError::InvalidToken("principal kind not served by this route").into())
+        }
+    }
+}
