@@ -1,6 +1,10 @@
 //! The store suite: every behaviour runs on SQLite always and on PostgreSQL when
 //! `AUTHD_TEST_POSTGRES_URL` names a server (required under CI).
 
+// Test code: a failing unwrap is a failing test. (clippy.toml's test allowances cover
+// #[test] functions only, not the shared behaviour functions they call.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod keys;
 mod rotation;
 mod sessions;

@@ -1,0 +1,124 @@
+use auth_core::RefreshToken;
+use auth_store::test_support::TestDatabase;
+use serde_json::json;
+
+use crate::{Authd, PASSWORD, field};
+
+#[test]
+fn first_start_creates_the_database_and_tokens_survive_a_restart() {
+    let dir = std::env::temp_dir().join(format!("authd-e2e-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("authd.db").display());
+
+    let first = Authd::start(&[("AUTHD_DATABASE_URL", &url)]);
+    assert!(dir.join("authd.db").exists());
+    let session = first.register("alice@example.com", "alice");
+    let (_, jwks_before) = first.get("/.well-known/jwks.json", None);
+    assert!(first.stop().success(), "SIGTERM ends authd cleanly");
+
+    let second = Authd::start(&[("AUTHD_DATABASE_URL", &url)]);
+    let (status, me) = second.get("/api/auth/me", Some(&field(&session, "accessToken")));
+    assert_eq!(
+        status, 200,
+        "a token issued before the restart is still accepted: {me}"
+    );
+    assert_eq!(me["email"], "alice@example.com");
+    let (_, jwks_after) = second.get("/.well-known/jwks.json", None);
+    assert_eq!(jwks_before, jwks_after, "the signing key is kept");
+    let (status, _) = second.post(
+        "/api/auth/refresh",
+        None,
+        json!({"refreshToken": field(&session, "refreshToken")}),
+    );
+    assert_eq!(status, 200);
+    drop(second);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn logs_tell_what_happened_but_never_a_secret() {
+    let db = TestDatabase::sqlite();
+    let authd = Authd::start(&[("AUTHD_DATABASE_URL", db.url())]);
+    let session = authd.register("alice@example.com", "alice");
+    let (status, _) = authd.post(
+        "/api/auth/login",
+        None,
+        json!({"email": "alice@example.com", "password": "wrong password!"}),
+    );
+    assert_eq!(status, 401);
+    let refresh = field(&session, "refreshToken");
+    let (_, rotated) = authd.post("/api/auth/refresh", None, json!({"refreshToken": refresh}));
+    let access = field(&rotated, "accessToken");
+    let (status, _) = authd.post("/api/auth/logout", Some(&access), json!({}));
+    assert_eq!(status, 204);
+
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = authd.log();
+    for event in [
+        "event=register outcome=success",
+        "event=login outcome=failure code=INVALID_CREDENTIALS",
+        "event=refresh outcome=success",
+        "event=logout outcome=success",
+    ] {
+        assert!(log.contains(event), "missing {event:?} in\n{log}");
+    }
+    let hash = RefreshToken::parse(&refresh).unwrap().hash();
+    for secret in [
+        PASSWORD,
+        "wrong password!",
+        &refresh,
+        &field(&rotated, "refreshToken"),
+        &access,
+        hash.as_str(),
+    ] {
+        assert!(!log.contains(secret), "the log leaks a secret:\n{log}");
+    }
+}
+
+#[test]
+fn hmac_signing_needs_a_long_secret_and_then_signs_with_it() {
+    let db = TestDatabase::sqlite();
+    let missing = Authd::try_start(&[("AUTHD_DATABASE_URL", db.url()), ("AUTHD_JWT_ALG", "HS256")])
+        .err()
+        .unwrap();
+    assert!(missing.contains("AUTHD_JWT_SECRET"), "{missing}");
+    let short = Authd::try_start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_JWT_ALG", "HS256"),
+        ("AUTHD_JWT_SECRET", "too-short"),
+    ])
+    .err()
+    .unwrap();
+    assert!(short.contains("32 bytes"), "{short}");
+
+    let secret = "an-hs512-secret-of-at-least-32-bytes!";
+    let authd = Authd::start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_JWT_ALG", "HS512"),
+        ("AUTHD_JWT_SECRET", secret),
+        ("AUTHD_ISSUER", "https://auth.example.com"),
+    ]);
+    let token = field(&authd.register("alice@example.com", "alice"), "accessToken");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS512);
+    validation.set_issuer(&["https://auth.example.com"]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
+        &validation,
+    );
+    assert!(claims.is_ok(), "{claims:?}");
+    let (_, jwks) = authd.get("/.well-known/jwks.json", None);
+    assert_eq!(
+        jwks,
+        json!({"keys": []}),
+        "a shared secret is never published"
+    );
+}
+
+#[test]
+fn an_unsupported_database_url_is_refused_with_a_clear_message() {
+    let err = Authd::try_start(&[("AUTHD_DATABASE_URL", "host=localhost dbname=authd")])
+        .err()
+        .unwrap();
+    assert!(err.contains("unsupported database URL"), "{err}");
+}

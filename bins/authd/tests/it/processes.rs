@@ -1,0 +1,67 @@
+//! Several authd processes on one PostgreSQL database.
+
+use std::sync::{Arc, Barrier};
+
+use auth_store::test_support::TestDatabase;
+use serde_json::json;
+
+use crate::{Authd, field};
+
+#[test]
+fn two_processes_rotate_one_refresh_token_exactly_once() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let env = [
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_REFRESH_REUSE_GRACE_SECS", "3"),
+    ];
+    let a = Arc::new(Authd::start(&env));
+    let b = Arc::new(Authd::start(&env));
+    let session = a.register("alice@example.com", "alice");
+    let token = field(&session, "refreshToken");
+
+    let clients = 16;
+    let barrier = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let server = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let (barrier, token) = (barrier.clone(), token.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                server.post("/api/auth/refresh", None, json!({"refreshToken": token}))
+            })
+        })
+        .collect();
+    let replies: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let successors: Vec<String> = replies
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 200, "{body}");
+            field(body, "refreshToken")
+        })
+        .collect();
+    assert!(
+        successors.iter().all(|s| s == &successors[0]),
+        "one successor for all: {successors:?}"
+    );
+
+    // Both processes see the same chain: the successor works on either.
+    let (status, rotated) = b.post(
+        "/api/auth/refresh",
+        None,
+        json!({"refreshToken": successors[0]}),
+    );
+    assert_eq!(status, 200);
+
+    // After the grace, the original token is reuse on either process, and it kills the
+    // session everywhere.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let (status, body) = b.post("/api/auth/refresh", None, json!({"refreshToken": token}));
+    assert_eq!(
+        (status, body["code"].clone()),
+        (401, json!("REFRESH_TOKEN_REUSED"))
+    );
+    let (status, _) = a.get("/api/auth/me", Some(&field(&rotated, "accessToken")));
+    assert_eq!(status, 401);
+}

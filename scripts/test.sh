@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The project's test command (README, and CI through .ci/run): formatting, lints, and the
+# whole test suite on SQLite and PostgreSQL.
+#
+# PostgreSQL: AUTHD_TEST_POSTGRES_URL names a server on which the tests create and drop
+# throwaway databases. It defaults to the local server (127.0.0.1:5432, user postgres).
+# Under CI (CI set) an unreachable server fails the run; elsewhere the PostgreSQL tests
+# are skipped with a message.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export AUTHD_TEST_POSTGRES_URL="${AUTHD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test (SQLite always; PostgreSQL at ${AUTHD_TEST_POSTGRES_URL%%@*}@…)"
+cargo test --workspace --locked
