@@ -95,17 +95,13 @@ impl Authority {
         now: UnixTime,
     ) -> Result<UserSession, AuthError> {
         let user = User::new(email, username, self.hasher.hash(password)?, now);
-        match self.store.insert_user(&user) {
+        let new = session::start(PrincipalKind::User, user.id.as_str(), now, &self.policy)?;
+        match self.store.create_user(&user, &new.session, &new.first) {
             Ok(()) => {}
             Err(StoreError::Duplicate) => return Err(AuthError::AccountExists),
             Err(e) => return Err(e.into()),
         }
-        let tokens = self.start_session(
-            PrincipalKind::User,
-            user.id.as_str(),
-            user.role_names(),
-            now,
-        )?;
+        let tokens = self.issue(&new.session, user.role_names(), new.token, now)?;
         Ok(UserSession { user, tokens })
     }
 
@@ -383,7 +379,14 @@ mod tests {
             user.status = UserStatus::Suspended;
             // Re-insert under the same keys: the memory store has no update for status.
             let fresh = MemoryStore::default();
-            fresh.insert_user(&user).unwrap();
+            let new = session::start(
+                PrincipalKind::User,
+                user.id.as_str(),
+                T0,
+                &TokenPolicy::default(),
+            )
+            .unwrap();
+            fresh.create_user(&user, &new.session, &new.first).unwrap();
             let keys = KeyRing::load_or_create(store.as_ref(), T0).unwrap();
             let b = Authority::new(
                 Arc::new(fresh),

@@ -32,7 +32,12 @@ impl MemoryStore {
 }
 
 impl UserStore for MemoryStore {
-    fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+    fn create_user(
+        &self,
+        user: &User,
+        session: &Session,
+        first: &RefreshRecord,
+    ) -> Result<(), StoreError> {
         let mut s = self.state();
         if s.users.iter().any(|u| {
             u.email_normalized == user.email_normalized
@@ -41,6 +46,10 @@ impl UserStore for MemoryStore {
             return Err(StoreError::Duplicate);
         }
         s.users.push(user.clone());
+        s.sessions
+            .insert(session.id.as_str().to_owned(), session.clone());
+        s.refresh
+            .insert(first.hash.as_str().to_owned(), first.clone());
         Ok(())
     }
 

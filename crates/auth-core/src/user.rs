@@ -1,6 +1,6 @@
 //! People who log in with email and password.
 
-use crate::{Email, PasswordHash, Role, StoreError, UnixTime, Username};
+use crate::{Email, PasswordHash, RefreshRecord, Role, Session, StoreError, UnixTime, Username};
 
 /// A user's id: a random UUID, unguessable and stable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -113,13 +113,19 @@ impl User {
 
 /// Persistence of user accounts.
 pub trait UserStore: Send + Sync {
-    /// Stores a new user.
+    /// Stores a new user together with their first session, all or nothing: a failure
+    /// never leaves an account whose registration the client was not told about.
     ///
     /// # Errors
     /// MUST fail with [`StoreError::Duplicate`], storing nothing, when another user has
     /// the same normalized email or normalized username (also under concurrent inserts);
-    /// [`StoreError`] when storage fails.
-    fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    /// [`StoreError`] when storage fails, storing nothing.
+    fn create_user(
+        &self,
+        user: &User,
+        session: &Session,
+        first_token: &RefreshRecord,
+    ) -> Result<(), StoreError>;
 
     /// The user with this normalized email.
     ///

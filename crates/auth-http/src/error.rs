@@ -206,6 +206,16 @@ pub(crate) fn json_error(e: &actix_web::error::JsonPayloadError) -> ApiError {
     }
 }
 
+/// Turns a failure to read a raw body (an optional JSON body read by hand) into the
+/// contract's 413 or 400.
+pub(crate) fn body_error(e: &actix_web::Error) -> ApiError {
+    if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::BadRequest("Request body could not be read".into())
+    }
+}
+
 /// A description of a JSON error that names fields but never shows values.
 pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
     use serde_json::error::Category;

@@ -7,7 +7,7 @@ use auth_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::error::describe_json_error;
+use crate::error::{body_error, describe_json_error};
 use crate::{ApiError, AuthState, Authenticated, ClientInfo, audit};
 
 #[derive(Deserialize)]
@@ -164,8 +164,9 @@ pub(crate) async fn logout(
     state: web::Data<AuthState>,
     client: ClientInfo,
     Authenticated(claims): Authenticated,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.map_err(|e| body_error(&e))?;
     let request: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
         LogoutRequest::default()
     } else {

@@ -8,7 +8,7 @@ use auth_core::{
 use diesel::prelude::*;
 
 use crate::Database;
-use crate::connection::write_transaction;
+use crate::connection::{DbConnection, write_transaction};
 use crate::error::store_error;
 use crate::schema::{refresh_tokens, sessions};
 
@@ -99,19 +99,26 @@ impl From<RefreshRow> for RefreshRecord {
     }
 }
 
+/// Inserts a session and its first token (inside the caller's transaction).
+pub(crate) fn insert_session(
+    conn: &mut DbConnection,
+    session: &Session,
+    first: &RefreshRecord,
+) -> QueryResult<()> {
+    diesel::insert_into(sessions::table)
+        .values(SessionRow::from(session))
+        .execute(conn)?;
+    diesel::insert_into(refresh_tokens::table)
+        .values(RefreshRow::from(first))
+        .execute(conn)?;
+    Ok(())
+}
+
 impl SessionStore for Database {
     fn create_session(&self, session: &Session, first: &RefreshRecord) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| {
-            diesel::insert_into(sessions::table)
-                .values(SessionRow::from(session))
-                .execute(conn)?;
-            diesel::insert_into(refresh_tokens::table)
-                .values(RefreshRow::from(first))
-                .execute(conn)
-        })
-        .map(drop)
-        .map_err(store_error)
+        write_transaction(&mut conn, |conn| insert_session(conn, session, first))
+            .map_err(store_error)
     }
 
     fn find_refresh(

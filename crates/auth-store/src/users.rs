@@ -1,11 +1,16 @@
 //! [`UserStore`] on both backends.
 
-use auth_core::{PasswordHash, Role, StoreError, UnixTime, User, UserId, UserStatus, UserStore};
+use auth_core::{
+    PasswordHash, RefreshRecord, Role, Session, StoreError, UnixTime, User, UserId, UserStatus,
+    UserStore,
+};
 use diesel::prelude::*;
 
 use crate::Database;
+use crate::connection::write_transaction;
 use crate::error::store_error;
 use crate::schema::users;
+use crate::sessions::insert_session;
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -72,13 +77,20 @@ impl TryFrom<UserRow> for User {
 }
 
 impl UserStore for Database {
-    fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+    fn create_user(
+        &self,
+        user: &User,
+        session: &Session,
+        first_token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        diesel::insert_into(users::table)
-            .values(UserRow::from(user))
-            .execute(&mut *conn)
-            .map(drop)
-            .map_err(store_error)
+        write_transaction(&mut conn, |conn| {
+            diesel::insert_into(users::table)
+                .values(UserRow::from(user))
+                .execute(conn)?;
+            insert_session(conn, session, first_token)
+        })
+        .map_err(store_error)
     }
 
     fn user_by_email(&self, email_normalized: &str) -> Result<Option<User>, StoreError> {

@@ -91,3 +91,14 @@ async fn logging_out_twice_is_refused_the_second_time() {
         .await
         .assert_error(401, "INVALID_TOKEN");
 }
+
+#[actix_web::test]
+async fn an_oversized_logout_body_is_a_json_413_and_logs_nobody_out() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    let reg = register(&app, "alice@example.com", "alice").await;
+    let req = logout_request(&reg.str("accessToken"))
+        .set_json(json!({"refreshToken": "x".repeat(20_000)}));
+    send(&app, req).await.assert_error(413, "PAYLOAD_TOO_LARGE");
+    assert_eq!(me(&app, &reg.str("accessToken")).await.status, 200);
+}

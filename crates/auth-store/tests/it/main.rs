@@ -10,7 +10,10 @@ mod rotation;
 mod sessions;
 mod users;
 
-use auth_core::{Email, PasswordHash, UnixTime, User, Username};
+use auth_core::session::{self, TokenPolicy};
+use auth_core::{
+    Email, PasswordHash, PrincipalKind, StoreError, UnixTime, User, UserStore, Username,
+};
 
 /// Declares each listed function `fn(&TestDatabase)` as a test on both backends.
 #[macro_export]
@@ -48,4 +51,16 @@ pub fn user(email: &str, username: &str) -> User {
         PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into()),
         T0,
     )
+}
+
+/// Creates `user` with a first session, as registration does.
+pub(crate) fn create(store: &impl UserStore, user: &User) -> Result<(), StoreError> {
+    let new = session::start(
+        PrincipalKind::User,
+        user.id.as_str(),
+        T0,
+        &TokenPolicy::default(),
+    )
+    .unwrap();
+    store.create_user(user, &new.session, &new.first)
 }

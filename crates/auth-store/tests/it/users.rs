@@ -3,7 +3,7 @@ use std::sync::{Arc, Barrier};
 use auth_core::{PasswordHash, StoreError, UserStore};
 use auth_store::test_support::TestDatabase;
 
-use crate::{T0, user};
+use crate::{T0, create, user};
 
 crate::on_both_backends!(
     a_user_reads_back_as_it_was_stored,
@@ -11,12 +11,13 @@ crate::on_both_backends!(
     concurrent_registrations_of_one_email_create_one_account,
     a_password_hash_can_be_replaced,
     users_survive_reopening_the_database,
+    a_refused_registration_leaves_no_session_behind,
 );
 
 fn a_user_reads_back_as_it_was_stored(db: &TestDatabase) {
     let store = db.open();
     let alice = user("Alice@Example.com", "Alice");
-    store.insert_user(&alice).unwrap();
+    create(&store, &alice).unwrap();
     assert_eq!(
         store.user_by_email("alice@example.com").unwrap(),
         Some(alice.clone())
@@ -27,22 +28,18 @@ fn a_user_reads_back_as_it_was_stored(db: &TestDatabase) {
 
 fn emails_and_usernames_are_unique_ignoring_ascii_case(db: &TestDatabase) {
     let store = db.open();
-    store
-        .insert_user(&user("alice@example.com", "alice"))
-        .unwrap();
-    let same_email = store.insert_user(&user("ALICE@example.com", "alice2"));
+    create(&store, &user("alice@example.com", "alice")).unwrap();
+    let same_email = create(&store, &user("ALICE@example.com", "alice2"));
     assert!(
         matches!(same_email, Err(StoreError::Duplicate)),
         "{same_email:?}"
     );
-    let same_name = store.insert_user(&user("other@example.com", "ALICE"));
+    let same_name = create(&store, &user("other@example.com", "ALICE"));
     assert!(
         matches!(same_name, Err(StoreError::Duplicate)),
         "{same_name:?}"
     );
-    store
-        .insert_user(&user("alıce@example.com", "alice3"))
-        .unwrap();
+    create(&store, &user("alıce@example.com", "alice3")).unwrap();
 }
 
 fn concurrent_registrations_of_one_email_create_one_account(db: &TestDatabase) {
@@ -55,7 +52,7 @@ fn concurrent_registrations_of_one_email_create_one_account(db: &TestDatabase) {
             std::thread::spawn(move || {
                 let u = user("race@example.com", &format!("racer{i}"));
                 barrier.wait();
-                store.insert_user(&u)
+                create(&store, &u)
             })
         })
         .collect();
@@ -71,7 +68,7 @@ fn concurrent_registrations_of_one_email_create_one_account(db: &TestDatabase) {
 fn a_password_hash_can_be_replaced(db: &TestDatabase) {
     let store = db.open();
     let alice = user("alice@example.com", "alice");
-    store.insert_user(&alice).unwrap();
+    create(&store, &alice).unwrap();
     let new_hash =
         PasswordHash::from_stored("$argon2id$v=19$m=16,t=1,p=1$bmV3c2FsdA$bmV3aGFzaA".into());
     store
@@ -84,6 +81,27 @@ fn a_password_hash_can_be_replaced(db: &TestDatabase) {
 
 fn users_survive_reopening_the_database(db: &TestDatabase) {
     let alice = user("alice@example.com", "alice");
-    db.open().insert_user(&alice).unwrap();
+    create(&db.open(), &alice).unwrap();
     assert_eq!(db.open().user_by_id(&alice.id).unwrap(), Some(alice));
+}
+
+fn a_refused_registration_leaves_no_session_behind(db: &TestDatabase) {
+    use auth_core::SessionStore;
+    let store = db.open();
+    create(&store, &user("alice@example.com", "alice")).unwrap();
+    let new = auth_core::session::start(
+        auth_core::PrincipalKind::User,
+        "someone",
+        T0,
+        &Default::default(),
+    )
+    .unwrap();
+    let refused = store.create_user(&user("ALICE@example.com", "bob"), &new.session, &new.first);
+    assert!(matches!(refused, Err(StoreError::Duplicate)));
+    assert_eq!(
+        store.session(&new.session.id).unwrap(),
+        None,
+        "all or nothing"
+    );
+    assert_eq!(store.find_refresh(&new.first.hash).unwrap(), None);
 }
