@@ -156,22 +156,25 @@ impl Authority {
     /// exists and [`AuthError::AccountInactive`] when the user is suspended.
     pub fn refresh_user(&self, presented: &str, now: UnixTime) -> Result<UserSession, AuthError> {
         let presented = RefreshToken::parse(presented)?;
-        let rotated = session::rotate(
+        let (rotated, user) = session::rotate_admitting(
             self.store.as_ref(),
             &presented,
             PrincipalKind::User,
             now,
             &self.policy,
+            |session| {
+                let user = self
+                    .store
+                    .user_by_id(&UserId::from_stored(session.principal_id.clone()))?
+                    .ok_or(AuthError::InvalidToken(
+                        "the session's user no longer exists",
+                    ))?;
+                if user.status != UserStatus::Active {
+                    return Err(AuthError::AccountInactive);
+                }
+                Ok(user)
+            },
         )?;
-        let user = self
-            .store
-            .user_by_id(&UserId::from_stored(rotated.session.principal_id.clone()))?
-            .ok_or(AuthError::InvalidToken(
-                "the session's user no longer exists",
-            ))?;
-        if user.status != UserStatus::Active {
-            return Err(AuthError::AccountInactive);
-        }
         let tokens = self.issue(&rotated.session, user.role_names(), rotated.token, now)?;
         Ok(UserSession { user, tokens })
     }
@@ -374,35 +377,31 @@ mod tests {
     fn a_suspended_user_is_told_only_after_the_right_password() {
         let (a, store) = authority();
         let s = register(&a, "alice@example.com", "alice").unwrap();
-        {
-            let mut user = store.user_by_id(&s.user.id).unwrap().unwrap();
-            user.status = UserStatus::Suspended;
-            // Re-insert under the same keys: the memory store has no update for status.
-            let fresh = MemoryStore::default();
-            let new = session::start(
-                PrincipalKind::User,
-                user.id.as_str(),
-                T0,
-                &TokenPolicy::default(),
-            )
+        assert!(
+            store
+                .set_status(&s.user.id, UserStatus::Suspended, T0)
+                .unwrap()
+        );
+        assert!(matches!(
+            login(&a, "alice@example.com", "wrong password"),
+            Err(AuthError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            login(&a, "alice@example.com", "correct horse battery"),
+            Err(AuthError::AccountInactive)
+        ));
+        assert!(matches!(
+            a.refresh_user(s.tokens.refresh_token.expose(), T0.plus_secs(1)),
+            Err(AuthError::AccountInactive)
+        ));
+        // The refused refresh consumed nothing: after reactivation the token still rotates.
+        store
+            .set_status(&s.user.id, UserStatus::Active, T0)
             .unwrap();
-            fresh.create_user(&user, &new.session, &new.first).unwrap();
-            let keys = KeyRing::load_or_create(store.as_ref(), T0).unwrap();
-            let b = Authority::new(
-                Arc::new(fresh),
-                TokenSigner::new(keys, "authd"),
-                PasswordHasher::with_params(1024, 1, 1).unwrap(),
-                TokenPolicy::default(),
-            );
-            assert!(matches!(
-                login(&b, "alice@example.com", "wrong password"),
-                Err(AuthError::InvalidCredentials)
-            ));
-            assert!(matches!(
-                login(&b, "alice@example.com", "correct horse battery"),
-                Err(AuthError::AccountInactive)
-            ));
-        }
+        assert!(
+            a.refresh_user(s.tokens.refresh_token.expose(), T0.plus_secs(60))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -66,6 +66,24 @@ impl UserStore for MemoryStore {
         Ok(self.state().users.iter().find(|u| &u.id == id).cloned())
     }
 
+    fn set_status(
+        &self,
+        id: &UserId,
+        status: crate::UserStatus,
+        at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .users
+            .iter_mut()
+            .find(|u| &u.id == id)
+            .map(|u| {
+                u.status = status;
+                u.updated_at = at;
+            })
+            .is_some())
+    }
+
     fn update_password_hash(
         &self,
         id: &UserId,

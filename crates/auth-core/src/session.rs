@@ -413,6 +413,23 @@ pub fn rotate(
     now: UnixTime,
     policy: &TokenPolicy,
 ) -> Result<Rotated, AuthError> {
+    rotate_admitting(store, presented, kind, now, policy, |_| Ok(())).map(|(rotated, ())| rotated)
+}
+
+/// Like [`rotate`], but first asks `admit` whether the session's principal may still
+/// refresh (it exists, it is not suspended). A refusal changes nothing: the presented
+/// token stays current. Reuse is detected, and revokes the session, whatever `admit` says.
+///
+/// # Errors
+/// As [`rotate`], and whatever `admit` returns.
+pub fn rotate_admitting<P>(
+    store: &dyn SessionStore,
+    presented: &RefreshToken,
+    kind: PrincipalKind,
+    now: UnixTime,
+    policy: &TokenPolicy,
+    admit: impl Fn(&Session) -> Result<P, AuthError>,
+) -> Result<(Rotated, P), AuthError> {
     let hash = presented.hash();
     for _ in 0..MAX_ROTATION_ATTEMPTS {
         let Some((record, session)) = store.find_refresh(&hash)? else {
@@ -428,6 +445,7 @@ pub fn rotate(
                 generation,
                 expires_at,
             } => {
+                let admitted = admit(&session)?;
                 let token = session.rotation_key.successor(presented)?;
                 let next = RefreshRecord {
                     hash: token.hash(),
@@ -443,18 +461,19 @@ pub fn rotate(
                         rotated_at: Some(now),
                         ..session
                     };
-                    return Ok(Rotated { session, token });
+                    return Ok((Rotated { session, token }, admitted));
                 }
                 // Another request advanced the chain first; decide again on its result.
             }
             RotationOutcome::Replay => {
+                let admitted = admit(&session)?;
                 let token = session.rotation_key.successor(presented)?;
                 if !token.hash().ct_eq(&session.current_hash) {
                     return Err(AuthError::Internal(
                         "replayed successor does not match the session's current token".into(),
                     ));
                 }
-                return Ok(Rotated { session, token });
+                return Ok((Rotated { session, token }, admitted));
             }
             RotationOutcome::Reuse => {
                 store.revoke_session(&session.id, now)?;

@@ -139,6 +139,13 @@ pub trait UserStore: Send + Sync {
     /// [`StoreError`] when storage fails.
     fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError>;
 
+    /// Suspends or reactivates a user. Returns whether the user exists.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn set_status(&self, id: &UserId, status: UserStatus, at: UnixTime)
+    -> Result<bool, StoreError>;
+
     /// Replaces a user's password hash (after a rehash at login).
     ///
     /// # Errors

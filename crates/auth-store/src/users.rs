@@ -117,6 +117,23 @@ impl UserStore for Database {
             .transpose()
     }
 
+    fn set_status(
+        &self,
+        id: &UserId,
+        status: UserStatus,
+        at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::update(users::table.find(id.as_str()))
+            .set((
+                users::status.eq(status.as_str()),
+                users::updated_at.eq(at.secs()),
+            ))
+            .execute(&mut *conn)
+            .map(|n| n == 1)
+            .map_err(store_error)
+    }
+
     fn update_password_hash(
         &self,
         id: &UserId,

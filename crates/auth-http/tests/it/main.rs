@@ -33,6 +33,7 @@ pub(crate) struct Ctx {
     pub(crate) state: web::Data<AuthState>,
     pub(crate) clock: Arc<ManualClock>,
     pub(crate) key: StoredSigningKey,
+    pub(crate) store: auth_store::Database,
     _db: TestDatabase,
 }
 
@@ -50,7 +51,7 @@ impl Ctx {
         let keys = KeyRing::load_or_create(&store, T0).unwrap();
         let clock = Arc::new(ManualClock::new(T0));
         let authority = Authority::new(
-            Arc::new(store),
+            Arc::new(store.clone()),
             TokenSigner::new(keys, "authd"),
             // Cheap parameters keep the suite fast; production parameters are tested in core.
             PasswordHasher::with_params(1024, 1, 1).unwrap(),
@@ -65,6 +66,7 @@ impl Ctx {
             state,
             clock,
             key,
+            store,
             _db: db,
         }
     }

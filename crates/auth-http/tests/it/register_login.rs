@@ -166,3 +166,34 @@ async fn the_same_flow_works_on_postgres() {
         "other sessions live on"
     );
 }
+
+#[actix_web::test]
+async fn a_suspended_user_hears_so_only_after_the_right_password() {
+    use auth_core::{UserId, UserStatus, UserStore};
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    let reg = register(&app, "alice@example.com", "alice").await;
+    let id = UserId::from_stored(reg.body["user"]["id"].as_str().unwrap().to_owned());
+    ctx.store
+        .set_status(&id, UserStatus::Suspended, T0)
+        .unwrap();
+
+    login(&app, "alice@example.com", "not the password")
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    login(&app, "alice@example.com", PASSWORD)
+        .await
+        .assert_error(403, "ACCOUNT_INACTIVE");
+    refresh(&app, &reg.str("refreshToken"))
+        .await
+        .assert_error(403, "ACCOUNT_INACTIVE");
+    me(&app, &reg.str("accessToken"))
+        .await
+        .assert_error(403, "ACCOUNT_INACTIVE");
+
+    ctx.store.set_status(&id, UserStatus::Active, T0).unwrap();
+    assert_eq!(login(&app, "alice@example.com", PASSWORD).await.status, 200);
+    // The refused refresh consumed nothing.
+    ctx.clock.advance(60);
+    assert_eq!(refresh(&app, &reg.str("refreshToken")).await.status, 200);
+}

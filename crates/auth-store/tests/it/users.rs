@@ -12,6 +12,7 @@ crate::on_both_backends!(
     a_password_hash_can_be_replaced,
     users_survive_reopening_the_database,
     a_refused_registration_leaves_no_session_behind,
+    a_user_can_be_suspended_and_reactivated,
 );
 
 fn a_user_reads_back_as_it_was_stored(db: &TestDatabase) {
@@ -104,4 +105,35 @@ fn a_refused_registration_leaves_no_session_behind(db: &TestDatabase) {
         "all or nothing"
     );
     assert_eq!(store.find_refresh(&new.first.hash).unwrap(), None);
+}
+
+fn a_user_can_be_suspended_and_reactivated(db: &TestDatabase) {
+    use auth_core::UserStatus;
+    let store = db.open();
+    let alice = user("alice@example.com", "alice");
+    create(&store, &alice).unwrap();
+    assert!(
+        store
+            .set_status(&alice.id, UserStatus::Suspended, T0.plus_secs(1))
+            .unwrap()
+    );
+    assert_eq!(
+        store.user_by_id(&alice.id).unwrap().unwrap().status,
+        UserStatus::Suspended
+    );
+    assert!(
+        store
+            .set_status(&alice.id, UserStatus::Active, T0.plus_secs(2))
+            .unwrap()
+    );
+    assert_eq!(
+        store.user_by_id(&alice.id).unwrap().unwrap().status,
+        UserStatus::Active
+    );
+    let nobody = auth_core::UserId::from_stored("no-such-user".into());
+    assert!(
+        !store
+            .set_status(&nobody, UserStatus::Suspended, T0)
+            .unwrap()
+    );
 }
