@@ -1,6 +1,6 @@
 //! The user routes of `/api/auth`: register, login, refresh, logout, me.
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use auth_core::{
     AuthError, Email, Password, PrincipalKind, UserId, UserSession, UserStatus, Username,
@@ -75,11 +75,28 @@ impl From<UserSession> for SessionBody {
 }
 
 /// A token response: never cached by the client or anything in between.
-pub(crate) fn tokens(status: actix_web::http::StatusCode, body: impl Serialize) -> HttpResponse {
+pub(crate) fn tokens(status: StatusCode, body: impl Serialize) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(body)
+}
+
+/// Logs the outcome of a session-issuing event (naming the user on success, else the
+/// account that was tried) and turns a session into its response.
+fn session_response(
+    event: &str,
+    status: StatusCode,
+    tried: Option<String>,
+    client: &ClientInfo,
+    result: Result<UserSession, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = match &result {
+        Ok(session) => Some(session.user.id.as_str().to_owned()),
+        Err(_) => tried,
+    };
+    audit::record(event, principal.as_deref(), client, &result);
+    Ok(tokens(status, SessionBody::from(result?)))
 }
 
 /// Runs a blocking domain operation off the async workers.
@@ -106,11 +123,7 @@ pub(crate) async fn register(
         blocking(move || state.authority.register(&email, &username, &password, now)).await
     }
     .await;
-    audit::record("register", who.as_deref(), &client, &result);
-    Ok(tokens(
-        actix_web::http::StatusCode::CREATED,
-        SessionBody::from(result?),
-    ))
+    session_response("register", StatusCode::CREATED, who, &client, result)
 }
 
 pub(crate) async fn login(
@@ -129,16 +142,7 @@ pub(crate) async fn login(
         blocking(move || state.authority.login(&email, &password, now)).await
     }
     .await;
-    let principal = result
-        .as_ref()
-        .ok()
-        .map(|s| s.user.id.as_str().to_owned())
-        .or(who);
-    audit::record("login", principal.as_deref(), &client, &result);
-    Ok(tokens(
-        actix_web::http::StatusCode::OK,
-        SessionBody::from(result?),
-    ))
+    session_response("login", StatusCode::OK, who, &client, result)
 }
 
 pub(crate) async fn refresh(
@@ -152,12 +156,7 @@ pub(crate) async fn refresh(
         let state = state.clone();
         blocking(move || state.authority.refresh_user(&presented, now)).await
     };
-    let principal = result.as_ref().ok().map(|s| s.user.id.as_str().to_owned());
-    audit::record("refresh", principal.as_deref(), &client, &result);
-    Ok(tokens(
-        actix_web::http::StatusCode::OK,
-        SessionBody::from(result?),
-    ))
+    session_response("refresh", StatusCode::OK, None, &client, result)
 }
 
 pub(crate) async fn logout(
