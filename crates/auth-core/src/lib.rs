@@ -13,6 +13,7 @@
 mod authority;
 mod clock;
 mod credentials;
+mod device;
 mod error;
 mod keys;
 #[cfg(test)]
@@ -23,9 +24,10 @@ pub mod session;
 mod token;
 mod user;
 
-pub use authority::{Authority, IssuedTokens, UserSession};
+pub use authority::{Authority, DeviceSession, IssuedTokens, UserSession};
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use credentials::{Email, Password, Username};
+pub use device::{Device, DeviceId, DeviceStore, Platform, purge_inactive_devices};
 pub use error::{AuthError, StoreError};
 pub use keys::{Jwk, Jwks, KeyRing, KeyStore, SigningAlgorithm, StoredSigningKey};
 pub use password::{PasswordHash, PasswordHasher, PasswordVerification};
@@ -34,13 +36,13 @@ pub use session::{
     RefreshRecord, RefreshToken, RotationOutcome, Session, SessionId, SessionStore, TokenHash,
     TokenPolicy,
 };
-pub use token::{AccessClaims, TokenSigner};
+pub use token::{AccessClaims, Attributes, TokenSigner};
 pub use user::{User, UserId, UserStatus, UserStore};
 
 /// Everything `Authority` needs from persistence, as one object.
-pub trait Store: UserStore + SessionStore + KeyStore + Send + Sync {}
+pub trait Store: UserStore + DeviceStore + SessionStore + KeyStore + Send + Sync {}
 
-impl<T: UserStore + SessionStore + KeyStore + Send + Sync> Store for T {}
+impl<T: UserStore + DeviceStore + SessionStore + KeyStore + Send + Sync> Store for T {}
 
 /// Fills `buf` from the operating system's CSPRNG.
 ///

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::{
-    KeyStore, PasswordHash, RefreshRecord, Session, SessionId, SessionStore, StoreError,
-    StoredSigningKey, TokenHash, UnixTime, User, UserId, UserStore,
+    Device, DeviceId, DeviceStore, KeyStore, PasswordHash, Platform, RefreshRecord, Session,
+    SessionId, SessionStore, StoreError, StoredSigningKey, TokenHash, UnixTime, User, UserId,
+    UserStore,
 };
 
 #[derive(Default)]
@@ -14,6 +15,7 @@ struct State {
     sessions: HashMap<String, Session>,
     refresh: HashMap<String, RefreshRecord>,
     keys: Vec<StoredSigningKey>,
+    devices: Vec<Device>,
 }
 
 #[derive(Default)]
@@ -171,5 +173,74 @@ impl KeyStore for MemoryStore {
         }
         s.keys.push(key.clone());
         Ok(())
+    }
+}
+
+impl DeviceStore for MemoryStore {
+    fn create_device(
+        &self,
+        device: &Device,
+        session: &Session,
+        first: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        let mut s = self.state();
+        if s.devices
+            .iter()
+            .any(|d| d.platform == device.platform && d.device_id == device.device_id)
+        {
+            return Err(StoreError::Duplicate);
+        }
+        s.devices.push(device.clone());
+        s.sessions
+            .insert(session.id.as_str().to_owned(), session.clone());
+        s.refresh
+            .insert(first.hash.as_str().to_owned(), first.clone());
+        Ok(())
+    }
+
+    fn device_by_key(
+        &self,
+        platform: Platform,
+        device_id: &DeviceId,
+    ) -> Result<Option<Device>, StoreError> {
+        Ok(self
+            .state()
+            .devices
+            .iter()
+            .find(|d| d.platform == platform && &d.device_id == device_id)
+            .cloned())
+    }
+
+    fn device_by_id(&self, id: &str) -> Result<Option<Device>, StoreError> {
+        Ok(self.state().devices.iter().find(|d| d.id == id).cloned())
+    }
+
+    fn touch_device(&self, id: &str, at: UnixTime) -> Result<(), StoreError> {
+        if let Some(d) = self.state().devices.iter_mut().find(|d| d.id == id) {
+            d.last_seen_at = at;
+        }
+        Ok(())
+    }
+
+    fn purge_devices(&self, seen_before: UnixTime, limit: usize) -> Result<usize, StoreError> {
+        let mut s = self.state();
+        let doomed: Vec<String> = s
+            .devices
+            .iter()
+            .filter(|d| d.last_seen_at < seen_before)
+            .take(limit)
+            .map(|d| d.id.clone())
+            .collect();
+        s.devices.retain(|d| !doomed.contains(&d.id));
+        let sessions: Vec<String> = s
+            .sessions
+            .values()
+            .filter(|x| x.kind == crate::PrincipalKind::Device && doomed.contains(&x.principal_id))
+            .map(|x| x.id.as_str().to_owned())
+            .collect();
+        s.sessions.retain(|id, _| !sessions.contains(id));
+        s.refresh
+            .retain(|_, r| !sessions.iter().any(|id| id == r.session_id.as_str()));
+        Ok(doomed.len())
     }
 }

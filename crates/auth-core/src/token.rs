@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::{AuthError, KeyRing, PrincipalKind, SessionId, UnixTime};
+use crate::{AuthError, KeyRing, Platform, PrincipalKind, SessionId, UnixTime};
 
 /// The claims of an authd access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,9 +34,20 @@ pub struct AccessClaims {
     pub nbf: Option<i64>,
     /// The kind of principal.
     pub kind: PrincipalKind,
-    /// Roles of a user principal.
+    /// What the token says about its principal beyond id and kind.
+    #[serde(flatten)]
+    pub attributes: Attributes,
+}
+
+/// Claims that describe a principal, depending on its kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attributes {
+    /// Roles of a user.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// Platform of a device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
 }
 
 impl AccessClaims {
@@ -49,7 +60,19 @@ impl AccessClaims {
     /// Whether the principal holds `role`.
     #[must_use]
     pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
+        self.attributes.roles.iter().any(|r| r == role)
+    }
+
+    /// Refuses a token of another kind than a route requires.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`] when the token's principal is not of `kind`.
+    pub fn require_kind(&self, kind: PrincipalKind) -> Result<(), AuthError> {
+        if self.kind == kind {
+            Ok(())
+        } else {
+            Err(AuthError::InvalidToken("token of another principal kind"))
+        }
     }
 }
 
@@ -96,7 +119,7 @@ impl TokenSigner {
         kind: PrincipalKind,
         subject: &str,
         session: &SessionId,
-        roles: Vec<String>,
+        attributes: Attributes,
         now: UnixTime,
         ttl_secs: i64,
     ) -> AccessClaims {
@@ -109,7 +132,7 @@ impl TokenSigner {
             exp: now.plus_secs(ttl_secs).secs(),
             nbf: None,
             kind,
-            roles,
+            attributes,
         }
     }
 
@@ -215,7 +238,10 @@ mod tests {
             PrincipalKind::User,
             "user-1",
             &SessionId::from_stored("ses_1".into()),
-            vec!["USER".into()],
+            Attributes {
+                roles: vec!["USER".into()],
+                platform: None,
+            },
             NOW,
             3_600,
         )
@@ -236,6 +262,41 @@ mod tests {
 
     fn invalid(result: Result<AccessClaims, AuthError>) -> bool {
         matches!(result, Err(AuthError::InvalidToken(_)))
+    }
+
+    #[test]
+    fn kinds_are_checked_where_a_route_requires_one() {
+        let (signer, _) = ed_signer();
+        let c = claims(&signer);
+        assert!(c.require_kind(PrincipalKind::User).is_ok());
+        assert!(matches!(
+            c.require_kind(PrincipalKind::Device),
+            Err(AuthError::InvalidToken(_))
+        ));
+        assert!(matches!(
+            c.require_kind(PrincipalKind::Wallet),
+            Err(AuthError::InvalidToken(_))
+        ));
+    }
+
+    #[test]
+    fn device_tokens_carry_their_platform() {
+        let (signer, _) = ed_signer();
+        let mut c = claims(&signer);
+        c.kind = PrincipalKind::Device;
+        c.attributes = Attributes {
+            roles: vec![],
+            platform: Some(Platform::Android),
+        };
+        let token = signer.sign(&c).unwrap();
+        let payload = URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(json["kind"], "device");
+        assert_eq!(json["platform"], "ANDROID");
+        assert!(json.get("roles").is_none());
+        assert_eq!(signer.verify(&token, NOW).unwrap(), c);
     }
 
     #[test]
@@ -307,7 +368,7 @@ mod tests {
         let (signer, _) = ed_signer();
         let p = parts(&signer.sign(&claims(&signer)).unwrap());
         let mut c = claims(&signer);
-        c.roles = vec!["ADMIN".into()];
+        c.attributes.roles = vec!["ADMIN".into()];
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap());
         assert!(invalid(
             signer.verify(&format!("{}.{payload}.{}", p[0], p[2]), NOW)

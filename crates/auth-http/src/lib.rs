@@ -15,7 +15,9 @@
 mod audit;
 mod bearer;
 mod client;
+mod devices;
 mod error;
+mod issued;
 mod operations;
 mod routes;
 mod state;

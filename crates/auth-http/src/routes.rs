@@ -4,7 +4,7 @@ use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, web};
 
 use crate::error::json_error;
-use crate::{ApiError, operations, users};
+use crate::{ApiError, devices, operations, users};
 
 /// Largest request body accepted on the auth routes.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -43,6 +43,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         users::logout,
     ))
     .service(route("/api/auth/me", Method::GET, "GET", users::me))
+    .service(route(
+        "/api/auth/device",
+        Method::POST,
+        "POST",
+        devices::authenticate,
+    ))
+    .service(route(
+        "/api/auth/device/refresh",
+        Method::POST,
+        "POST",
+        devices::refresh,
+    ))
     .service(route(
         "/.well-known/jwks.json",
         Method::GET,

@@ -8,6 +8,7 @@ use auth_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::{body_error, describe_json_error};
+use crate::issued::{SessionReply, TokenPair, blocking, session_response};
 use crate::{ApiError, AuthState, Authenticated, ClientInfo, audit};
 
 #[derive(Deserialize)]
@@ -47,63 +48,30 @@ struct UserBody {
 }
 
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SessionBody {
-    access_token: String,
-    refresh_token: String,
-    token_type: &'static str,
-    /// Milliseconds, as the `/api/auth` family reports lifetimes.
-    expires_in: i64,
+pub(crate) struct SessionBody {
+    #[serde(flatten)]
+    tokens: TokenPair,
     user: UserBody,
 }
 
-impl From<UserSession> for SessionBody {
-    fn from(s: UserSession) -> Self {
-        Self {
-            access_token: s.tokens.access_token,
-            refresh_token: s.tokens.refresh_token.expose().to_owned(),
-            token_type: "Bearer",
-            expires_in: s.tokens.expires_in_secs.saturating_mul(1000),
+impl SessionReply for UserSession {
+    type Body = SessionBody;
+
+    fn principal(&self) -> &str {
+        self.user.id.as_str()
+    }
+
+    fn into_body(self) -> SessionBody {
+        SessionBody {
+            tokens: self.tokens.into(),
             user: UserBody {
-                id: s.user.id.as_str().to_owned(),
-                roles: s.user.role_names(),
-                email: s.user.email,
-                username: s.user.username,
+                id: self.user.id.as_str().to_owned(),
+                roles: self.user.role_names(),
+                email: self.user.email,
+                username: self.user.username,
             },
         }
     }
-}
-
-/// A token response: never cached by the client or anything in between.
-pub(crate) fn tokens(status: StatusCode, body: impl Serialize) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(body)
-}
-
-/// Logs the outcome of a session-issuing event (naming the user on success, else the
-/// account that was tried) and turns a session into its response.
-fn session_response(
-    event: &str,
-    status: StatusCode,
-    tried: Option<String>,
-    client: &ClientInfo,
-    result: Result<UserSession, ApiError>,
-) -> Result<HttpResponse, ApiError> {
-    let principal = match &result {
-        Ok(session) => Some(session.user.id.as_str().to_owned()),
-        Err(_) => tried,
-    };
-    audit::record(event, principal.as_deref(), client, &result);
-    Ok(tokens(status, SessionBody::from(result?)))
-}
-
-/// Runs a blocking domain operation off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
-) -> Result<T, ApiError> {
-    Ok(web::block(f).await??)
 }
 
 pub(crate) async fn register(
@@ -204,6 +172,13 @@ enum MeBody {
         roles: Vec<String>,
         created_at: String,
     },
+    #[serde(rename = "device")]
+    Device {
+        id: String,
+        device_id: String,
+        platform: &'static str,
+        created_at: String,
+    },
 }
 
 pub(crate) async fn me(
@@ -234,8 +209,27 @@ pub(crate) async fn me(
                     username: user.username,
                 }))
         }
-        // No device or wallet sessions can exist until those principals are served.
-        PrincipalKind::Device | PrincipalKind::Wallet => {
+        PrincipalKind::Device => {
+            let id = claims.sub;
+            let device = blocking(move || state.authority.device(&id))
+                .await
+                .map_err(|e| match e {
+                    ApiError::Auth(AuthError::NotFound) => ApiError::Auth(AuthError::InvalidToken(
+                        "the token's device no longer exists",
+                    )),
+                    other => other,
+                })?;
+            Ok(HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(MeBody::Device {
+                    id: device.id,
+                    device_id: device.device_id.as_str().to_owned(),
+                    platform: device.platform.as_str(),
+                    created_at: crate::operations::rfc3339(device.created_at),
+                }))
+        }
+        // No wallet sessions can exist until wallets are served.
+        PrincipalKind::Wallet => {
             Err(AuthError::InvalidToken("principal kind not served by this route").into())
         }
     }

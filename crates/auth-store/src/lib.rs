@@ -10,6 +10,7 @@
 
 mod connection;
 mod database;
+mod devices;
 mod error;
 mod keys;
 mod schema;

@@ -51,5 +51,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    devices (id) {
+        id -> Text,
+        device_id -> Text,
+        platform -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, signing_keys);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    refresh_tokens,
+    signing_keys,
+    devices
+);

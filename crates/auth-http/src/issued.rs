@@ -1,0 +1,74 @@
+//! Responses that hand out tokens: never cached, logged once, and built the same way for
+//! every kind of session.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
+use auth_core::{AuthError, IssuedTokens};
+use serde::Serialize;
+
+use crate::{ApiError, ClientInfo, audit};
+
+/// A session-issuing result that can be answered: it names its principal for the log and
+/// turns into the contract's body.
+pub(crate) trait SessionReply {
+    /// The JSON body.
+    type Body: Serialize;
+    /// The principal's id, for the log.
+    fn principal(&self) -> &str;
+    /// The body to send.
+    fn into_body(self) -> Self::Body;
+}
+
+/// The token fields every session body starts with. Lifetimes in the `/api/auth` family
+/// are milliseconds.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TokenPair {
+    access_token: String,
+    refresh_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+}
+
+impl From<IssuedTokens> for TokenPair {
+    fn from(t: IssuedTokens) -> Self {
+        Self {
+            refresh_token: t.refresh_token.expose().to_owned(),
+            access_token: t.access_token,
+            token_type: "Bearer",
+            expires_in: t.expires_in_secs.saturating_mul(1000),
+        }
+    }
+}
+
+/// A token response: never cached by the client or anything in between.
+pub(crate) fn tokens(status: StatusCode, body: impl Serialize) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+/// Logs the outcome of a session-issuing event (naming the principal on success, else the
+/// account that was tried) and answers with the session's body.
+pub(crate) fn session_response<S: SessionReply>(
+    event: &str,
+    status: StatusCode,
+    tried: Option<String>,
+    client: &ClientInfo,
+    result: Result<S, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = match &result {
+        Ok(session) => Some(session.principal().to_owned()),
+        Err(_) => tried,
+    };
+    audit::record(event, principal.as_deref(), client, &result);
+    Ok(tokens(status, result?.into_body()))
+}
+
+/// Runs a blocking domain operation (Argon2, the database) off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(web::block(f).await??)
+}

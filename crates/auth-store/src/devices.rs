@@ -1,0 +1,145 @@
+//! [`DeviceStore`] on both backends.
+
+use auth_core::{
+    Device, DeviceId, DeviceStore, Platform, PrincipalKind, RefreshRecord, Session, StoreError,
+    UnixTime,
+};
+use diesel::prelude::*;
+
+use crate::Database;
+use crate::connection::write_transaction;
+use crate::error::store_error;
+use crate::schema::{devices, sessions};
+use crate::sessions::insert_session;
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = devices)]
+struct DeviceRow {
+    id: String,
+    device_id: String,
+    platform: String,
+    created_at: i64,
+    last_seen_at: i64,
+}
+
+impl From<&Device> for DeviceRow {
+    fn from(d: &Device) -> Self {
+        Self {
+            id: d.id.clone(),
+            device_id: d.device_id.as_str().to_owned(),
+            platform: d.platform.as_str().to_owned(),
+            created_at: d.created_at.secs(),
+            last_seen_at: d.last_seen_at.secs(),
+        }
+    }
+}
+
+impl TryFrom<DeviceRow> for Device {
+    type Error = StoreError;
+
+    fn try_from(r: DeviceRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Backend(format!("device {}: corrupt {what}", r.id));
+        Ok(Device {
+            device_id: DeviceId::parse(&r.device_id).map_err(|_| corrupt("device id"))?,
+            platform: Platform::parse(&r.platform).map_err(|_| corrupt("platform"))?,
+            id: r.id,
+            created_at: UnixTime(r.created_at),
+            last_seen_at: UnixTime(r.last_seen_at),
+        })
+    }
+}
+
+impl DeviceStore for Database {
+    fn create_device(
+        &self,
+        device: &Device,
+        session: &Session,
+        first_token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| {
+            diesel::insert_into(devices::table)
+                .values(DeviceRow::from(device))
+                .execute(conn)?;
+            insert_session(conn, session, first_token)
+        })
+        .map_err(store_error)
+    }
+
+    fn device_by_key(
+        &self,
+        platform: Platform,
+        device_id: &DeviceId,
+    ) -> Result<Option<Device>, StoreError> {
+        let mut conn = self.conn()?;
+        devices::table
+            .filter(devices::platform.eq(platform.as_str()))
+            .filter(devices::device_id.eq(device_id.as_str()))
+            .select(DeviceRow::as_select())
+            .first(&mut *conn)
+            .optional()
+            .map_err(store_error)?
+            .map(Device::try_from)
+            .transpose()
+    }
+
+    fn device_by_id(&self, id: &str) -> Result<Option<Device>, StoreError> {
+        let mut conn = self.conn()?;
+        devices::table
+            .find(id)
+            .select(DeviceRow::as_select())
+            .first(&mut *conn)
+            .optional()
+            .map_err(store_error)?
+            .map(Device::try_from)
+            .transpose()
+    }
+
+    fn touch_device(&self, id: &str, at: UnixTime) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::update(devices::table.find(id))
+            .set(devices::last_seen_at.eq(at.secs()))
+            .execute(&mut *conn)
+            .map(drop)
+            .map_err(store_error)
+    }
+
+    fn purge_devices(&self, seen_before: UnixTime, limit: usize) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| {
+            let candidates: Vec<String> = devices::table
+                .filter(devices::last_seen_at.lt(seen_before.secs()))
+                .select(devices::id)
+                .limit(limit)
+                .load(conn)?;
+            if candidates.is_empty() {
+                return Ok(0);
+            }
+            // Re-check the cutoff in the delete: a device seen since the select survives.
+            let deleted = diesel::delete(
+                devices::table
+                    .filter(devices::id.eq_any(&candidates))
+                    .filter(devices::last_seen_at.lt(seen_before.secs())),
+            )
+            .execute(conn)?;
+            let survivors: Vec<String> = devices::table
+                .filter(devices::id.eq_any(&candidates))
+                .select(devices::id)
+                .load(conn)?;
+            let gone: Vec<&String> = candidates
+                .iter()
+                .filter(|id| !survivors.contains(id))
+                .collect();
+            // Their refresh tokens go with the sessions (ON DELETE CASCADE).
+            diesel::delete(
+                sessions::table
+                    .filter(sessions::principal_kind.eq(PrincipalKind::Device.as_str()))
+                    .filter(sessions::principal_id.eq_any(gone)),
+            )
+            .execute(conn)?;
+            Ok(deleted)
+        })
+        .map_err(store_error)
+    }
+}
