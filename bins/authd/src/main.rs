@@ -11,7 +11,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::{Context, bail};
 use auth_core::{
     Authority, Clock, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock, TokenPolicy,
-    TokenSigner,
+    TokenSigner, purge_inactive_devices,
 };
 use auth_http::{AuthState, TrustedProxies};
 use auth_store::Database;
@@ -33,6 +33,21 @@ struct Cli {
 enum Command {
     /// Start the server (also what a bare `authd` does).
     Serve,
+    /// Manage registered mobile devices (works directly on the configured database).
+    Devices {
+        #[command(subcommand)]
+        command: DevicesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DevicesCommand {
+    /// Delete devices not seen for N days, with their sessions and refresh tokens.
+    Purge {
+        /// Days without an authentication or refresh after which a device is deleted.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        inactive_days: u32,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,7 +55,19 @@ fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings),
+        Command::Devices {
+            command: DevicesCommand::Purge { inactive_days },
+        } => purge_devices(&cli.settings, inactive_days),
     }
+}
+
+fn purge_devices(settings: &Settings, inactive_days: u32) -> anyhow::Result<()> {
+    let database = Database::open(&settings.database_url).context("opening the database")?;
+    let inactive_secs = i64::from(inactive_days) * 86_400;
+    let purged = purge_inactive_devices(&database, inactive_secs, SystemClock.now())
+        .context("purging devices")?;
+    println!("purged {purged} device(s) not seen for {inactive_days} day(s)");
+    Ok(())
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
