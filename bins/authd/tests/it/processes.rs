@@ -65,3 +65,43 @@ fn two_processes_rotate_one_refresh_token_exactly_once() {
     let (status, _) = a.get("/api/auth/me", Some(&field(&rotated, "accessToken")));
     assert_eq!(status, 401);
 }
+
+#[test]
+fn concurrent_first_calls_from_two_processes_register_one_device() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let env = [("AUTHD_DATABASE_URL", db.url())];
+    let a = Arc::new(Authd::start(&env));
+    let b = Arc::new(Authd::start(&env));
+    let clients = 12;
+    let barrier = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let server = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                server.post(
+                    "/api/auth/device",
+                    None,
+                    json!({"deviceId": "brand-new-device", "platform": "ANDROID"}),
+                )
+            })
+        })
+        .collect();
+    let replies: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    for (status, body) in &replies {
+        assert_eq!(*status, 200, "{body}");
+    }
+    let registered = replies
+        .iter()
+        .filter(|(_, b)| b["newDevice"] == true)
+        .count();
+    assert_eq!(registered, 1, "exactly one call registered the device");
+    let ids: std::collections::HashSet<_> = replies
+        .iter()
+        .map(|(_, b)| b["device"]["id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 1, "every call got the same device");
+}
