@@ -250,18 +250,15 @@ impl KeyRing {
 
     /// Loads the stored Ed25519 keys, creating the first one if there is none.
     ///
-    /// Safe when several processes start at once on one database: each may insert a key,
-    /// and all of them then sign with the oldest.
+    /// Safe when several processes start at once on one database: the store inserts a
+    /// first key only while none exists, so they all load and sign with the same one.
     ///
     /// # Errors
     /// [`AuthError::Store`] when storage fails, [`AuthError::Internal`] for corrupt keys.
     pub fn load_or_create(store: &dyn KeyStore, now: UnixTime) -> Result<Self, AuthError> {
         let mut keys = store.signing_keys()?;
         if keys.is_empty() {
-            match store.insert_signing_key(&StoredSigningKey::generate_ed25519(now)?) {
-                Ok(()) | Err(StoreError::Duplicate) => {}
-                Err(e) => return Err(e.into()),
-            }
+            store.insert_first_signing_key(&StoredSigningKey::generate_ed25519(now)?)?;
             keys = store.signing_keys()?;
         }
         Self::ed25519(&keys)
@@ -320,6 +317,15 @@ pub trait KeyStore: Send + Sync {
     /// MUST fail with [`StoreError::Duplicate`] when the `kid` exists; [`StoreError`] when
     /// storage fails.
     fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
+
+    /// Stores `key` only if no signing key exists yet. Returns whether it was stored.
+    ///
+    /// MUST be atomic across processes sharing the database: of concurrent calls on an
+    /// empty store, exactly one stores its key.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn insert_first_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]

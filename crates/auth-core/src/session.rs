@@ -45,18 +45,32 @@ pub struct TokenPolicy {
     pub refresh_ttl_secs: i64,
     /// How long after a rotation the rotated token still answers with the same successor.
     pub reuse_grace_secs: i64,
-    /// Absolute lifetime of a session; no rotation extends it.
+    /// Absolute lifetime of a user or device session; no rotation extends it.
     pub session_max_secs: i64,
+    /// Absolute lifetime of a wallet session.
+    pub wallet_session_max_secs: i64,
+}
+
+impl TokenPolicy {
+    /// The policy wallet sessions follow: the same, with their own absolute lifetime.
+    #[must_use]
+    pub fn for_wallets(&self) -> Self {
+        Self {
+            session_max_secs: self.wallet_session_max_secs,
+            ..*self
+        }
+    }
 }
 
 impl Default for TokenPolicy {
-    /// The contract's defaults: 1 h, 7 d, 10 s, 30 d.
+    /// The contract's defaults: 1 h, 7 d, 10 s, 30 d (wallets: 7 d).
     fn default() -> Self {
         Self {
             access_ttl_secs: 3_600,
             refresh_ttl_secs: 604_800,
             reuse_grace_secs: 10,
             session_max_secs: 2_592_000,
+            wallet_session_max_secs: 604_800,
         }
     }
 }
@@ -552,6 +566,7 @@ mod tests {
             refresh_ttl_secs: 604_800,
             reuse_grace_secs: 10,
             session_max_secs: 2_592_000,
+            wallet_session_max_secs: 604_800,
         }
     }
 
@@ -588,6 +603,10 @@ mod tests {
             revoked_at: Some(T0.plus_secs(200)),
             ..s.clone()
         };
+        let successor_expired = Session {
+            current_expires_at: T0.plus_secs(104),
+            ..s.clone()
+        };
         let cases: Vec<(&str, &Session, i64, UnixTime, RotationOutcome)> = vec![
             (
                 "current token rotates",
@@ -612,6 +631,13 @@ mod tests {
                 2,
                 T0.plus_secs(110),
                 RotationOutcome::Reuse,
+            ),
+            (
+                "previous within grace after the successor expired",
+                &successor_expired,
+                2,
+                T0.plus_secs(105),
+                RotationOutcome::Expired,
             ),
             (
                 "older than previous is reuse",

@@ -4,6 +4,7 @@ use auth_core::{KeyStore, StoreError, StoredSigningKey, UnixTime};
 use diesel::prelude::*;
 
 use crate::Database;
+use crate::connection::{DbConnection, write_transaction};
 use crate::error::store_error;
 use crate::schema::signing_keys;
 
@@ -16,6 +17,21 @@ struct KeyRow {
     public_key: String,
     created_at: i64,
 }
+
+impl From<&StoredSigningKey> for KeyRow {
+    fn from(key: &StoredSigningKey) -> Self {
+        Self {
+            kid: key.kid.clone(),
+            algorithm: key.algorithm.clone(),
+            private_key: key.private_key.clone(),
+            public_key: key.public_key.clone(),
+            created_at: key.created_at.secs(),
+        }
+    }
+}
+
+/// Names the advisory lock under which the first signing key is created on Postgres.
+const FIRST_KEY_LOCK: i64 = 0x6175_7468_645f_6b31; // "authd_k1"
 
 impl KeyStore for Database {
     fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
@@ -37,16 +53,32 @@ impl KeyStore for Database {
             .collect())
     }
 
+    fn insert_first_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| {
+            // SQLite's BEGIN IMMEDIATE already serialises writers; Postgres needs a lock,
+            // since two READ COMMITTED transactions could both see an empty table.
+            if matches!(conn, DbConnection::Postgres(_)) {
+                diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                    .bind::<diesel::sql_types::BigInt, _>(FIRST_KEY_LOCK)
+                    .execute(conn)?;
+            }
+            let existing: i64 = signing_keys::table.count().get_result(conn)?;
+            if existing > 0 {
+                return Ok(false);
+            }
+            diesel::insert_into(signing_keys::table)
+                .values(KeyRow::from(key))
+                .execute(conn)?;
+            Ok(true)
+        })
+        .map_err(store_error)
+    }
+
     fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         diesel::insert_into(signing_keys::table)
-            .values(KeyRow {
-                kid: key.kid.clone(),
-                algorithm: key.algorithm.clone(),
-                private_key: key.private_key.clone(),
-                public_key: key.public_key.clone(),
-                created_at: key.created_at.secs(),
-            })
+            .values(KeyRow::from(key))
             .execute(&mut *conn)
             .map(drop)
             .map_err(store_error)
