@@ -103,11 +103,17 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     let trusted_proxies = TrustedProxies::parse(settings.trusted_proxies.as_deref().unwrap_or(""))
         .map_err(anyhow::Error::msg)
         .context("AUTHD_TRUSTED_PROXIES")?;
+    let defaults = TokenPolicy::default();
     let policy = TokenPolicy {
         access_ttl_secs: settings.access_ttl_secs,
         refresh_ttl_secs: settings.refresh_ttl_secs,
         reuse_grace_secs: settings.refresh_reuse_grace_secs,
-        session_max_secs: settings.session_max_secs,
+        session_max_secs: settings
+            .session_max_secs
+            .unwrap_or(defaults.session_max_secs),
+        wallet_session_max_secs: settings
+            .session_max_secs
+            .unwrap_or(defaults.wallet_session_max_secs),
     };
     let authority = Authority::new(
         Arc::new(database),

@@ -72,9 +72,10 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_REFRESH_REUSE_GRACE_SECS", default_value_t = 10, global = true, value_parser = clap::value_parser!(i64).range(0..))]
     pub refresh_reuse_grace_secs: i64,
 
-    /// Absolute session lifetime in seconds.
-    #[arg(long, env = "AUTHD_SESSION_MAX_SECS", default_value_t = 2_592_000, global = true, value_parser = clap::value_parser!(i64).range(1..))]
-    pub session_max_secs: i64,
+    /// Absolute session lifetime in seconds [default: 2592000 for users and devices,
+    /// 604800 for wallets; when set, it applies to all].
+    #[arg(long, env = "AUTHD_SESSION_MAX_SECS", global = true, value_parser = clap::value_parser!(i64).range(1..))]
+    pub session_max_secs: Option<i64>,
 
     /// Comma-separated CIDRs whose `X-Forwarded-For` is believed.
     #[arg(long, env = "AUTHD_TRUSTED_PROXIES", global = true)]

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use crate::session::{self, TokenPolicy};
 use crate::{
-    AccessClaims, Attributes, AuthError, Device, DeviceId, Email, Jwks, Password, PasswordHasher,
-    PasswordVerification, Platform, PrincipalKind, RefreshToken, Session, SessionId, Store,
-    StoreError, TokenSigner, UnixTime, User, UserId, UserStatus, Username,
+    AccessClaims, App, AppId, Attributes, AuthError, Device, DeviceId, Email, Jwks, Page, Password,
+    PasswordHasher, PasswordVerification, Platform, PrincipalKind, RefreshToken, Role, Session,
+    SessionId, Status, Store, StoreError, TokenSigner, UnixTime, User, UserId, UserStatus,
+    Username, Wallet, WalletLogin, WalletRole,
 };
 
 /// Tokens issued for one session: a new access token and the session's current refresh
@@ -35,6 +36,20 @@ pub struct UserSession {
     pub tokens: IssuedTokens,
 }
 
+/// A wallet's new access token. Wallets have no refresh token: the access token itself is
+/// exchanged, once, for the next.
+#[derive(Debug)]
+pub struct WalletSession {
+    /// The wallet.
+    pub wallet: Wallet,
+    /// The signed access token.
+    pub access_token: String,
+    /// Its claims.
+    pub claims: AccessClaims,
+    /// Its lifetime in seconds.
+    pub expires_in_secs: i64,
+}
+
 /// A device together with fresh tokens for a new or rotated session.
 #[derive(Debug)]
 pub struct DeviceSession {
@@ -49,14 +64,14 @@ pub struct DeviceSession {
 fn user_attributes(user: &User) -> Attributes {
     Attributes {
         roles: user.role_names(),
-        platform: None,
+        ..Attributes::default()
     }
 }
 
 fn device_attributes(device: &Device) -> Attributes {
     Attributes {
-        roles: Vec::new(),
         platform: Some(device.platform),
+        ..Attributes::default()
     }
 }
 
@@ -363,6 +378,310 @@ impl Authority {
         self.store.device_by_id(id)?.ok_or(AuthError::NotFound)
     }
 
+    /// Logs a wallet in with `walletUsername@appId` and its password, starting a wallet
+    /// session. Unknown app, unknown wallet and wrong password get the same answer in the
+    /// same time; a suspended wallet or app is told only after the password was right.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidCredentials`], [`AuthError::AccountInactive`], or
+    /// [`AuthError::Store`].
+    pub fn wallet_login(
+        &self,
+        login: &WalletLogin,
+        password: &Password,
+        now: UnixTime,
+    ) -> Result<WalletSession, AuthError> {
+        let app = self.store.app(&login.app_id)?;
+        let wallet = match &app {
+            Some(_) => self
+                .store
+                .wallet_by_username(&login.app_id, &login.username)?,
+            None => None,
+        };
+        let (Some(app), Some(mut wallet)) = (app, wallet) else {
+            self.hasher.verify_dummy(password);
+            return Err(AuthError::InvalidCredentials);
+        };
+        match self.hasher.verify(password, &wallet.password_hash) {
+            PasswordVerification::Invalid => return Err(AuthError::InvalidCredentials),
+            PasswordVerification::Valid => {}
+            PasswordVerification::ValidNeedsRehash => {
+                let upgraded = self.hasher.hash(password).and_then(|hash| {
+                    let mut updated = wallet.clone();
+                    updated.password_hash = hash;
+                    updated.updated_at = now;
+                    self.store.update_wallet(&updated, false, now)?;
+                    Ok(updated)
+                });
+                match upgraded {
+                    Ok(updated) => wallet = updated,
+                    Err(e) => log::warn!("password rehash for wallet {} failed: {e}", wallet.id),
+                }
+            }
+        }
+        if wallet.status != Status::Active || app.status != Status::Active {
+            return Err(AuthError::AccountInactive);
+        }
+        let policy = self.policy.for_wallets();
+        let new = session::start(PrincipalKind::Wallet, &wallet.id, now, &policy)?;
+        self.store.create_session(&new.session, &new.first)?;
+        self.issue_wallet_token(&new.session, wallet, &new.token, now)
+    }
+
+    /// Exchanges a wallet's unexpired access token, once, for a new one. The wallet and its
+    /// app must still be active; the session's absolute lifetime is never extended.
+    ///
+    /// # Errors
+    /// [`AuthError::TokenExpired`] for an expired token; [`AuthError::InvalidToken`] for a
+    /// bad token, one of another kind, or a revoked session;
+    /// [`AuthError::RefreshTokenReused`] for a token exchanged before (after the grace);
+    /// [`AuthError::AccountInactive`] for a suspended wallet or app.
+    pub fn refresh_wallet(
+        &self,
+        access_token: &str,
+        now: UnixTime,
+    ) -> Result<WalletSession, AuthError> {
+        let claims = self.signer.verify(access_token, now)?;
+        claims.require_kind(PrincipalKind::Wallet)?;
+        let link = RefreshToken::parse(&claims.jti)
+            .map_err(|_| AuthError::InvalidToken("wallet token without a chain link"))?;
+        let (rotated, wallet) =
+            session::rotate_admitting(
+                self.store.as_ref(),
+                &link,
+                PrincipalKind::Wallet,
+                now,
+                &self.policy.for_wallets(),
+                |session| {
+                    if session.id.as_str() != claims.sid {
+                        return Err(AuthError::InvalidToken("token does not match its session"));
+                    }
+                    let wallet = self.store.wallet(&session.principal_id)?.ok_or(
+                        AuthError::InvalidToken("the session's wallet no longer exists"),
+                    )?;
+                    let app_active = self
+                        .store
+                        .app(&wallet.app_id)?
+                        .is_some_and(|app| app.status == Status::Active);
+                    if wallet.status != Status::Active || !app_active {
+                        return Err(AuthError::AccountInactive);
+                    }
+                    Ok(wallet)
+                },
+            )?;
+        self.issue_wallet_token(&rotated.session, wallet, &rotated.token, now)
+    }
+
+    fn issue_wallet_token(
+        &self,
+        session: &Session,
+        wallet: Wallet,
+        link: &RefreshToken,
+        now: UnixTime,
+    ) -> Result<WalletSession, AuthError> {
+        let ttl = self.access_ttl(session, now);
+        let mut claims = self.signer.claims(
+            PrincipalKind::Wallet,
+            &wallet.id,
+            &session.id,
+            Attributes {
+                username: Some(wallet.username.clone()),
+                app_id: Some(wallet.app_id.as_str().to_owned()),
+                role: Some(wallet.role.as_str().to_owned()),
+                ..Attributes::default()
+            },
+            now,
+            ttl,
+        );
+        // The token is its own refresh credential: its jti is the session's chain link.
+        link.expose().clone_into(&mut claims.jti);
+        Ok(WalletSession {
+            access_token: self.signer.sign(&claims)?,
+            claims,
+            expires_in_secs: ttl,
+            wallet,
+        })
+    }
+
+    /// Creates an app.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidRequest`] for a bad name; [`AuthError::Store`].
+    pub fn create_app(&self, name: &str, now: UnixTime) -> Result<App, AuthError> {
+        let app = App::new(name, now)?;
+        self.store.create_app(&app)?;
+        Ok(app)
+    }
+
+    /// The app with this id.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`]; [`AuthError::Store`].
+    pub fn app(&self, id: &AppId) -> Result<App, AuthError> {
+        self.store.app(id)?.ok_or(AuthError::NotFound)
+    }
+
+    /// A page of apps and the total count.
+    ///
+    /// # Errors
+    /// [`AuthError::Store`].
+    pub fn apps(&self, page: Page) -> Result<(Vec<App>, u64), AuthError> {
+        Ok(self.store.list_apps(page)?)
+    }
+
+    /// Suspends or reactivates an app; suspension ends every session of its wallets.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`]; [`AuthError::Store`].
+    pub fn set_app_status(
+        &self,
+        id: &AppId,
+        status: Status,
+        now: UnixTime,
+    ) -> Result<App, AuthError> {
+        if !self.store.set_app_status(id, status, now)? {
+            return Err(AuthError::NotFound);
+        }
+        self.app(id)
+    }
+
+    /// Creates a wallet in an app.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`] for an unknown app; [`AuthError::AccountExists`] when the
+    /// app has a wallet of that username; [`AuthError::Store`].
+    pub fn create_wallet(
+        &self,
+        app: &AppId,
+        username: &Username,
+        password: &Password,
+        role: WalletRole,
+        now: UnixTime,
+    ) -> Result<Wallet, AuthError> {
+        self.app(app)?;
+        let wallet = Wallet::new(
+            app.clone(),
+            username,
+            self.hasher.hash(password)?,
+            role,
+            now,
+        );
+        match self.store.create_wallet(&wallet) {
+            Ok(()) => Ok(wallet),
+            Err(StoreError::Duplicate) => Err(AuthError::AccountExists),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A page of an app's wallets and the total count.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`] for an unknown app; [`AuthError::Store`].
+    pub fn wallets(&self, app: &AppId, page: Page) -> Result<(Vec<Wallet>, u64), AuthError> {
+        self.app(app)?;
+        Ok(self.store.list_wallets(app, page)?)
+    }
+
+    /// The wallet `id` of app `app`.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`] when there is no such wallet in that app; [`AuthError::Store`].
+    pub fn wallet(&self, app: &AppId, id: &str) -> Result<Wallet, AuthError> {
+        self.store
+            .wallet(id)?
+            .filter(|w| &w.app_id == app)
+            .ok_or(AuthError::NotFound)
+    }
+
+    /// Changes a wallet's status and/or role. Suspension ends its sessions at once; a new
+    /// role appears in tokens from the next exchange on.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`]; [`AuthError::Store`].
+    pub fn update_wallet(
+        &self,
+        app: &AppId,
+        id: &str,
+        status: Option<Status>,
+        role: Option<WalletRole>,
+        now: UnixTime,
+    ) -> Result<Wallet, AuthError> {
+        let mut wallet = self.wallet(app, id)?;
+        let suspend = status == Some(Status::Suspended);
+        wallet.status = status.unwrap_or(wallet.status);
+        wallet.role = role.unwrap_or(wallet.role);
+        wallet.updated_at = now;
+        self.store
+            .update_wallet(&wallet, suspend, now)?
+            .ok_or(AuthError::NotFound)?;
+        Ok(wallet)
+    }
+
+    /// Replaces a wallet's password and ends all its sessions. Returns how many sessions
+    /// were revoked.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`]; [`AuthError::Store`].
+    pub fn rotate_wallet_password(
+        &self,
+        app: &AppId,
+        id: &str,
+        password: &Password,
+        now: UnixTime,
+    ) -> Result<u64, AuthError> {
+        let mut wallet = self.wallet(app, id)?;
+        wallet.password_hash = self.hasher.hash(password)?;
+        wallet.updated_at = now;
+        self.store
+            .update_wallet(&wallet, true, now)?
+            .ok_or(AuthError::NotFound)
+    }
+
+    /// Deletes a wallet and its sessions.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`]; [`AuthError::Store`].
+    pub fn delete_wallet(&self, app: &AppId, id: &str) -> Result<(), AuthError> {
+        self.wallet(app, id)?;
+        if self.store.delete_wallet(id)? {
+            Ok(())
+        } else {
+            Err(AuthError::NotFound)
+        }
+    }
+
+    /// Changes a user's roles and/or status. A suspended user is refused (403) at login,
+    /// refresh and `me`; new roles appear in tokens issued from now on.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`]; [`AuthError::Store`].
+    pub fn update_user(
+        &self,
+        id: &UserId,
+        roles: Option<&[Role]>,
+        status: Option<UserStatus>,
+        now: UnixTime,
+    ) -> Result<User, AuthError> {
+        self.user(id)?;
+        if let Some(roles) = roles {
+            self.store.set_roles(id, roles, now)?;
+        }
+        if let Some(status) = status {
+            self.store.set_status(id, status, now)?;
+        }
+        self.user(id)
+    }
+
+    /// The user with this email, for the command line.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`]; [`AuthError::Store`].
+    pub fn user_by_email(&self, email: &Email) -> Result<User, AuthError> {
+        self.store
+            .user_by_email(email.normalized())?
+            .ok_or(AuthError::NotFound)
+    }
+
     /// Whether the session with this id is live at `now`.
     ///
     /// # Errors
@@ -390,20 +709,29 @@ impl Authority {
         refresh_token: RefreshToken,
         now: UnixTime,
     ) -> Result<IssuedTokens, AuthError> {
+        let ttl = self.access_ttl(session, now);
         let claims = self.signer.claims(
             session.kind,
             &session.principal_id,
             &session.id,
             attributes,
             now,
-            self.policy.access_ttl_secs,
+            ttl,
         );
         Ok(IssuedTokens {
             access_token: self.signer.sign(&claims)?,
             claims,
             refresh_token,
-            expires_in_secs: self.policy.access_ttl_secs,
+            expires_in_secs: ttl,
         })
+    }
+
+    /// An access token never outlives its session.
+    fn access_ttl(&self, session: &Session, now: UnixTime) -> i64 {
+        self.policy
+            .access_ttl_secs
+            .min(session.expires_at.secs() - now.secs())
+            .max(0)
     }
 }
 
@@ -732,6 +1060,301 @@ mod tests {
         ));
         // The purged device comes back as a new device.
         assert!(device(&a, "idle-device", Platform::Ios, later).new_device);
+    }
+
+    fn app_with_wallet(a: &Authority) -> (App, Wallet) {
+        let app = a.create_app("Sensors", T0).unwrap();
+        let wallet = a
+            .create_wallet(
+                &app.id,
+                &Username::parse("sensor01").unwrap(),
+                &Password::new("wallet password 1").unwrap(),
+                WalletRole::parse("device").unwrap(),
+                T0,
+            )
+            .unwrap();
+        (app, wallet)
+    }
+
+    fn wallet_login(
+        a: &Authority,
+        name: &str,
+        password: &str,
+        at: UnixTime,
+    ) -> Result<WalletSession, AuthError> {
+        a.wallet_login(
+            &WalletLogin::parse(name).unwrap(),
+            &Password::presented(password).unwrap(),
+            at,
+        )
+    }
+
+    #[test]
+    fn a_wallet_logs_in_and_its_token_carries_the_contract_claims() {
+        let (a, _) = authority();
+        let (app, wallet) = app_with_wallet(&a);
+        let s = wallet_login(
+            &a,
+            &format!("sensor01@{}", app.id.as_str()),
+            "wallet password 1",
+            T0,
+        )
+        .unwrap();
+        assert_eq!(s.expires_in_secs, 3_600);
+        let c = a.authenticate(&s.access_token, T0.plus_secs(1)).unwrap();
+        assert_eq!(c.kind, PrincipalKind::Wallet);
+        assert_eq!(c.sub, wallet.id);
+        assert_eq!(c.attributes.username.as_deref(), Some("sensor01"));
+        assert_eq!(c.attributes.app_id.as_deref(), Some(app.id.as_str()));
+        assert_eq!(c.attributes.role.as_deref(), Some("device"));
+    }
+
+    #[test]
+    fn unknown_app_unknown_wallet_and_wrong_password_look_the_same() {
+        let (a, _) = authority();
+        let (app, _) = app_with_wallet(&a);
+        for name in [
+            "sensor01@app_doesnotexist",
+            &format!("sensor99@{}", app.id.as_str()),
+        ] {
+            assert!(matches!(
+                wallet_login(&a, name, "wallet password 1", T0),
+                Err(AuthError::InvalidCredentials)
+            ));
+        }
+        let name = format!("SENSOR01@{}", app.id.as_str());
+        assert!(matches!(
+            wallet_login(&a, &name, "wallet password 2", T0),
+            Err(AuthError::InvalidCredentials)
+        ));
+        assert!(
+            wallet_login(&a, &name, "wallet password 1", T0).is_ok(),
+            "usernames ignore ASCII case"
+        );
+    }
+
+    #[test]
+    fn a_wallet_token_is_exchanged_once_with_a_retry_grace() {
+        let (a, _) = authority();
+        let (app, _) = app_with_wallet(&a);
+        let s = wallet_login(
+            &a,
+            &format!("sensor01@{}", app.id.as_str()),
+            "wallet password 1",
+            T0,
+        )
+        .unwrap();
+        let next = a.refresh_wallet(&s.access_token, T0.plus_secs(60)).unwrap();
+        assert_ne!(next.claims.jti, s.claims.jti);
+        assert_eq!(next.claims.sid, s.claims.sid);
+        let retry = a.refresh_wallet(&s.access_token, T0.plus_secs(65)).unwrap();
+        assert_eq!(
+            retry.claims.jti, next.claims.jti,
+            "a lost response can be retried"
+        );
+        assert!(matches!(
+            a.refresh_wallet(&s.access_token, T0.plus_secs(70)),
+            Err(AuthError::RefreshTokenReused)
+        ));
+        assert!(matches!(
+            a.refresh_wallet(&next.access_token, T0.plus_secs(71)),
+            Err(AuthError::InvalidToken(_))
+        ));
+    }
+
+    #[test]
+    fn a_wallet_session_is_never_extended_past_seven_days() {
+        let (a, _) = authority();
+        let (app, _) = app_with_wallet(&a);
+        let mut s = wallet_login(
+            &a,
+            &format!("sensor01@{}", app.id.as_str()),
+            "wallet password 1",
+            T0,
+        )
+        .unwrap();
+        let session_end = T0.plus_secs(604_800).secs();
+        let mut now = T0;
+        let ended = loop {
+            now = now.plus_secs(3_540);
+            match a.refresh_wallet(&s.access_token, now) {
+                Ok(next) => {
+                    assert!(
+                        next.claims.exp <= session_end,
+                        "a token never outlives its session"
+                    );
+                    s = next;
+                }
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(
+            s.claims.exp, session_end,
+            "the chain runs to the session's end"
+        );
+        assert!(matches!(ended, AuthError::TokenExpired), "{ended:?}");
+        assert!(now.secs() >= session_end);
+    }
+
+    #[test]
+    fn user_and_device_tokens_are_refused_for_wallet_exchange() {
+        let (a, _) = authority();
+        let u = register(&a, "alice@example.com", "alice").unwrap();
+        let d = device(&a, "device-0001", Platform::Ios, T0);
+        for token in [&u.tokens.access_token, &d.tokens.access_token] {
+            assert!(matches!(
+                a.refresh_wallet(token, T0.plus_secs(1)),
+                Err(AuthError::InvalidToken(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn suspension_rotation_and_deletion_end_wallet_sessions() {
+        let (a, _) = authority();
+        let (app, wallet) = app_with_wallet(&a);
+        let name = format!("sensor01@{}", app.id.as_str());
+        let login = |at| wallet_login(&a, &name, "wallet password 1", at).unwrap();
+
+        let s = login(T0);
+        a.update_wallet(
+            &app.id,
+            &wallet.id,
+            Some(Status::Suspended),
+            None,
+            T0.plus_secs(1),
+        )
+        .unwrap();
+        assert!(a.authenticate(&s.access_token, T0.plus_secs(2)).is_err());
+        assert!(matches!(
+            wallet_login(&a, &name, "wallet password 1", T0),
+            Err(AuthError::AccountInactive)
+        ));
+        a.update_wallet(
+            &app.id,
+            &wallet.id,
+            Some(Status::Active),
+            None,
+            T0.plus_secs(3),
+        )
+        .unwrap();
+
+        let s = login(T0.plus_secs(4));
+        a.set_app_status(&app.id, Status::Suspended, T0.plus_secs(5))
+            .unwrap();
+        assert!(a.authenticate(&s.access_token, T0.plus_secs(6)).is_err());
+        assert!(matches!(
+            wallet_login(&a, &name, "wallet password 1", T0),
+            Err(AuthError::AccountInactive)
+        ));
+        a.set_app_status(&app.id, Status::Active, T0.plus_secs(7))
+            .unwrap();
+
+        let (s1, s2) = (login(T0.plus_secs(8)), login(T0.plus_secs(8)));
+        let revoked = a
+            .rotate_wallet_password(
+                &app.id,
+                &wallet.id,
+                &Password::new("wallet password 2").unwrap(),
+                T0.plus_secs(9),
+            )
+            .unwrap();
+        assert_eq!(revoked, 2);
+        assert!(
+            a.authenticate(&s1.access_token, T0.plus_secs(10)).is_err()
+                && a.authenticate(&s2.access_token, T0.plus_secs(10)).is_err()
+        );
+        assert!(matches!(
+            wallet_login(&a, &name, "wallet password 1", T0),
+            Err(AuthError::InvalidCredentials)
+        ));
+
+        let s = wallet_login(&a, &name, "wallet password 2", T0.plus_secs(11)).unwrap();
+        a.delete_wallet(&app.id, &wallet.id).unwrap();
+        assert!(a.authenticate(&s.access_token, T0.plus_secs(12)).is_err());
+        assert!(matches!(
+            a.wallet(&app.id, &wallet.id),
+            Err(AuthError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn a_new_role_appears_at_the_next_exchange() {
+        let (a, _) = authority();
+        let (app, wallet) = app_with_wallet(&a);
+        let s = wallet_login(
+            &a,
+            &format!("sensor01@{}", app.id.as_str()),
+            "wallet password 1",
+            T0,
+        )
+        .unwrap();
+        a.update_wallet(
+            &app.id,
+            &wallet.id,
+            None,
+            Some(WalletRole::parse("gateway").unwrap()),
+            T0.plus_secs(1),
+        )
+        .unwrap();
+        let next = a.refresh_wallet(&s.access_token, T0.plus_secs(2)).unwrap();
+        assert_eq!(next.claims.attributes.role.as_deref(), Some("gateway"));
+    }
+
+    #[test]
+    fn a_wallet_of_one_app_is_not_found_under_another() {
+        let (a, _) = authority();
+        let (_, wallet) = app_with_wallet(&a);
+        let other = a.create_app("Other", T0).unwrap();
+        assert!(matches!(
+            a.wallet(&other.id, &wallet.id),
+            Err(AuthError::NotFound)
+        ));
+        assert!(matches!(
+            a.delete_wallet(&other.id, &wallet.id),
+            Err(AuthError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn admins_change_user_roles_and_status() {
+        let (a, _) = authority();
+        let s = register(&a, "alice@example.com", "alice").unwrap();
+        let admin = [Role::parse("USER").unwrap(), Role::parse("ADMIN").unwrap()];
+        let u = a.update_user(&s.user.id, Some(&admin), None, T0).unwrap();
+        assert_eq!(u.role_names(), vec!["USER", "ADMIN"]);
+        let fresh = login(&a, "alice@example.com", "correct horse battery").unwrap();
+        assert!(fresh.tokens.claims.has_role("ADMIN"));
+        a.update_user(&s.user.id, None, Some(UserStatus::Suspended), T0)
+            .unwrap();
+        assert!(matches!(
+            a.refresh_user(fresh.tokens.refresh_token.expose(), T0.plus_secs(1)),
+            Err(AuthError::AccountInactive)
+        ));
+        assert!(matches!(
+            a.update_user(&UserId::from_stored("nope".into()), None, None, T0),
+            Err(AuthError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn an_access_token_never_outlives_its_session() {
+        let (a, _) = authority();
+        let s = register(&a, "alice@example.com", "alice").unwrap();
+        let mut token = s.tokens.refresh_token;
+        for day in [6, 12, 18, 24] {
+            token = a
+                .refresh_user(token.expose(), T0.plus_secs(day * 86_400))
+                .unwrap()
+                .tokens
+                .refresh_token;
+        }
+        // Refresh 10 minutes before the 30-day session ends.
+        let last = a
+            .refresh_user(token.expose(), T0.plus_secs(2_592_000 - 600))
+            .unwrap();
+        assert_eq!(last.tokens.claims.exp, T0.plus_secs(2_592_000).secs());
+        assert_eq!(last.tokens.expires_in_secs, 600);
     }
 
     #[test]

@@ -23,8 +23,9 @@ mod principal;
 pub mod session;
 mod token;
 mod user;
+mod wallet;
 
-pub use authority::{Authority, DeviceSession, IssuedTokens, UserSession};
+pub use authority::{Authority, DeviceSession, IssuedTokens, UserSession, WalletSession};
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use credentials::{Email, Password, Username};
 pub use device::{Device, DeviceId, DeviceStore, Platform, purge_inactive_devices};
@@ -38,11 +39,29 @@ pub use session::{
 };
 pub use token::{AccessClaims, Attributes, TokenSigner};
 pub use user::{User, UserId, UserStatus, UserStore};
+pub use wallet::{App, AppId, Page, Status, Wallet, WalletLogin, WalletRole, WalletStore};
 
 /// Everything `Authority` needs from persistence, as one object.
-pub trait Store: UserStore + DeviceStore + SessionStore + KeyStore + Send + Sync {}
+pub trait Store:
+    UserStore + DeviceStore + WalletStore + SessionStore + KeyStore + Send + Sync
+{
+}
 
-impl<T: UserStore + DeviceStore + SessionStore + KeyStore + Send + Sync> Store for T {}
+impl<T> Store for T where
+    T: UserStore + DeviceStore + WalletStore + SessionStore + KeyStore + Send + Sync
+{
+}
+
+/// Compares two secrets (an admin token, say) in time that depends on neither: both are
+/// hashed first, so not even their lengths leak.
+#[must_use]
+pub fn secrets_match(presented: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let a = Sha256::digest(presented.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.ct_eq(&b).into()
+}
 
 /// Fills `buf` from the operating system's CSPRNG.
 ///

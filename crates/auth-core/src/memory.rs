@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::{
-    Device, DeviceId, DeviceStore, KeyStore, PasswordHash, Platform, RefreshRecord, Session,
-    SessionId, SessionStore, StoreError, StoredSigningKey, TokenHash, UnixTime, User, UserId,
-    UserStore,
+    App, AppId, Device, DeviceId, DeviceStore, KeyStore, Page, PasswordHash, Platform,
+    RefreshRecord, Session, SessionId, SessionStore, Status, StoreError, StoredSigningKey,
+    TokenHash, UnixTime, User, UserId, UserStore, Username, Wallet, WalletStore,
 };
 
 #[derive(Default)]
@@ -16,6 +16,19 @@ struct State {
     refresh: HashMap<String, RefreshRecord>,
     keys: Vec<StoredSigningKey>,
     devices: Vec<Device>,
+    apps: Vec<App>,
+    wallets: Vec<Wallet>,
+}
+
+fn revoke_all(s: &mut State, kind: crate::PrincipalKind, principal: &str, at: UnixTime) -> u64 {
+    let mut n = 0;
+    for sess in s.sessions.values_mut() {
+        if sess.kind == kind && sess.principal_id == principal && sess.revoked_at.is_none() {
+            sess.revoked_at = Some(at);
+            n += 1;
+        }
+    }
+    n
 }
 
 #[derive(Default)]
@@ -74,16 +87,28 @@ impl UserStore for MemoryStore {
         status: crate::UserStatus,
         at: UnixTime,
     ) -> Result<bool, StoreError> {
-        Ok(self
-            .state()
-            .users
-            .iter_mut()
-            .find(|u| &u.id == id)
-            .map(|u| {
-                u.status = status;
-                u.updated_at = at;
-            })
-            .is_some())
+        let mut s = self.state();
+        let Some(u) = s.users.iter_mut().find(|u| &u.id == id) else {
+            return Ok(false);
+        };
+        u.status = status;
+        u.updated_at = at;
+        Ok(true)
+    }
+
+    fn set_roles(
+        &self,
+        id: &UserId,
+        roles: &[crate::Role],
+        at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        let Some(u) = s.users.iter_mut().find(|u| &u.id == id) else {
+            return Ok(false);
+        };
+        u.roles = roles.to_vec();
+        u.updated_at = at;
+        Ok(true)
     }
 
     fn update_password_hash(
@@ -166,6 +191,15 @@ impl KeyStore for MemoryStore {
         Ok(self.state().keys.clone())
     }
 
+    fn insert_first_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        if !s.keys.is_empty() {
+            return Ok(false);
+        }
+        s.keys.push(key.clone());
+        Ok(true)
+    }
+
     fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError> {
         let mut s = self.state();
         if s.keys.iter().any(|k| k.kid == key.kid) {
@@ -242,5 +276,116 @@ impl DeviceStore for MemoryStore {
         s.refresh
             .retain(|_, r| !sessions.iter().any(|id| id == r.session_id.as_str()));
         Ok(doomed.len())
+    }
+}
+
+impl WalletStore for MemoryStore {
+    fn create_app(&self, app: &App) -> Result<(), StoreError> {
+        self.state().apps.push(app.clone());
+        Ok(())
+    }
+
+    fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {
+        Ok(self.state().apps.iter().find(|a| &a.id == id).cloned())
+    }
+
+    fn list_apps(&self, page: Page) -> Result<(Vec<App>, u64), StoreError> {
+        let s = self.state();
+        let items = s
+            .apps
+            .iter()
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+            .cloned()
+            .collect();
+        Ok((items, s.apps.len() as u64))
+    }
+
+    fn set_app_status(&self, id: &AppId, status: Status, at: UnixTime) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        let Some(app) = s.apps.iter_mut().find(|a| &a.id == id) else {
+            return Ok(false);
+        };
+        app.status = status;
+        if status == Status::Suspended {
+            let wallets: Vec<String> = s
+                .wallets
+                .iter()
+                .filter(|w| &w.app_id == id)
+                .map(|w| w.id.clone())
+                .collect();
+            for w in wallets {
+                revoke_all(&mut s, crate::PrincipalKind::Wallet, &w, at);
+            }
+        }
+        Ok(true)
+    }
+
+    fn create_wallet(&self, wallet: &Wallet) -> Result<(), StoreError> {
+        let mut s = self.state();
+        if s.wallets
+            .iter()
+            .any(|w| w.app_id == wallet.app_id && w.username.eq_ignore_ascii_case(&wallet.username))
+        {
+            return Err(StoreError::Duplicate);
+        }
+        s.wallets.push(wallet.clone());
+        Ok(())
+    }
+
+    fn wallet_by_username(
+        &self,
+        app: &AppId,
+        username: &Username,
+    ) -> Result<Option<Wallet>, StoreError> {
+        Ok(self
+            .state()
+            .wallets
+            .iter()
+            .find(|w| &w.app_id == app && w.username.eq_ignore_ascii_case(username.as_str()))
+            .cloned())
+    }
+
+    fn wallet(&self, id: &str) -> Result<Option<Wallet>, StoreError> {
+        Ok(self.state().wallets.iter().find(|w| w.id == id).cloned())
+    }
+
+    fn list_wallets(&self, app: &AppId, page: Page) -> Result<(Vec<Wallet>, u64), StoreError> {
+        let s = self.state();
+        let all: Vec<&Wallet> = s.wallets.iter().filter(|w| &w.app_id == app).collect();
+        let items = all
+            .iter()
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+            .map(|w| (*w).clone())
+            .collect();
+        Ok((items, all.len() as u64))
+    }
+
+    fn update_wallet(
+        &self,
+        wallet: &Wallet,
+        revoke: bool,
+        at: UnixTime,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut s = self.state();
+        let Some(w) = s.wallets.iter_mut().find(|w| w.id == wallet.id) else {
+            return Ok(None);
+        };
+        *w = wallet.clone();
+        Ok(Some(if revoke {
+            revoke_all(&mut s, crate::PrincipalKind::Wallet, &wallet.id, at)
+        } else {
+            0
+        }))
+    }
+
+    fn delete_wallet(&self, id: &str) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        let before = s.wallets.len();
+        s.wallets.retain(|w| w.id != id);
+        s.sessions
+            .retain(|_, x| !(x.kind == crate::PrincipalKind::Wallet && x.principal_id == id));
+        Ok(s.wallets.len() < before)
     }
 }

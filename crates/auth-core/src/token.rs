@@ -48,6 +48,15 @@ pub struct Attributes {
     /// Platform of a device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+    /// A wallet's username within its app (without the `@appId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// A wallet's app.
+    #[serde(default, rename = "appId", skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// A wallet's role, from its metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 impl AccessClaims {
@@ -240,7 +249,7 @@ mod tests {
             &SessionId::from_stored("ses_1".into()),
             Attributes {
                 roles: vec!["USER".into()],
-                platform: None,
+                ..Attributes::default()
             },
             NOW,
             3_600,
@@ -285,8 +294,8 @@ mod tests {
         let mut c = claims(&signer);
         c.kind = PrincipalKind::Device;
         c.attributes = Attributes {
-            roles: vec![],
             platform: Some(Platform::Android),
+            ..Attributes::default()
         };
         let token = signer.sign(&c).unwrap();
         let payload = URL_SAFE_NO_PAD

@@ -139,12 +139,21 @@ pub trait UserStore: Send + Sync {
     /// [`StoreError`] when storage fails.
     fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError>;
 
-    /// Suspends or reactivates a user. Returns whether the user exists.
+    /// Suspends or reactivates a user. Sessions are kept: authd refuses a suspended user on
+    /// every route it serves, and reactivation restores access without a new login.
+    /// Returns whether the user exists.
     ///
     /// # Errors
     /// [`StoreError`] when storage fails.
     fn set_status(&self, id: &UserId, status: UserStatus, at: UnixTime)
     -> Result<bool, StoreError>;
+
+    /// Replaces a user's roles (they take effect in tokens issued from now on). Returns
+    /// whether the user exists.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn set_roles(&self, id: &UserId, roles: &[Role], at: UnixTime) -> Result<bool, StoreError>;
 
     /// Replaces a user's password hash (after a rehash at login).
     ///

@@ -18,6 +18,7 @@ mod sessions;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod users;
+mod wallets;
 
 pub use database::{Backend, Database, PoolOptions};
 pub use error::OpenError;

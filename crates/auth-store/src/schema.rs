@@ -61,11 +61,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    apps (id) {
+        id -> Text,
+        name -> Text,
+        status -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    wallets (id) {
+        id -> Text,
+        app_id -> Text,
+        username -> Text,
+        username_normalized -> Text,
+        password_hash -> Text,
+        role -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
     refresh_tokens,
     signing_keys,
-    devices
+    devices,
+    apps,
+    wallets
 );

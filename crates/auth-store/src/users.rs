@@ -36,17 +36,16 @@ impl From<&User> for UserRow {
             username: u.username.clone(),
             username_normalized: u.username_normalized.clone(),
             password_hash: u.password_hash.as_str().to_owned(),
-            roles: u
-                .roles
-                .iter()
-                .map(Role::as_str)
-                .collect::<Vec<_>>()
-                .join(","),
+            roles: join_roles(&u.roles),
             status: u.status.as_str().to_owned(),
             created_at: u.created_at.secs(),
             updated_at: u.updated_at.secs(),
         }
     }
+}
+
+fn join_roles(roles: &[Role]) -> String {
+    roles.iter().map(Role::as_str).collect::<Vec<_>>().join(",")
 }
 
 impl TryFrom<UserRow> for User {
@@ -127,6 +126,18 @@ impl UserStore for Database {
         diesel::update(users::table.find(id.as_str()))
             .set((
                 users::status.eq(status.as_str()),
+                users::updated_at.eq(at.secs()),
+            ))
+            .execute(&mut *conn)
+            .map(|n| n == 1)
+            .map_err(store_error)
+    }
+
+    fn set_roles(&self, id: &UserId, roles: &[Role], at: UnixTime) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::update(users::table.find(id.as_str()))
+            .set((
+                users::roles.eq(join_roles(roles)),
                 users::updated_at.eq(at.secs()),
             ))
             .execute(&mut *conn)

@@ -10,6 +10,7 @@ mod keys;
 mod rotation;
 mod sessions;
 mod users;
+mod wallets;
 
 use auth_core::session::{self, TokenPolicy};
 use auth_core::{
