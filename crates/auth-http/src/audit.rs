@@ -5,6 +5,26 @@ use auth_core::AuthError;
 
 use crate::{ApiError, ClientInfo};
 
+/// Logs the outcome of checking a bearer token: failures at info, successes at debug (a
+/// busy resource route would otherwise drown the log).
+pub(crate) fn record_bearer_check<T>(
+    client: &ClientInfo,
+    principal: Option<&str>,
+    result: &Result<T, ApiError>,
+) {
+    if result.is_ok() && !log::log_enabled!(target: "authd::auth", log::Level::Debug) {
+        return;
+    }
+    if result.is_ok() {
+        let addr = client
+            .addr
+            .map_or_else(|| "-".to_owned(), |a| a.to_string());
+        log::debug!(target: "authd::auth", "event=bearer outcome=success principal={} client={addr}", principal.unwrap_or("-"));
+    } else {
+        record("bearer", principal, client, result);
+    }
+}
+
 /// Logs the outcome of an authentication event. `principal` names the account when known
 /// (a user id, or the normalized email that was tried).
 pub(crate) fn record<T>(

@@ -10,7 +10,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use auth_core::{AccessClaims, AuthError};
 
-use crate::{ApiError, AuthState};
+use crate::{ApiError, AuthState, ClientInfo, audit};
 
 /// The raw token of an `Authorization: Bearer …` header, not yet verified.
 #[derive(Clone, PartialEq, Eq)]
@@ -67,14 +67,21 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = BearerToken::from_request_headers(req);
         let state = req.app_data::<web::Data<AuthState>>().cloned();
+        let client = ClientInfo::of(req);
         Box::pin(async move {
-            let token = token?;
-            let state =
-                state.ok_or_else(|| ApiError::Internal("AuthState is not registered".into()))?;
-            let now = state.clock.now();
-            let claims =
-                web::block(move || state.authority.authenticate(token.expose(), now)).await??;
-            Ok(Authenticated(claims))
+            let result = async {
+                let token = token?;
+                let state = state
+                    .ok_or_else(|| ApiError::Internal("AuthState is not registered".into()))?;
+                let now = state.clock.now();
+                let claims =
+                    web::block(move || state.authority.authenticate(token.expose(), now)).await??;
+                Ok(Authenticated(claims))
+            }
+            .await;
+            let principal = result.as_ref().ok().map(|a| a.0.sub.clone());
+            audit::record_bearer_check(&client, principal.as_deref(), &result);
+            result
         })
     }
 }

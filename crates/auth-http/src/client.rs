@@ -118,6 +118,14 @@ impl FromRequest for ClientInfo {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(ClientInfo::of(req)))
+    }
+}
+
+impl ClientInfo {
+    /// The caller of `req`.
+    #[must_use]
+    pub fn of(req: &HttpRequest) -> Self {
         let trusted = req
             .app_data::<actix_web::web::Data<AuthState>>()
             .map(|s| s.trusted_proxies.clone())
@@ -134,7 +142,7 @@ impl FromRequest for ClientInfo {
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(200).collect());
-        ready(Ok(ClientInfo { addr, user_agent }))
+        ClientInfo { addr, user_agent }
     }
 }
 

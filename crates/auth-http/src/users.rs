@@ -1,7 +1,7 @@
 //! The user routes of `/api/auth`: register, login, refresh, logout, me.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use auth_core::{
     AuthError, Email, Password, PrincipalKind, UserId, UserSession, UserStatus, Username,
 };
@@ -131,14 +131,15 @@ pub(crate) async fn logout(
     state: web::Data<AuthState>,
     client: ClientInfo,
     Authenticated(claims): Authenticated,
+    req: HttpRequest,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.map_err(|e| body_error(&e))?;
-    let request: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        LogoutRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(describe_json_error(&e)))?
-    };
+    let request = logout_request(&req, body);
+    if let Err(e) = &request {
+        let refused: Result<(), ApiError> = Err(ApiError::BadRequest(e.to_string()));
+        audit::record("logout", Some(&claims.sub), &client, &refused);
+    }
+    let request = request?;
     let now = state.clock.now();
     let principal = claims.sub.clone();
     let result = {
@@ -155,6 +156,23 @@ pub(crate) async fn logout(
     Ok(HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
+}
+
+/// The optional logout body: empty, or JSON with `Content-Type: application/json`.
+fn logout_request(
+    req: &HttpRequest,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Result<LogoutRequest, ApiError> {
+    let body = body.map_err(|e| body_error(&e))?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(LogoutRequest::default());
+    }
+    if req.content_type() != "application/json" {
+        return Err(ApiError::BadRequest(
+            "Content-Type must be application/json".into(),
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(describe_json_error(&e)))
 }
 
 #[derive(Serialize)]

@@ -81,6 +81,23 @@ impl TestDatabase {
         &self.url
     }
 
+    /// Makes the database vanish now (PostgreSQL: dropped with its connections; SQLite:
+    /// files removed), to test how authd behaves when its database goes away.
+    pub fn vanish(&self) {
+        match &self.cleanup {
+            Cleanup::SqliteFile(path) => {
+                let _ = std::fs::remove_file(path);
+            }
+            Cleanup::PostgresDatabase { admin_url, name } => {
+                let mut admin =
+                    PgConnection::establish(admin_url).expect("reach the admin database");
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .expect("drop the test database");
+            }
+        }
+    }
+
     /// Opens (and migrates) the database.
     #[must_use]
     pub fn open(&self) -> Database {

@@ -51,6 +51,8 @@ fn logs_tell_what_happened_but_never_a_secret() {
     let access = field(&rotated, "accessToken");
     let (status, _) = authd.post("/api/auth/logout", Some(&access), json!({}));
     assert_eq!(status, 204);
+    let (status, _) = authd.get("/api/auth/me", Some(&access));
+    assert_eq!(status, 401);
 
     std::thread::sleep(std::time::Duration::from_millis(200));
     let log = authd.log();
@@ -59,6 +61,7 @@ fn logs_tell_what_happened_but_never_a_secret() {
         "event=login outcome=failure code=INVALID_CREDENTIALS",
         "event=refresh outcome=success",
         "event=logout outcome=success",
+        "event=bearer outcome=failure code=INVALID_TOKEN",
     ] {
         assert!(log.contains(event), "missing {event:?} in\n{log}");
     }

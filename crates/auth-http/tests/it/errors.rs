@@ -103,3 +103,22 @@ async fn healthz_answers_ok() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["status"], "ok");
 }
+
+#[actix_web::test]
+async fn a_database_that_goes_away_answers_503_with_retry_after() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let ctx = Ctx::on(db);
+    let app = ctx.app().await;
+    let reg = register(&app, "alice@example.com", "alice").await;
+    ctx.db.vanish();
+    for reply in [
+        login(&app, "alice@example.com", PASSWORD).await,
+        refresh(&app, &reg.str("refreshToken")).await,
+        me(&app, &reg.str("accessToken")).await,
+    ] {
+        reply.assert_error(503, "SERVICE_UNAVAILABLE");
+        assert!(reply.header("retry-after").is_some(), "{reply:?}");
+    }
+}

@@ -102,3 +102,18 @@ async fn an_oversized_logout_body_is_a_json_413_and_logs_nobody_out() {
     send(&app, req).await.assert_error(413, "PAYLOAD_TOO_LARGE");
     assert_eq!(me(&app, &reg.str("accessToken")).await.status, 200);
 }
+
+#[actix_web::test]
+async fn a_logout_body_that_is_not_json_is_refused_and_logs_nobody_out() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    let reg = register(&app, "alice@example.com", "alice").await;
+    let req = logout_request(&reg.str("accessToken"))
+        .insert_header(("content-type", "text/plain"))
+        .set_payload(format!(
+            "{{\"refreshToken\":\"{}\"}}",
+            reg.str("refreshToken")
+        ));
+    send(&app, req).await.assert_error(400, "INVALID_REQUEST");
+    assert_eq!(me(&app, &reg.str("accessToken")).await.status, 200);
+}

@@ -35,7 +35,7 @@ pub(crate) struct Ctx {
     pub(crate) clock: Arc<ManualClock>,
     pub(crate) key: StoredSigningKey,
     pub(crate) store: auth_store::Database,
-    _db: TestDatabase,
+    pub(crate) db: TestDatabase,
 }
 
 impl Ctx {
@@ -46,7 +46,14 @@ impl Ctx {
 
     /// authd on the given database, with the default token policy.
     pub(crate) fn on(db: TestDatabase) -> Self {
-        let store = db.open();
+        let store = auth_store::Database::open_with(
+            db.url(),
+            auth_store::PoolOptions {
+                max_connections: 4,
+                acquire_timeout: std::time::Duration::from_secs(1),
+            },
+        )
+        .unwrap();
         let key = StoredSigningKey::generate_ed25519(T0).unwrap();
         store.insert_signing_key(&key).unwrap();
         let keys = KeyRing::load_or_create(&store, T0).unwrap();
@@ -68,7 +75,7 @@ impl Ctx {
             clock,
             key,
             store,
-            _db: db,
+            db,
         }
     }
 
