@@ -125,6 +125,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         authority,
         clock,
         trusted_proxies,
+        admin_token: settings.admin_token.clone(),
     });
 
     actix_web::rt::System::new().block_on(async move {

@@ -445,10 +445,37 @@ impl Authority {
         claims.require_kind(PrincipalKind::Wallet)?;
         let link = RefreshToken::parse(&claims.jti)
             .map_err(|_| AuthError::InvalidToken("wallet token without a chain link"))?;
+        let exchanged = self.exchange_wallet_token(&claims, &link, now);
+        // Suspension revokes the session; tell a suspended wallet so rather than "invalid".
+        if let Err(AuthError::InvalidToken(_)) = &exchanged
+            && self.wallet_is_inactive(&claims.sub)?
+        {
+            return Err(AuthError::AccountInactive);
+        }
+        exchanged
+    }
+
+    fn wallet_is_inactive(&self, wallet_id: &str) -> Result<bool, AuthError> {
+        let Some(wallet) = self.store.wallet(wallet_id)? else {
+            return Ok(false);
+        };
+        let app_active = self
+            .store
+            .app(&wallet.app_id)?
+            .is_some_and(|app| app.status == Status::Active);
+        Ok(wallet.status != Status::Active || !app_active)
+    }
+
+    fn exchange_wallet_token(
+        &self,
+        claims: &AccessClaims,
+        link: &RefreshToken,
+        now: UnixTime,
+    ) -> Result<WalletSession, AuthError> {
         let (rotated, wallet) =
             session::rotate_admitting(
                 self.store.as_ref(),
-                &link,
+                link,
                 PrincipalKind::Wallet,
                 now,
                 &self.policy.for_wallets(),
@@ -670,6 +697,34 @@ impl Authority {
             self.store.set_status(id, status, now)?;
         }
         self.user(id)
+    }
+
+    /// The active administrator behind a verified access token: a user whose stored roles
+    /// (not merely the token's) include `ADMIN`.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`] for a token of another kind or of a user that no longer
+    /// exists; [`AuthError::Forbidden`] for a user without `ADMIN` or a suspended one;
+    /// [`AuthError::Store`].
+    pub fn administrator(&self, claims: &AccessClaims) -> Result<User, AuthError> {
+        claims.require_kind(PrincipalKind::User)?;
+        let user = self
+            .store
+            .user_by_id(&UserId::from_stored(claims.sub.clone()))?
+            .ok_or(AuthError::InvalidToken("the token's user no longer exists"))?;
+        let is_admin = user.roles.iter().any(|r| r.as_str() == Role::ADMIN);
+        if user.status != UserStatus::Active || !is_admin {
+            return Err(AuthError::Forbidden);
+        }
+        Ok(user)
+    }
+
+    /// The wallet with this id, for `me`.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`]; [`AuthError::Store`].
+    pub fn wallet_by_id(&self, id: &str) -> Result<Wallet, AuthError> {
+        self.store.wallet(id)?.ok_or(AuthError::NotFound)
     }
 
     /// The user with this email, for the command line.
@@ -1269,6 +1324,27 @@ mod tests {
             Err(AuthError::InvalidCredentials)
         ));
 
+        let s = wallet_login(&a, &name, "wallet password 2", T0.plus_secs(11)).unwrap();
+        a.update_wallet(
+            &app.id,
+            &wallet.id,
+            Some(Status::Suspended),
+            None,
+            T0.plus_secs(11),
+        )
+        .unwrap();
+        assert!(matches!(
+            a.refresh_wallet(&s.access_token, T0.plus_secs(11)),
+            Err(AuthError::AccountInactive)
+        ));
+        a.update_wallet(
+            &app.id,
+            &wallet.id,
+            Some(Status::Active),
+            None,
+            T0.plus_secs(11),
+        )
+        .unwrap();
         let s = wallet_login(&a, &name, "wallet password 2", T0.plus_secs(11)).unwrap();
         a.delete_wallet(&app.id, &wallet.id).unwrap();
         assert!(a.authenticate(&s.access_token, T0.plus_secs(12)).is_err());

@@ -55,6 +55,63 @@ impl FromRequest for BearerToken {
     }
 }
 
+/// Who is administering: the holder of the bootstrap admin token, or an active user whose
+/// stored roles include `ADMIN`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admin {
+    /// The `AUTHD_ADMIN_TOKEN` from the server's configuration.
+    Bootstrap,
+    /// A user with role `ADMIN` (its id).
+    User(String),
+}
+
+impl Admin {
+    /// A name for the log.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            Admin::Bootstrap => "bootstrap-admin",
+            Admin::User(id) => id,
+        }
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = BearerToken::from_request_headers(req);
+        let state = req.app_data::<web::Data<AuthState>>().cloned();
+        let client = ClientInfo::of(req);
+        Box::pin(async move {
+            let result = async {
+                let token = token?;
+                let state = state
+                    .ok_or_else(|| ApiError::Internal("AuthState is not registered".into()))?;
+                if state
+                    .admin_token
+                    .as_deref()
+                    .is_some_and(|admin| auth_core::secrets_match(token.expose(), admin))
+                {
+                    return Ok(Admin::Bootstrap);
+                }
+                let now = state.clock.now();
+                let user = web::block(move || {
+                    let claims = state.authority.authenticate(token.expose(), now)?;
+                    state.authority.administrator(&claims)
+                })
+                .await??;
+                Ok(Admin::User(user.id.as_str().to_owned()))
+            }
+            .await;
+            let principal = result.as_ref().ok().map(|a| a.name().to_owned());
+            audit::record("admin", principal.as_deref(), &client, &result);
+            result
+        })
+    }
+}
+
 /// A request authenticated by an authd access token: correctly signed, unexpired, and of a
 /// session that has not been revoked. Add it as a handler argument to require one.
 #[derive(Debug, Clone)]

@@ -224,7 +224,7 @@ pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
         Category::Data => {
             let text = e.to_string();
             let text = text.split(" at line ").next().unwrap_or_default();
-            if text.starts_with("missing field") {
+            if text.starts_with("missing field") || text.starts_with("unknown field") {
                 capitalise(text)
             } else {
                 "A field is missing or has the wrong type".into()

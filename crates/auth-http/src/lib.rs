@@ -12,6 +12,7 @@
 //! so tests exercise exactly the route table that ships. [`Authenticated`] is the
 //! extractor other actix services can use to require an authd access token.
 
+mod admin;
 mod audit;
 mod bearer;
 mod client;
@@ -22,8 +23,9 @@ mod operations;
 mod routes;
 mod state;
 mod users;
+mod wallets;
 
-pub use bearer::{Authenticated, BearerToken};
+pub use bearer::{Admin, Authenticated, BearerToken};
 pub use client::{ClientInfo, TrustedProxies};
 pub use error::ApiError;
 pub use routes::configure;

@@ -1,10 +1,9 @@
 //! The route table, used verbatim by the binary and by every HTTP test.
 
-use actix_web::http::Method;
-use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, web};
+use actix_web::{HttpResponse, Resource, web};
 
 use crate::error::json_error;
-use crate::{ApiError, devices, operations, users};
+use crate::{ApiError, admin, devices, operations, users, wallets};
 
 /// Largest request body accepted on the auth routes.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -23,60 +22,54 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::QueryConfig::default()
             .error_handler(|_, _| ApiError::BadRequest("Invalid query string".into()).into()),
     )
-    .service(route(
-        "/api/auth/register",
-        Method::POST,
-        "POST",
-        users::register,
-    ))
-    .service(route("/api/auth/login", Method::POST, "POST", users::login))
-    .service(route(
-        "/api/auth/refresh",
-        Method::POST,
-        "POST",
-        users::refresh,
-    ))
-    .service(route(
-        "/api/auth/logout",
-        Method::POST,
-        "POST",
-        users::logout,
-    ))
-    .service(route("/api/auth/me", Method::GET, "GET", users::me))
-    .service(route(
-        "/api/auth/device",
-        Method::POST,
-        "POST",
-        devices::authenticate,
-    ))
-    .service(route(
-        "/api/auth/device/refresh",
-        Method::POST,
-        "POST",
-        devices::refresh,
-    ))
-    .service(route(
-        "/.well-known/jwks.json",
-        Method::GET,
-        "GET",
-        operations::jwks,
-    ))
-    .service(route("/healthz", Method::GET, "GET", operations::healthz))
+    .service(resource("/api/auth/register", "POST").route(web::post().to(users::register)))
+    .service(resource("/api/auth/login", "POST").route(web::post().to(users::login)))
+    .service(resource("/api/auth/refresh", "POST").route(web::post().to(users::refresh)))
+    .service(resource("/api/auth/logout", "POST").route(web::post().to(users::logout)))
+    .service(resource("/api/auth/me", "GET").route(web::get().to(users::me)))
+    .service(resource("/api/auth/device", "POST").route(web::post().to(devices::authenticate)))
+    .service(resource("/api/auth/device/refresh", "POST").route(web::post().to(devices::refresh)))
+    .service(resource("/v2/auth/wallet/login", "POST").route(web::post().to(wallets::login)))
+    .service(resource("/v2/auth/wallet/refresh", "POST").route(web::post().to(wallets::refresh)))
+    .service(
+        resource("/v2/apps", "GET, POST")
+            .route(web::get().to(admin::list_apps))
+            .route(web::post().to(admin::create_app)),
+    )
+    .service(
+        resource("/v2/apps/{app_id}", "GET, PATCH")
+            .route(web::get().to(admin::get_app))
+            .route(web::patch().to(admin::patch_app)),
+    )
+    .service(
+        resource("/v2/apps/{app_id}/wallets", "GET, POST")
+            .route(web::get().to(admin::list_wallets))
+            .route(web::post().to(admin::create_wallet)),
+    )
+    .service(
+        resource(
+            "/v2/apps/{app_id}/wallets/{wallet_id}",
+            "GET, PATCH, DELETE",
+        )
+        .route(web::get().to(admin::get_wallet))
+        .route(web::patch().to(admin::patch_wallet))
+        .route(web::delete().to(admin::delete_wallet)),
+    )
+    .service(
+        resource("/v2/apps/{app_id}/wallets/{wallet_id}/password", "PUT")
+            .route(web::put().to(admin::rotate_wallet_password)),
+    )
+    .service(resource("/api/admin/users/{id}", "PATCH").route(web::patch().to(admin::patch_user)))
+    .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(operations::jwks)))
+    .service(resource("/healthz", "GET").route(web::get().to(operations::healthz)))
     .default_service(web::to(|| async {
         Err::<HttpResponse, _>(ApiError::NotFound)
     }));
 }
 
-/// A resource that answers `method` with `handler` and any other method with 405.
-fn route<F, Args>(path: &str, method: Method, allow: &'static str, handler: F) -> Resource
-where
-    F: Handler<Args>,
-    Args: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    web::resource(path)
-        .route(web::method(method).to(handler))
-        .default_service(web::to(move || async move {
-            Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow))
-        }))
+/// A resource whose methods other than `allow` are answered 405 with an `Allow` header.
+fn resource(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow))
+    }))
 }

@@ -16,6 +16,8 @@ pub struct AuthState {
     pub clock: Arc<dyn Clock>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// The bootstrap admin token (`AUTHD_ADMIN_TOKEN`), if configured.
+    pub admin_token: Option<String>,
 }
 
 impl std::fmt::Debug for AuthState {

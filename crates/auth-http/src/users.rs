@@ -190,6 +190,13 @@ enum MeBody {
         roles: Vec<String>,
         created_at: String,
     },
+    #[serde(rename = "wallet")]
+    Wallet {
+        id: String,
+        username: String,
+        app_id: String,
+        role: String,
+    },
     #[serde(rename = "device")]
     Device {
         id: String,
@@ -246,9 +253,24 @@ pub(crate) async fn me(
                     created_at: crate::operations::rfc3339(device.created_at),
                 }))
         }
-        // No wallet sessions can exist until wallets are served.
         PrincipalKind::Wallet => {
-            Err(AuthError::InvalidToken("principal kind not served by this route").into())
+            let id = claims.sub;
+            let wallet = blocking(move || state.authority.wallet_by_id(&id))
+                .await
+                .map_err(|e| match e {
+                    ApiError::Auth(AuthError::NotFound) => ApiError::Auth(AuthError::InvalidToken(
+                        "the token's wallet no longer exists",
+                    )),
+                    other => other,
+                })?;
+            Ok(HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(MeBody::Wallet {
+                    id: wallet.id,
+                    username: wallet.username,
+                    app_id: wallet.app_id.as_str().to_owned(),
+                    role: wallet.role.as_str().to_owned(),
+                }))
         }
     }
 }

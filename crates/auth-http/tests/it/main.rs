@@ -4,12 +4,14 @@
 // #[test] functions only, not the shared behaviour functions they call.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod devices;
 mod errors;
 mod logout;
 mod me;
 mod refresh;
 mod register_login;
+mod wallets;
 
 use std::sync::Arc;
 
@@ -25,6 +27,9 @@ use auth_core::{
 use auth_http::{AuthState, TrustedProxies};
 use auth_store::test_support::TestDatabase;
 use serde_json::{Value, json};
+
+/// The bootstrap admin token every test server is configured with.
+pub(crate) const ADMIN_TOKEN: &str = "test-bootstrap-admin-token-0123456789";
 
 /// The instant every test starts at.
 pub(crate) const T0: UnixTime = UnixTime(1_800_000_000);
@@ -69,6 +74,7 @@ impl Ctx {
             authority,
             clock: clock.clone(),
             trusted_proxies: TrustedProxies::default(),
+            admin_token: Some(ADMIN_TOKEN.into()),
         });
         Self {
             state,
