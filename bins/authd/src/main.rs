@@ -3,6 +3,7 @@
 //! This binary only wires: it reads [`settings::Settings`], opens the database, loads the
 //! signing keys and hands everything to `auth-http`'s route table.
 
+mod admin;
 mod settings;
 
 use std::sync::Arc;
@@ -38,6 +39,21 @@ enum Command {
         #[command(subcommand)]
         command: DevicesCommand,
     },
+    /// Manage apps (works directly on the configured database).
+    App {
+        #[command(subcommand)]
+        command: admin::AppCommand,
+    },
+    /// Manage the wallets of an app (works directly on the configured database).
+    Wallet {
+        #[command(subcommand)]
+        command: admin::WalletCommand,
+    },
+    /// Manage users (works directly on the configured database).
+    User {
+        #[command(subcommand)]
+        command: admin::UserCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +74,9 @@ fn main() -> anyhow::Result<()> {
         Command::Devices {
             command: DevicesCommand::Purge { inactive_days },
         } => purge_devices(&cli.settings, inactive_days),
+        Command::App { command } => admin::app(&authority(&cli.settings)?.0, command),
+        Command::Wallet { command } => admin::wallet(&authority(&cli.settings)?.0, command),
+        Command::User { command } => admin::user(&authority(&cli.settings)?.0, command),
     }
 }
 
@@ -70,8 +89,9 @@ fn purge_devices(settings: &Settings, inactive_days: u32) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn serve(settings: Settings) -> anyhow::Result<()> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+/// Opens the configured database and assembles the operations over it, as `serve` and the
+/// administration commands both need.
+fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies)> {
     let database = Database::open(&settings.database_url).context("opening the database")?;
     log::info!("database ready ({:?})", database.backend());
 
@@ -80,7 +100,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
             if settings.jwt_secret.is_some() {
                 log::warn!("AUTHD_JWT_SECRET is ignored: AUTHD_JWT_ALG is EdDSA");
             }
-            KeyRing::load_or_create(&database, clock.now()).context("loading signing keys")?
+            KeyRing::load_or_create(&database, SystemClock.now()).context("loading signing keys")?
         }
         alg @ (JwtAlg::HS256 | JwtAlg::HS512) => {
             let Some(secret) = settings.jwt_secret.as_deref() else {
@@ -121,6 +141,22 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         PasswordHasher::recommended().context("preparing the password hasher")?,
         policy,
     );
+    Ok((authority, trusted_proxies))
+}
+
+/// Shortest bootstrap admin token accepted: it is a full-power bearer secret.
+const MIN_ADMIN_TOKEN_BYTES: usize = 32;
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    if settings
+        .admin_token
+        .as_deref()
+        .is_some_and(|t| t.len() < MIN_ADMIN_TOKEN_BYTES)
+    {
+        bail!("AUTHD_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_BYTES} bytes");
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (authority, trusted_proxies) = authority(&settings)?;
     let state = web::Data::new(AuthState {
         authority,
         clock,

@@ -3,6 +3,7 @@
 // The process harness below is test code; clippy's test allowances do not reach impl blocks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli;
 mod devices;
 mod lifecycle;
 mod processes;

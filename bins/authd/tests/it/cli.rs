@@ -1,0 +1,211 @@
+//! The administration commands, run as an operator would, against a live authd.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use auth_store::test_support::TestDatabase;
+use serde_json::{Value, json};
+
+use crate::{Authd, field};
+
+/// Runs `authd ARGS` on the database at `url`, feeding `stdin`; returns exit success and
+/// the JSON lines it printed.
+fn authd(url: &str, args: &[&str], stdin: &str) -> (bool, Vec<Value>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authd"))
+        .args(args)
+        .env("AUTHD_DATABASE_URL", url)
+        .env_remove("AUTHD_JWT_ALG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run authd");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait for authd");
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    (
+        out.status.success(),
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_operator_manages_apps_wallets_and_admins_on_sqlite() {
+    operator_story(&TestDatabase::sqlite());
+}
+
+#[test]
+fn an_operator_manages_apps_wallets_and_admins_on_postgres() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    operator_story(&db);
+}
+
+fn operator_story(db: &TestDatabase) {
+    let url = db.url();
+    let (ok, out, err) = authd(url, &["app", "create", "--name", "Sensors"], "");
+    assert!(ok, "{err}");
+    let app = field(&out[0], "appId");
+
+    let (ok, out, err) = authd(
+        url,
+        &[
+            "wallet",
+            "create",
+            "--app",
+            &app,
+            "--username",
+            "sensor01",
+            "--role",
+            "device",
+        ],
+        "sensor password 1\n",
+    );
+    assert!(ok, "{err}");
+    let wallet = field(&out[0], "id");
+    assert!(wallet.starts_with("wal_"));
+    let (_, listed, _) = authd(url, &["wallet", "list", "--app", &app], "");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["username"], "sensor01");
+
+    let server = Authd::start(&[("AUTHD_DATABASE_URL", url)]);
+    let login = |password: &str| {
+        server.post(
+            "/v2/auth/wallet/login",
+            None,
+            json!({"username": format!("sensor01@{app}"), "password": password}),
+        )
+    };
+    let (status, token) = login("sensor password 1");
+    assert_eq!(status, 200, "{token}");
+
+    let (ok, out, _) = authd(
+        url,
+        &["wallet", "suspend", "--app", &app, "--wallet", "sensor01"],
+        "",
+    );
+    assert!(ok);
+    assert_eq!(out[0]["status"], "suspended");
+    assert_eq!(login("sensor password 1").0, 403);
+    authd(
+        url,
+        &["wallet", "activate", "--app", &app, "--wallet", &wallet],
+        "",
+    );
+    assert_eq!(login("sensor password 1").0, 200);
+
+    let (ok, out, err) = authd(
+        url,
+        &[
+            "wallet",
+            "rotate-password",
+            "--app",
+            &app,
+            "--wallet",
+            &wallet,
+        ],
+        "sensor password 2\n",
+    );
+    assert!(ok, "{err}");
+    assert!(out[0]["revokedSessions"].as_u64().unwrap() >= 1);
+    assert_eq!(login("sensor password 1").0, 401);
+    assert_eq!(login("sensor password 2").0, 200);
+
+    // A weak password from stdin is refused, and nothing changes.
+    let (ok, _, err) = authd(
+        url,
+        &[
+            "wallet",
+            "rotate-password",
+            "--app",
+            &app,
+            "--wallet",
+            &wallet,
+        ],
+        "short\n",
+    );
+    assert!(!ok && err.contains("at least 8"), "{err}");
+    assert_eq!(login("sensor password 2").0, 200);
+
+    // Passwords are never accepted on the command line.
+    let (ok, _, err) = authd(
+        url,
+        &[
+            "wallet",
+            "create",
+            "--app",
+            &app,
+            "--username",
+            "x1x",
+            "--role",
+            "device",
+            "--password",
+            "pw",
+        ],
+        "",
+    );
+    assert!(!ok && err.contains("--password"), "{err}");
+
+    // grant-role makes a registered user an administrator of the HTTP API.
+    server.register("alice@example.com", "alice");
+    let (ok, _, err) = authd(
+        url,
+        &[
+            "user",
+            "grant-role",
+            "--email",
+            "Alice@Example.com",
+            "--role",
+            "ADMIN",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    let (_, session) = server.post(
+        "/api/auth/login",
+        None,
+        json!({"email": "alice@example.com", "password": crate::PASSWORD}),
+    );
+    let (status, apps) = server.get("/v2/apps", Some(&field(&session, "accessToken")));
+    assert_eq!(status, 200, "{apps}");
+    assert_eq!(apps["total"], 1);
+
+    let (ok, _, _) = authd(
+        url,
+        &["wallet", "delete", "--app", &app, "--wallet", &wallet],
+        "",
+    );
+    assert!(ok);
+    assert_eq!(login("sensor password 2").0, 401);
+    let (ok, _, err) = authd(
+        url,
+        &["wallet", "delete", "--app", &app, "--wallet", &wallet],
+        "",
+    );
+    assert!(!ok && err.contains("no wallet"), "{err}");
+}
+
+#[test]
+fn a_short_bootstrap_admin_token_is_refused_at_start() {
+    let db = TestDatabase::sqlite();
+    let err = Authd::try_start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_ADMIN_TOKEN", "short"),
+    ])
+    .err()
+    .unwrap();
+    assert!(
+        err.contains("AUTHD_ADMIN_TOKEN must be at least 32 bytes"),
+        "{err}"
+    );
+}
