@@ -210,67 +210,57 @@ pub(crate) async fn me(
     state: web::Data<AuthState>,
     Authenticated(claims): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    match claims.kind {
+    let id = claims.sub;
+    let body = match claims.kind {
         PrincipalKind::User => {
-            let id = UserId::from_stored(claims.sub);
-            let user = blocking(move || state.authority.user(&id))
+            let user = blocking(move || state.authority.user(&UserId::from_stored(id)))
                 .await
-                .map_err(|e| match e {
-                    ApiError::Auth(AuthError::NotFound) => {
-                        ApiError::Auth(AuthError::InvalidToken("the token's user no longer exists"))
-                    }
-                    other => other,
-                })?;
+                .map_err(principal_gone)?;
             if user.status != UserStatus::Active {
                 return Err(AuthError::AccountInactive.into());
             }
-            Ok(HttpResponse::Ok()
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(MeBody::User {
-                    id: user.id.as_str().to_owned(),
-                    roles: user.role_names(),
-                    created_at: crate::operations::rfc3339(user.created_at),
-                    email: user.email,
-                    username: user.username,
-                }))
+            MeBody::User {
+                id: user.id.as_str().to_owned(),
+                roles: user.role_names(),
+                created_at: crate::operations::rfc3339(user.created_at),
+                email: user.email,
+                username: user.username,
+            }
         }
         PrincipalKind::Device => {
-            let id = claims.sub;
             let device = blocking(move || state.authority.device(&id))
                 .await
-                .map_err(|e| match e {
-                    ApiError::Auth(AuthError::NotFound) => ApiError::Auth(AuthError::InvalidToken(
-                        "the token's device no longer exists",
-                    )),
-                    other => other,
-                })?;
-            Ok(HttpResponse::Ok()
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(MeBody::Device {
-                    id: device.id,
-                    device_id: device.device_id.as_str().to_owned(),
-                    platform: device.platform.as_str(),
-                    created_at: crate::operations::rfc3339(device.created_at),
-                }))
+                .map_err(principal_gone)?;
+            MeBody::Device {
+                id: device.id,
+                device_id: device.device_id.as_str().to_owned(),
+                platform: device.platform.as_str(),
+                created_at: crate::operations::rfc3339(device.created_at),
+            }
         }
         PrincipalKind::Wallet => {
-            let id = claims.sub;
             let wallet = blocking(move || state.authority.wallet_by_id(&id))
                 .await
-                .map_err(|e| match e {
-                    ApiError::Auth(AuthError::NotFound) => ApiError::Auth(AuthError::InvalidToken(
-                        "the token's wallet no longer exists",
-                    )),
-                    other => other,
-                })?;
-            Ok(HttpResponse::Ok()
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(MeBody::Wallet {
-                    id: wallet.id,
-                    username: wallet.username,
-                    app_id: wallet.app_id.as_str().to_owned(),
-                    role: wallet.role.as_str().to_owned(),
-                }))
+                .map_err(principal_gone)?;
+            MeBody::Wallet {
+                id: wallet.id,
+                username: wallet.username,
+                app_id: wallet.app_id.as_str().to_owned(),
+                role: wallet.role.as_str().to_owned(),
+            }
         }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body))
+}
+
+/// A live session whose principal has since been deleted is an invalid token, not a 404.
+fn principal_gone(e: ApiError) -> ApiError {
+    match e {
+        ApiError::Auth(AuthError::NotFound) => ApiError::Auth(AuthError::InvalidToken(
+            "the token's principal no longer exists",
+        )),
+        other => other,
     }
 }
