@@ -11,8 +11,8 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer, web};
 use anyhow::{Context, bail};
 use auth_core::{
-    Authority, Clock, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock, TokenPolicy,
-    TokenSigner, purge_inactive_devices,
+    Authority, Clock, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock, ThrottlePolicy,
+    TokenPolicy, TokenSigner, purge_inactive_devices,
 };
 use auth_http::{AuthState, TrustedProxies};
 use auth_store::Database;
@@ -140,7 +140,11 @@ fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies)>
         TokenSigner::new(keys, settings.issuer.clone()),
         PasswordHasher::recommended().context("preparing the password hasher")?,
         policy,
-    );
+    )
+    .with_throttle(ThrottlePolicy {
+        max_failures: settings.login_max_failures,
+        max_delay_secs: settings.login_max_delay_secs,
+    });
     Ok((authority, trusted_proxies))
 }
 

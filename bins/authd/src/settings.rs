@@ -86,7 +86,8 @@ pub struct Settings {
         long,
         env = "AUTHD_LOGIN_MAX_FAILURES",
         default_value_t = 5,
-        global = true
+        global = true,
+        value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub login_max_failures: u32,
 
@@ -95,9 +96,10 @@ pub struct Settings {
         long,
         env = "AUTHD_LOGIN_MAX_DELAY_SECS",
         default_value_t = 900,
-        global = true
+        global = true,
+        value_parser = clap::value_parser!(i64).range(1..)
     )]
-    pub login_max_delay_secs: u64,
+    pub login_max_delay_secs: i64,
 
     /// Attempts per minute per client address on each unauthenticated route family
     /// (0 turns the limit off).

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::session::{self, TokenPolicy};
+use crate::throttle::ThrottlePolicy;
 use crate::{
     AccessClaims, App, AppId, Attributes, AuthError, Device, DeviceId, Email, Jwks, Page, Password,
     PasswordHasher, PasswordVerification, Platform, PrincipalKind, RefreshToken, Role, Session,
@@ -82,6 +83,7 @@ pub struct Authority {
     signer: TokenSigner,
     hasher: PasswordHasher,
     policy: TokenPolicy,
+    throttle: ThrottlePolicy,
 }
 
 impl std::fmt::Debug for Authority {
@@ -107,6 +109,35 @@ impl Authority {
             signer,
             hasher,
             policy,
+            throttle: ThrottlePolicy::default(),
+        }
+    }
+
+    /// The same operations with another login-throttling policy.
+    #[must_use]
+    pub fn with_throttle(self, throttle: ThrottlePolicy) -> Self {
+        Self { throttle, ..self }
+    }
+
+    /// Refuses an attempt on a locked account. Returns whether the account has a failure
+    /// streak to clear after a success.
+    fn admit_attempt(&self, account: &str, now: UnixTime) -> Result<bool, AuthError> {
+        let record = self.store.failures(account)?;
+        self.throttle
+            .check(record.as_ref(), now)
+            .map_err(|retry_after_secs| AuthError::RateLimited { retry_after_secs })?;
+        Ok(record.is_some())
+    }
+
+    /// Counts a failed attempt and answers as a wrong password does.
+    fn refuse_attempt(&self, account: &str, now: UnixTime) -> AuthError {
+        let throttle = self.throttle;
+        match self
+            .store
+            .record_failure(account, &|r| throttle.after_failure(r, now))
+        {
+            Ok(_) => AuthError::InvalidCredentials,
+            Err(e) => e.into(),
         }
     }
 
@@ -159,12 +190,14 @@ impl Authority {
         password: &Password,
         now: UnixTime,
     ) -> Result<UserSession, AuthError> {
+        let account = format!("user:{}", email.normalized());
+        let had_failures = self.admit_attempt(&account, now)?;
         let Some(user) = self.store.user_by_email(email.normalized())? else {
             self.hasher.verify_dummy(password);
-            return Err(AuthError::InvalidCredentials);
+            return Err(self.refuse_attempt(&account, now));
         };
         match self.hasher.verify(password, &user.password_hash) {
-            PasswordVerification::Invalid => return Err(AuthError::InvalidCredentials),
+            PasswordVerification::Invalid => return Err(self.refuse_attempt(&account, now)),
             PasswordVerification::Valid => {}
             PasswordVerification::ValidNeedsRehash => {
                 // Upgrading the hash is best effort: the login itself is already proven.
@@ -176,6 +209,9 @@ impl Authority {
                     log::warn!("password rehash for user {} failed: {e}", user.id.as_str());
                 }
             }
+        }
+        if had_failures {
+            self.store.clear_failures(&account)?;
         }
         if user.status != UserStatus::Active {
             return Err(AuthError::AccountInactive);
@@ -391,6 +427,12 @@ impl Authority {
         password: &Password,
         now: UnixTime,
     ) -> Result<WalletSession, AuthError> {
+        let account = format!(
+            "wallet:{}:{}",
+            login.app_id.as_str(),
+            login.username.normalized()
+        );
+        let had_failures = self.admit_attempt(&account, now)?;
         let app = self.store.app(&login.app_id)?;
         let wallet = match &app {
             Some(_) => self
@@ -400,10 +442,10 @@ impl Authority {
         };
         let (Some(app), Some(mut wallet)) = (app, wallet) else {
             self.hasher.verify_dummy(password);
-            return Err(AuthError::InvalidCredentials);
+            return Err(self.refuse_attempt(&account, now));
         };
         match self.hasher.verify(password, &wallet.password_hash) {
-            PasswordVerification::Invalid => return Err(AuthError::InvalidCredentials),
+            PasswordVerification::Invalid => return Err(self.refuse_attempt(&account, now)),
             PasswordVerification::Valid => {}
             PasswordVerification::ValidNeedsRehash => {
                 let upgraded = self.hasher.hash(password).and_then(|hash| {
@@ -418,6 +460,9 @@ impl Authority {
                     Err(e) => log::warn!("password rehash for wallet {} failed: {e}", wallet.id),
                 }
             }
+        }
+        if had_failures {
+            self.store.clear_failures(&account)?;
         }
         if wallet.status != Status::Active || app.status != Status::Active {
             return Err(AuthError::AccountInactive);
@@ -1431,6 +1476,86 @@ mod tests {
             .unwrap();
         assert_eq!(last.tokens.claims.exp, T0.plus_secs(2_592_000).secs());
         assert_eq!(last.tokens.expires_in_secs, 600);
+    }
+
+    #[test]
+    fn repeated_failures_lock_an_account_even_against_the_right_password() {
+        let (a, _) = authority();
+        register(&a, "alice@example.com", "alice").unwrap();
+        let at = |secs| T0.plus_secs(secs);
+        let try_login = |pw: &str, t| {
+            a.login(
+                &Email::parse("Alice@example.com").unwrap(),
+                &Password::presented(pw).unwrap(),
+                t,
+            )
+        };
+        for _ in 0..5 {
+            assert!(matches!(
+                try_login("wrong password", at(0)),
+                Err(AuthError::InvalidCredentials)
+            ));
+        }
+        assert!(matches!(
+            try_login("correct horse battery", at(0)),
+            Err(AuthError::RateLimited {
+                retry_after_secs: 1
+            })
+        ));
+        assert!(
+            try_login("correct horse battery", at(1)).is_ok(),
+            "the lock expires"
+        );
+        // The success reset the streak: five more failures are allowed again.
+        for _ in 0..4 {
+            assert!(matches!(
+                try_login("wrong password", at(2)),
+                Err(AuthError::InvalidCredentials)
+            ));
+        }
+        assert!(try_login("correct horse battery", at(2)).is_ok());
+    }
+
+    #[test]
+    fn unknown_accounts_are_throttled_like_real_ones() {
+        let (a, _) = authority();
+        let attempt = || {
+            a.login(
+                &Email::parse("nobody@example.com").unwrap(),
+                &Password::presented("whatever1").unwrap(),
+                T0,
+            )
+        };
+        for _ in 0..5 {
+            assert!(matches!(attempt(), Err(AuthError::InvalidCredentials)));
+        }
+        assert!(matches!(attempt(), Err(AuthError::RateLimited { .. })));
+    }
+
+    #[test]
+    fn wallet_logins_are_throttled_per_wallet() {
+        let (a, _) = authority();
+        let (app, _) = app_with_wallet(&a);
+        let name = format!("sensor01@{}", app.id.as_str());
+        for _ in 0..5 {
+            assert!(matches!(
+                wallet_login(&a, &name, "bad password", T0),
+                Err(AuthError::InvalidCredentials)
+            ));
+        }
+        assert!(matches!(
+            wallet_login(&a, &name, "wallet password 1", T0),
+            Err(AuthError::RateLimited { .. })
+        ));
+        let other = format!("sensor02@{}", app.id.as_str());
+        assert!(
+            matches!(
+                wallet_login(&a, &other, "bad password", T0),
+                Err(AuthError::InvalidCredentials)
+            ),
+            "other accounts are unaffected"
+        );
+        assert!(wallet_login(&a, &name, "wallet password 1", T0.plus_secs(1)).is_ok());
     }
 
     #[test]

@@ -27,6 +27,12 @@ pub enum AuthError {
     /// been revoked.
     #[error("refresh token reused; session revoked")]
     RefreshTokenReused,
+    /// Too many attempts: try again after `retry_after_secs`.
+    #[error("rate limited; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until an attempt may succeed.
+        retry_after_secs: i64,
+    },
     /// The account is suspended.
     #[error("account inactive")]
     AccountInactive,

@@ -21,6 +21,7 @@ mod memory;
 mod password;
 mod principal;
 pub mod session;
+mod throttle;
 mod token;
 mod user;
 mod wallet;
@@ -37,18 +38,26 @@ pub use session::{
     RefreshRecord, RefreshToken, RotationOutcome, Session, SessionId, SessionStore, TokenHash,
     TokenPolicy,
 };
+pub use throttle::{FailureRecord, ThrottlePolicy, ThrottleStore};
 pub use token::{AccessClaims, Attributes, TokenSigner};
 pub use user::{User, UserId, UserStatus, UserStore};
 pub use wallet::{App, AppId, Page, Status, Wallet, WalletLogin, WalletRole, WalletStore};
 
 /// Everything `Authority` needs from persistence, as one object.
 pub trait Store:
-    UserStore + DeviceStore + WalletStore + SessionStore + KeyStore + Send + Sync
+    UserStore + DeviceStore + WalletStore + SessionStore + KeyStore + ThrottleStore + Send + Sync
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + DeviceStore + WalletStore + SessionStore + KeyStore + Send + Sync
+    T: UserStore
+        + DeviceStore
+        + WalletStore
+        + SessionStore
+        + KeyStore
+        + ThrottleStore
+        + Send
+        + Sync
 {
 }
 

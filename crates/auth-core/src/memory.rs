@@ -18,6 +18,7 @@ struct State {
     devices: Vec<Device>,
     apps: Vec<App>,
     wallets: Vec<Wallet>,
+    failures: HashMap<String, crate::FailureRecord>,
 }
 
 fn revoke_all(s: &mut State, kind: crate::PrincipalKind, principal: &str, at: UnixTime) -> u64 {
@@ -387,5 +388,27 @@ impl WalletStore for MemoryStore {
         s.sessions
             .retain(|_, x| !(x.kind == crate::PrincipalKind::Wallet && x.principal_id == id));
         Ok(s.wallets.len() < before)
+    }
+}
+
+impl crate::ThrottleStore for MemoryStore {
+    fn failures(&self, account: &str) -> Result<Option<crate::FailureRecord>, StoreError> {
+        Ok(self.state().failures.get(account).copied())
+    }
+
+    fn record_failure(
+        &self,
+        account: &str,
+        next: &dyn Fn(Option<&crate::FailureRecord>) -> crate::FailureRecord,
+    ) -> Result<crate::FailureRecord, StoreError> {
+        let mut s = self.state();
+        let record = next(s.failures.get(account));
+        s.failures.insert(account.to_owned(), record);
+        Ok(record)
+    }
+
+    fn clear_failures(&self, account: &str) -> Result<(), StoreError> {
+        self.state().failures.remove(account);
+        Ok(())
     }
 }

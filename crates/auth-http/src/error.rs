@@ -81,6 +81,11 @@ impl ApiError {
                     "REFRESH_TOKEN_REUSED",
                     "Refresh token was already used; the session has been revoked".into(),
                 ),
+                A::RateLimited { .. } => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RATE_LIMITED",
+                    "Too many attempts; retry later".into(),
+                ),
                 A::AccountInactive => (
                     StatusCode::FORBIDDEN,
                     "ACCOUNT_INACTIVE",
@@ -170,6 +175,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Auth(AuthError::Store(StoreError::Unavailable(_))) => {
                 response.insert_header((header::RETRY_AFTER, "2"));
+            }
+            ApiError::Auth(AuthError::RateLimited { retry_after_secs }) => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));
             }
             ApiError::MethodNotAllowed(allow) => {
                 response.insert_header((header::ALLOW, *allow));

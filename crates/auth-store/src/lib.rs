@@ -17,6 +17,7 @@ mod schema;
 mod sessions;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+mod throttle;
 mod users;
 mod wallets;
 

@@ -84,6 +84,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_failures (account) {
+        account -> Text,
+        failures -> BigInt,
+        last_failure_at -> BigInt,
+        locked_until -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -92,5 +101,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     devices,
     apps,
-    wallets
+    wallets,
+    login_failures
 );

@@ -105,3 +105,28 @@ fn concurrent_first_calls_from_two_processes_register_one_device() {
         .collect();
     assert_eq!(ids.len(), 1, "every call got the same device");
 }
+
+#[test]
+fn login_throttling_is_shared_by_processes_on_one_database() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let env = [("AUTHD_DATABASE_URL", db.url())];
+    let a = Authd::start(&env);
+    let b = Authd::start(&env);
+    a.register("alice@example.com", "alice");
+    for server in [&a, &b, &a, &b, &a] {
+        let (status, _) = server.post(
+            "/api/auth/login",
+            None,
+            json!({"email": "alice@example.com", "password": "wrong password"}),
+        );
+        assert_eq!(status, 401);
+    }
+    let (status, body) = b.post(
+        "/api/auth/login",
+        None,
+        json!({"email": "alice@example.com", "password": crate::PASSWORD}),
+    );
+    assert_eq!((status, body["code"].clone()), (429, json!("RATE_LIMITED")));
+}

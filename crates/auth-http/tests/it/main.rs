@@ -11,6 +11,7 @@ mod logout;
 mod me;
 mod refresh;
 mod register_login;
+mod throttling;
 mod wallets;
 
 use std::sync::Arc;

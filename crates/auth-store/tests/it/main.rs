@@ -9,6 +9,7 @@ mod devices;
 mod keys;
 mod rotation;
 mod sessions;
+mod throttle;
 mod users;
 mod wallets;
 

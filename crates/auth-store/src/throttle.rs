@@ -1,0 +1,104 @@
+//! [`ThrottleStore`] on both backends: failure streaks shared by every process.
+
+use auth_core::{FailureRecord, StoreError, ThrottleStore, UnixTime};
+use diesel::prelude::*;
+
+use crate::Database;
+use crate::connection::write_transaction;
+use crate::error::store_error;
+use crate::schema::login_failures;
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = login_failures)]
+struct FailureRow {
+    account: String,
+    failures: i64,
+    last_failure_at: i64,
+    locked_until: Option<i64>,
+}
+
+impl From<&FailureRow> for FailureRecord {
+    fn from(r: &FailureRow) -> Self {
+        FailureRecord {
+            failures: u32::try_from(r.failures).unwrap_or(u32::MAX),
+            last_failure_at: UnixTime(r.last_failure_at),
+            locked_until: r.locked_until.map(UnixTime),
+        }
+    }
+}
+
+/// Attempts at an upsert before giving up (a concurrent first failure can win the insert).
+const RECORD_ATTEMPTS: usize = 3;
+
+impl ThrottleStore for Database {
+    fn failures(&self, account: &str) -> Result<Option<FailureRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        let row = login_failures::table
+            .find(account)
+            .select(FailureRow::as_select())
+            .first(&mut *conn)
+            .optional()
+            .map_err(store_error)?;
+        Ok(row.as_ref().map(FailureRecord::from))
+    }
+
+    fn record_failure(
+        &self,
+        account: &str,
+        next: &dyn Fn(Option<&FailureRecord>) -> FailureRecord,
+    ) -> Result<FailureRecord, StoreError> {
+        let mut conn = self.conn()?;
+        for _ in 0..RECORD_ATTEMPTS {
+            let attempt = write_transaction(&mut conn, |conn| {
+                // Taking the row lock first (a no-op update) serialises concurrent failures
+                // of one account on Postgres; SQLite's BEGIN IMMEDIATE already does.
+                diesel::update(login_failures::table.find(account))
+                    .set(login_failures::account.eq(account))
+                    .execute(conn)?;
+                let current = login_failures::table
+                    .find(account)
+                    .select(FailureRow::as_select())
+                    .first(conn)
+                    .optional()?;
+                let record = next(current.as_ref().map(FailureRecord::from).as_ref());
+                let row = FailureRow {
+                    account: account.to_owned(),
+                    failures: i64::from(record.failures),
+                    last_failure_at: record.last_failure_at.secs(),
+                    locked_until: record.locked_until.map(UnixTime::secs),
+                };
+                if current.is_some() {
+                    diesel::update(login_failures::table.find(account))
+                        .set((
+                            login_failures::failures.eq(row.failures),
+                            login_failures::last_failure_at.eq(row.last_failure_at),
+                            login_failures::locked_until.eq(row.locked_until),
+                        ))
+                        .execute(conn)?;
+                } else {
+                    diesel::insert_into(login_failures::table)
+                        .values(&row)
+                        .execute(conn)?;
+                }
+                Ok(record)
+            });
+            match attempt.map_err(store_error) {
+                Ok(record) => return Ok(record),
+                // Another process inserted the first failure a moment ago: read it again.
+                Err(StoreError::Duplicate) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "recording a login failure kept conflicting".into(),
+        ))
+    }
+
+    fn clear_failures(&self, account: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::delete(login_failures::table.find(account))
+            .execute(&mut *conn)
+            .map(drop)
+            .map_err(store_error)
+    }
+}
