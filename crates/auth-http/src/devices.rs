@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::issued::{SessionReply, TokenPair, blocking, session_response};
 use crate::operations::rfc3339;
-use crate::{ApiError, AuthState, ClientInfo};
+use crate::{ApiError, AuthState, ClientInfo, RouteFamily};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,6 +70,7 @@ pub(crate) async fn authenticate(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let result = async {
+        state.admit(RouteFamily::Device, &client)?;
         let device_id = DeviceId::parse(&body.device_id)?;
         let platform = Platform::parse(&body.platform)?;
         let now = state.clock.now();
@@ -93,9 +94,11 @@ pub(crate) async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     let presented = body.into_inner().refresh_token;
     let now = state.clock.now();
-    let result = {
+    let result = async {
+        state.admit(RouteFamily::Refresh, &client)?;
         let state = state.clone();
         blocking(move || state.authority.refresh_device(&presented, now)).await
-    };
+    }
+    .await;
     session_response("device_refresh", StatusCode::OK, None, &client, result)
 }

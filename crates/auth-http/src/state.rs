@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use auth_core::{Authority, Clock};
 
-use crate::TrustedProxies;
+use crate::{ApiError, ClientInfo, RateLimiter, RouteFamily, TrustedProxies};
 
 /// Application state, registered once with `App::app_data(web::Data::new(state))`.
 #[derive(Clone)]
@@ -18,6 +18,20 @@ pub struct AuthState {
     pub trusted_proxies: TrustedProxies,
     /// The bootstrap admin token (`AUTHD_ADMIN_TOKEN`), if configured.
     pub admin_token: Option<String>,
+    /// Per-address limits on the unauthenticated route families.
+    pub rate_limiter: Arc<RateLimiter>,
+}
+
+impl AuthState {
+    /// Takes one attempt of `family` for `client`, at the state's clock.
+    ///
+    /// # Errors
+    /// [`ApiError`] carrying `RATE_LIMITED` when the client's bucket is empty.
+    pub(crate) fn admit(&self, family: RouteFamily, client: &ClientInfo) -> Result<(), ApiError> {
+        Ok(self
+            .rate_limiter
+            .admit(family, client.addr, self.clock.now())?)
+    }
 }
 
 impl std::fmt::Debug for AuthState {

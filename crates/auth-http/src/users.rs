@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{body_error, describe_json_error};
 use crate::issued::{SessionReply, TokenPair, blocking, session_response};
-use crate::{ApiError, AuthState, Authenticated, ClientInfo, audit};
+use crate::{ApiError, AuthState, Authenticated, ClientInfo, RouteFamily, audit};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -83,6 +83,7 @@ pub(crate) async fn register(
     let email = Email::parse(&body.email);
     let who = email.as_ref().ok().map(|e| e.normalized().to_owned());
     let result = async {
+        state.admit(RouteFamily::Register, &client)?;
         let email = email?;
         let username = Username::parse(&body.username)?;
         let password = Password::new(&body.password)?;
@@ -103,6 +104,7 @@ pub(crate) async fn login(
     let email = Email::parse(&body.email);
     let who = email.as_ref().ok().map(|e| e.normalized().to_owned());
     let result = async {
+        state.admit(RouteFamily::Login, &client)?;
         let email = email?;
         let password = Password::presented(&body.password)?;
         let now = state.clock.now();
@@ -120,10 +122,12 @@ pub(crate) async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     let presented = body.into_inner().refresh_token;
     let now = state.clock.now();
-    let result = {
+    let result = async {
+        state.admit(RouteFamily::Refresh, &client)?;
         let state = state.clone();
         blocking(move || state.authority.refresh_user(&presented, now)).await
-    };
+    }
+    .await;
     session_response("refresh", StatusCode::OK, None, &client, result)
 }
 

@@ -7,7 +7,7 @@ use auth_core::{Password, WalletLogin, WalletSession};
 use serde::{Deserialize, Serialize};
 
 use crate::issued::{SessionReply, blocking, session_response};
-use crate::{ApiError, AuthState, BearerToken, ClientInfo};
+use crate::{ApiError, AuthState, BearerToken, ClientInfo, RouteFamily};
 
 #[derive(Deserialize)]
 pub(crate) struct WalletLoginRequest {
@@ -49,6 +49,7 @@ pub(crate) async fn login(
     let body = body.into_inner();
     let tried = body.username.chars().take(200).collect::<String>();
     let result = async {
+        state.admit(RouteFamily::Login, &client)?;
         let login = WalletLogin::parse(&body.username)?;
         let password = Password::presented(&body.password)?;
         let now = state.clock.now();
@@ -67,9 +68,11 @@ pub(crate) async fn refresh(
     token: BearerToken,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
-    let result = {
+    let result = async {
+        state.admit(RouteFamily::Refresh, &client)?;
         let state = state.clone();
         blocking(move || state.authority.refresh_wallet(token.expose(), now)).await
-    };
+    }
+    .await;
     session_response("wallet_refresh", StatusCode::OK, None, &client, result)
 }

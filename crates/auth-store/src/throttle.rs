@@ -4,7 +4,7 @@ use auth_core::{FailureRecord, StoreError, ThrottleStore, UnixTime};
 use diesel::prelude::*;
 
 use crate::Database;
-use crate::connection::write_transaction;
+use crate::connection::{DbConnection, write_transaction};
 use crate::error::store_error;
 use crate::schema::login_failures;
 
@@ -27,9 +27,6 @@ impl From<&FailureRow> for FailureRecord {
     }
 }
 
-/// Attempts at an upsert before giving up (a concurrent first failure can win the insert).
-const RECORD_ATTEMPTS: usize = 3;
-
 impl ThrottleStore for Database {
     fn failures(&self, account: &str) -> Result<Option<FailureRecord>, StoreError> {
         let mut conn = self.conn()?;
@@ -48,50 +45,43 @@ impl ThrottleStore for Database {
         next: &dyn Fn(Option<&FailureRecord>) -> FailureRecord,
     ) -> Result<FailureRecord, StoreError> {
         let mut conn = self.conn()?;
-        for _ in 0..RECORD_ATTEMPTS {
-            let attempt = write_transaction(&mut conn, |conn| {
-                // Taking the row lock first (a no-op update) serialises concurrent failures
-                // of one account on Postgres; SQLite's BEGIN IMMEDIATE already does.
-                diesel::update(login_failures::table.find(account))
-                    .set(login_failures::account.eq(account))
+        write_transaction(&mut conn, |conn| {
+            // Serialise failures of one account. A row lock cannot do it while the row does
+            // not exist yet; a transaction-scoped advisory lock on the account can. SQLite's
+            // BEGIN IMMEDIATE already serialises every writer.
+            if matches!(conn, DbConnection::Postgres(_)) {
+                diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind::<diesel::sql_types::Text, _>(account)
                     .execute(conn)?;
-                let current = login_failures::table
-                    .find(account)
-                    .select(FailureRow::as_select())
-                    .first(conn)
-                    .optional()?;
-                let record = next(current.as_ref().map(FailureRecord::from).as_ref());
-                let row = FailureRow {
-                    account: account.to_owned(),
-                    failures: i64::from(record.failures),
-                    last_failure_at: record.last_failure_at.secs(),
-                    locked_until: record.locked_until.map(UnixTime::secs),
-                };
-                if current.is_some() {
-                    diesel::update(login_failures::table.find(account))
-                        .set((
-                            login_failures::failures.eq(row.failures),
-                            login_failures::last_failure_at.eq(row.last_failure_at),
-                            login_failures::locked_until.eq(row.locked_until),
-                        ))
-                        .execute(conn)?;
-                } else {
-                    diesel::insert_into(login_failures::table)
-                        .values(&row)
-                        .execute(conn)?;
-                }
-                Ok(record)
-            });
-            match attempt.map_err(store_error) {
-                Ok(record) => return Ok(record),
-                // Another process inserted the first failure a moment ago: read it again.
-                Err(StoreError::Duplicate) => {}
-                Err(e) => return Err(e),
             }
-        }
-        Err(StoreError::Unavailable(
-            "recording a login failure kept conflicting".into(),
-        ))
+            let current = login_failures::table
+                .find(account)
+                .select(FailureRow::as_select())
+                .first(conn)
+                .optional()?;
+            let record = next(current.as_ref().map(FailureRecord::from).as_ref());
+            let row = FailureRow {
+                account: account.to_owned(),
+                failures: i64::from(record.failures),
+                last_failure_at: record.last_failure_at.secs(),
+                locked_until: record.locked_until.map(UnixTime::secs),
+            };
+            if current.is_some() {
+                diesel::update(login_failures::table.find(account))
+                    .set((
+                        login_failures::failures.eq(row.failures),
+                        login_failures::last_failure_at.eq(row.last_failure_at),
+                        login_failures::locked_until.eq(row.locked_until),
+                    ))
+                    .execute(conn)?;
+            } else {
+                diesel::insert_into(login_failures::table)
+                    .values(&row)
+                    .execute(conn)?;
+            }
+            Ok(record)
+        })
+        .map_err(store_error)
     }
 
     fn clear_failures(&self, account: &str) -> Result<(), StoreError> {

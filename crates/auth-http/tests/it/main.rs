@@ -9,6 +9,7 @@ mod devices;
 mod errors;
 mod logout;
 mod me;
+mod rate_limits;
 mod refresh;
 mod register_login;
 mod throttling;
@@ -50,8 +51,18 @@ impl Ctx {
         Self::on(TestDatabase::sqlite())
     }
 
-    /// authd on the given database, with the default token policy.
+    /// authd on the given database, with the default token policy and no per-address
+    /// limit.
     pub(crate) fn on(db: TestDatabase) -> Self {
+        Self::configured(db, 0, TrustedProxies::default())
+    }
+
+    /// authd on a fresh SQLite database with a per-address limit and trusted proxies.
+    pub(crate) fn limited(per_minute: u32, trusted_proxies: TrustedProxies) -> Self {
+        Self::configured(TestDatabase::sqlite(), per_minute, trusted_proxies)
+    }
+
+    fn configured(db: TestDatabase, per_minute: u32, trusted_proxies: TrustedProxies) -> Self {
         let store = auth_store::Database::open_with(
             db.url(),
             auth_store::PoolOptions {
@@ -74,8 +85,9 @@ impl Ctx {
         let state = web::Data::new(AuthState {
             authority,
             clock: clock.clone(),
-            trusted_proxies: TrustedProxies::default(),
+            trusted_proxies,
             admin_token: Some(ADMIN_TOKEN.into()),
+            rate_limiter: Arc::new(auth_http::RateLimiter::new(per_minute)),
         });
         Self {
             state,
@@ -150,12 +162,16 @@ pub(crate) async fn send<S>(app: &S, req: TestRequest) -> Reply
 where
     S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
 {
-    let resp = test::call_service(
-        app,
-        req.peer_addr("127.0.0.1:40000".parse().unwrap())
-            .to_request(),
-    )
-    .await;
+    send_from(app, req, "127.0.0.1").await
+}
+
+/// Sends a request that arrives from `peer`.
+pub(crate) async fn send_from<S>(app: &S, req: TestRequest, peer: &str) -> Reply
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let peer = std::net::SocketAddr::new(peer.parse().unwrap(), 40000);
+    let resp = test::call_service(app, req.peer_addr(peer).to_request()).await;
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = test::read_body(resp).await;
