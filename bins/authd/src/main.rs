@@ -14,7 +14,7 @@ use auth_core::{
     Authority, Clock, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock, ThrottlePolicy,
     TokenPolicy, TokenSigner, purge_inactive_devices,
 };
-use auth_http::{AuthState, RateLimiter, TrustedProxies};
+use auth_http::{AuthState, HashingGate, RateLimiter, TrustedProxies};
 use auth_store::Database;
 use clap::{Parser, Subcommand};
 
@@ -167,6 +167,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         trusted_proxies,
         admin_token: settings.admin_token.clone(),
         rate_limiter: Arc::new(RateLimiter::new(settings.ip_rate_per_min)),
+        hashing: Arc::new(HashingGate::for_this_machine()),
     });
 
     actix_web::rt::System::new().block_on(async move {

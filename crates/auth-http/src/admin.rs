@@ -196,12 +196,14 @@ pub(crate) async fn create_wallet(
     let password = Password::new(&body.password)?;
     let role = WalletRole::parse(&body.metadata.role)?;
     let now = state.clock.now();
-    let wallet = blocking(move || {
-        state
-            .authority
-            .create_wallet(&app, &username, &password, role, now)
-    })
-    .await?;
+    let gate = state.hashing.clone();
+    let wallet = gate
+        .run(move || {
+            state
+                .authority
+                .create_wallet(&app, &username, &password, role, now)
+        })
+        .await?;
     log_admin(&admin, "create_wallet", &wallet.id);
     Ok(json(StatusCode::CREATED, WalletBody::from(wallet)))
 }
@@ -298,12 +300,14 @@ pub(crate) async fn rotate_wallet_password(
     let password = Password::new(&body.password)?;
     let now = state.clock.now();
     let target = wallet.clone();
-    let revoked_sessions = blocking(move || {
-        state
-            .authority
-            .rotate_wallet_password(&app, &wallet, &password, now)
-    })
-    .await?;
+    let gate = state.hashing.clone();
+    let revoked_sessions = gate
+        .run(move || {
+            state
+                .authority
+                .rotate_wallet_password(&app, &wallet, &password, now)
+        })
+        .await?;
     log_admin(&admin, "rotate_wallet_password", &target);
     Ok(json(StatusCode::OK, PasswordRotated { revoked_sessions }))
 }

@@ -28,6 +28,9 @@ pub enum ApiError {
     /// The path exists but not with this method; the value lists the allowed methods.
     #[error("method not allowed")]
     MethodNotAllowed(&'static str),
+    /// Too much password hashing is queued; the request was shed.
+    #[error("overloaded: password hashing queue is full")]
+    Overloaded,
     /// A bug: the message is logged, never sent.
     #[error("internal: {0}")]
     Internal(String),
@@ -58,6 +61,11 @@ impl ApiError {
                 "Method not allowed".into(),
             ),
             ApiError::Internal(_) => internal(),
+            ApiError::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "Service is busy; retry shortly".into(),
+            ),
             ApiError::Auth(e) => match e {
                 A::InvalidRequest(m) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST", capitalise(m)),
                 A::WeakPassword(m) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD", capitalise(m)),
@@ -175,6 +183,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Auth(AuthError::Store(StoreError::Unavailable(_))) => {
                 response.insert_header((header::RETRY_AFTER, "2"));
+            }
+            ApiError::Overloaded => {
+                response.insert_header((header::RETRY_AFTER, "1"));
             }
             ApiError::Auth(AuthError::RateLimited { retry_after_secs }) => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));

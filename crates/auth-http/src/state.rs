@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use auth_core::{Authority, Clock};
 
-use crate::{ApiError, ClientInfo, RateLimiter, RouteFamily, TrustedProxies};
+use crate::{ApiError, ClientInfo, HashingGate, RateLimiter, RouteFamily, TrustedProxies};
 
 /// Application state, registered once with `App::app_data(web::Data::new(state))`.
 #[derive(Clone)]
@@ -20,6 +20,8 @@ pub struct AuthState {
     pub admin_token: Option<String>,
     /// Per-address limits on the unauthenticated route families.
     pub rate_limiter: Arc<RateLimiter>,
+    /// Admission control for password hashing.
+    pub hashing: Arc<HashingGate>,
 }
 
 impl AuthState {

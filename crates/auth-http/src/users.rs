@@ -89,7 +89,9 @@ pub(crate) async fn register(
         let password = Password::new(&body.password)?;
         let now = state.clock.now();
         let state = state.clone();
-        blocking(move || state.authority.register(&email, &username, &password, now)).await
+        let gate = state.hashing.clone();
+        gate.run(move || state.authority.register(&email, &username, &password, now))
+            .await
     }
     .await;
     session_response("register", StatusCode::CREATED, who, &client, result)
@@ -109,7 +111,9 @@ pub(crate) async fn login(
         let password = Password::presented(&body.password)?;
         let now = state.clock.now();
         let state = state.clone();
-        blocking(move || state.authority.login(&email, &password, now)).await
+        let gate = state.hashing.clone();
+        gate.run(move || state.authority.login(&email, &password, now))
+            .await
     }
     .await;
     session_response("login", StatusCode::OK, who, &client, result)

@@ -54,7 +54,9 @@ pub(crate) async fn login(
         let password = Password::presented(&body.password)?;
         let now = state.clock.now();
         let state = state.clone();
-        blocking(move || state.authority.wallet_login(&login, &password, now)).await
+        let gate = state.hashing.clone();
+        gate.run(move || state.authority.wallet_login(&login, &password, now))
+            .await
     }
     .await;
     let tried = WalletLogin::parse(&tried).ok().map(|_| tried);

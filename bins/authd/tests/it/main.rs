@@ -6,6 +6,7 @@
 mod cli;
 mod devices;
 mod lifecycle;
+mod overload;
 mod processes;
 
 use std::io::{BufRead, BufReader};
@@ -97,6 +98,22 @@ impl Authd {
             req = req.set("authorization", &format!("Bearer {token}"));
         }
         read(req.send_json(body))
+    }
+
+    /// POSTs JSON; returns status, the Retry-After header and body.
+    pub(crate) fn post_raw(&self, path: &str, body: Value) -> (u16, Option<String>, Value) {
+        let response = match ureq::post(&format!("{}{path}", self.base)).send_json(body) {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport error: {e}"),
+        };
+        let status = response.status();
+        let retry_after = response.header("retry-after").map(str::to_owned);
+        let text = response.into_string().unwrap_or_default();
+        (
+            status,
+            retry_after,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
     }
 
     /// GETs with an optional bearer token; returns status and body.

@@ -88,6 +88,7 @@ impl Ctx {
             trusted_proxies,
             admin_token: Some(ADMIN_TOKEN.into()),
             rate_limiter: Arc::new(auth_http::RateLimiter::new(per_minute)),
+            hashing: Arc::new(auth_http::HashingGate::for_this_machine()),
         });
         Self {
             state,

@@ -1,0 +1,62 @@
+//! A login flood far beyond the hashing capacity.
+
+use std::sync::{Arc, Barrier};
+
+use auth_store::test_support::TestDatabase;
+use serde_json::json;
+
+use crate::{Authd, field};
+
+#[test]
+fn a_login_flood_is_shed_with_503_while_refresh_and_health_keep_answering() {
+    let db = TestDatabase::sqlite();
+    let authd = Arc::new(Authd::start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_IP_RATE_PER_MIN", "0"),
+    ]));
+    let session = authd.register("alice@example.com", "alice");
+
+    let flood = 150;
+    let barrier = Arc::new(Barrier::new(flood + 1));
+    let handles: Vec<_> = (0..flood)
+        .map(|i| {
+            let (authd, barrier) = (authd.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                // Distinct unknown accounts: each attempt costs a full Argon2 verification.
+                authd.post_raw(
+                    "/api/auth/login",
+                    json!({"email": format!("user{i}@example.com"), "password": "some password"}),
+                )
+            })
+        })
+        .collect();
+    barrier.wait();
+    // While the flood is on, the cheap routes still work.
+    let (status, _) = authd.post(
+        "/api/auth/refresh",
+        None,
+        json!({"refreshToken": field(&session, "refreshToken")}),
+    );
+    assert_eq!(status, 200, "refresh during the flood");
+    let (status, _) = authd.get("/healthz", None);
+    assert_eq!(status, 200, "healthz during the flood");
+
+    let replies: Vec<(u16, Option<String>, serde_json::Value)> =
+        handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let shed: Vec<_> = replies.iter().filter(|(s, _, _)| *s == 503).collect();
+    assert!(
+        replies.iter().all(|(s, _, _)| *s == 401 || *s == 503),
+        "only refusals or shedding: {:?}",
+        replies.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    assert!(!shed.is_empty(), "the excess was shed");
+    for (_, retry_after, body) in shed {
+        assert_eq!(body["code"], "SERVICE_UNAVAILABLE");
+        assert!(retry_after.is_some(), "503 carries Retry-After");
+    }
+    assert!(
+        replies.iter().any(|(s, _, _)| *s == 401),
+        "admitted logins were answered"
+    );
+}
