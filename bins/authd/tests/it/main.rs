@@ -5,6 +5,7 @@
 
 mod cli;
 mod devices;
+mod durability;
 mod lifecycle;
 mod overload;
 mod processes;
@@ -84,6 +85,16 @@ impl Authd {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Kills the process with SIGKILL: no shutdown, no flushing, nothing.
+    pub(crate) fn kill(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .expect("kill");
+        let _ = self.child.wait();
     }
 
     /// Everything the process has logged so far.
