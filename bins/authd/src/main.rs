@@ -7,12 +7,13 @@ mod admin;
 mod settings;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
 use anyhow::{Context, bail};
 use auth_core::{
     Authority, Clock, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock, ThrottlePolicy,
-    TokenPolicy, TokenSigner, purge_inactive_devices,
+    TokenPolicy, TokenSigner, purge_expired, purge_inactive_devices,
 };
 use auth_http::{AuthState, HashingGate, RateLimiter, TrustedProxies};
 use auth_store::Database;
@@ -91,7 +92,7 @@ fn purge_devices(settings: &Settings, inactive_days: u32) -> anyhow::Result<()> 
 
 /// Opens the configured database and assembles the operations over it, as `serve` and the
 /// administration commands both need.
-fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies)> {
+fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies, Arc<Database>)> {
     let database = Database::open(&settings.database_url).context("opening the database")?;
     log::info!("database ready ({:?})", database.backend());
 
@@ -135,8 +136,9 @@ fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies)>
             .session_max_secs
             .unwrap_or(defaults.wallet_session_max_secs),
     };
+    let database = Arc::new(database);
     let authority = Authority::new(
-        Arc::new(database),
+        database.clone(),
         TokenSigner::new(keys, settings.issuer.clone()),
         PasswordHasher::recommended().context("preparing the password hasher")?,
         policy,
@@ -145,7 +147,33 @@ fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies)>
         max_failures: settings.login_max_failures,
         max_delay_secs: settings.login_max_delay_secs,
     });
-    Ok((authority, trusted_proxies))
+    Ok((authority, trusted_proxies, database))
+}
+
+/// How often ended sessions and forgotten failure streaks are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(300);
+
+/// Deletes what no longer matters in the background, in bounded batches. Several
+/// processes may do this at once on one database: the deletes are idempotent.
+fn spawn_purger(store: Arc<Database>) {
+    let spawned = std::thread::Builder::new()
+        .name("authd-purge".into())
+        .spawn(move || {
+            std::thread::sleep(Duration::from_secs(10));
+            loop {
+                match purge_expired(store.as_ref(), SystemClock.now()) {
+                    Ok((0, 0)) => {}
+                    Ok((sessions, failures)) => log::info!(
+                        "purged {sessions} ended session(s) and {failures} stale failure streak(s)"
+                    ),
+                    Err(e) => log::warn!("purging ended sessions failed (will retry): {e}"),
+                }
+                std::thread::sleep(PURGE_EVERY);
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("could not start the purge thread: {e}");
+    }
 }
 
 /// Shortest bootstrap admin token accepted: it is a full-power bearer secret.
@@ -160,7 +188,8 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         bail!("AUTHD_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_BYTES} bytes");
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (authority, trusted_proxies) = authority(&settings)?;
+    let (authority, trusted_proxies, database) = authority(&settings)?;
+    spawn_purger(database);
     let state = web::Data::new(AuthState {
         authority,
         clock,

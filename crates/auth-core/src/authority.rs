@@ -1559,6 +1559,36 @@ mod tests {
     }
 
     #[test]
+    fn purging_removes_ended_and_long_revoked_sessions_only() {
+        use crate::SessionStore;
+        let (a, store) = authority();
+        let ended = register(&a, "old@example.com", "old").unwrap();
+        let revoked = login(&a, "old@example.com", "correct horse battery").unwrap();
+        a.logout(&revoked.tokens.claims, None, T0).unwrap();
+        let now = T0.plus_secs(2_592_000 + 1);
+        let live = a
+            .register(
+                &Email::parse("new@example.com").unwrap(),
+                &Username::parse("new").unwrap(),
+                &Password::new("correct horse battery").unwrap(),
+                now.plus_secs(-10),
+            )
+            .unwrap();
+        let (sessions, _) = crate::purge_expired(store.as_ref(), now).unwrap();
+        assert_eq!(sessions, 2);
+        assert_eq!(
+            store.session(&ended.tokens.claims.session_id()).unwrap(),
+            None
+        );
+        assert!(
+            store
+                .session(&live.tokens.claims.session_id())
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
     fn an_expired_access_token_is_reported_as_expired() {
         let (a, _) = authority();
         let s = register(&a, "alice@example.com", "alice").unwrap();

@@ -40,6 +40,25 @@ pub use session::{
 };
 pub use throttle::{FailureRecord, ThrottlePolicy, ThrottleStore};
 pub use token::{AccessClaims, Attributes, TokenSigner};
+
+/// Deletes what no longer matters, in bounded batches: sessions that ended or were revoked
+/// over a day ago (with their refresh records) and forgotten login-failure streaks.
+/// Returns (sessions, failure streaks) deleted.
+///
+/// # Errors
+/// [`AuthError::Store`] when storage fails.
+pub fn purge_expired(store: &dyn Store, now: UnixTime) -> Result<(usize, usize), AuthError> {
+    let sessions = session::purge_ended_sessions(store, now)?;
+    let cutoff = now.plus_secs(-throttle::FORGET_AFTER_SECS);
+    let mut failures = 0;
+    loop {
+        let deleted = store.purge_failures(cutoff, 1_000)?;
+        failures += deleted;
+        if deleted < 1_000 {
+            return Ok((sessions, failures));
+        }
+    }
+}
 pub use user::{User, UserId, UserStatus, UserStore};
 pub use wallet::{App, AppId, Page, Status, Wallet, WalletLogin, WalletRole, WalletStore};
 

@@ -175,6 +175,28 @@ impl SessionStore for MemoryStore {
         Ok(true)
     }
 
+    fn purge_sessions(
+        &self,
+        ended_before: UnixTime,
+        revoked_before: UnixTime,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let mut s = self.state();
+        let doomed: Vec<String> = s
+            .sessions
+            .values()
+            .filter(|x| {
+                x.expires_at < ended_before || x.revoked_at.is_some_and(|r| r < revoked_before)
+            })
+            .take(limit)
+            .map(|x| x.id.as_str().to_owned())
+            .collect();
+        s.sessions.retain(|id, _| !doomed.contains(id));
+        s.refresh
+            .retain(|_, r| !doomed.iter().any(|id| id == r.session_id.as_str()));
+        Ok(doomed.len())
+    }
+
     fn revoke_session(&self, id: &SessionId, at: UnixTime) -> Result<bool, StoreError> {
         let mut s = self.state();
         Ok(match s.sessions.get_mut(id.as_str()) {
@@ -405,6 +427,19 @@ impl crate::ThrottleStore for MemoryStore {
         let record = next(s.failures.get(account));
         s.failures.insert(account.to_owned(), record);
         Ok(record)
+    }
+
+    fn purge_failures(&self, before: UnixTime, limit: usize) -> Result<usize, StoreError> {
+        let mut s = self.state();
+        let doomed: Vec<String> = s
+            .failures
+            .iter()
+            .filter(|(_, r)| r.last_failure_at < before)
+            .take(limit)
+            .map(|(k, _)| k.clone())
+            .collect();
+        s.failures.retain(|k, _| !doomed.contains(k));
+        Ok(doomed.len())
     }
 
     fn clear_failures(&self, account: &str) -> Result<(), StoreError> {

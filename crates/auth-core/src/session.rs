@@ -551,6 +551,42 @@ pub trait SessionStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] when storage fails.
     fn revoke_session(&self, id: &SessionId, at: UnixTime) -> Result<bool, StoreError>;
+
+    /// Deletes up to `limit` sessions, with their refresh records, that ended (absolute
+    /// expiry) before `ended_before` or were revoked before `revoked_before`. Returns how
+    /// many were deleted. Safe to run from several processes at once.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn purge_sessions(
+        &self,
+        ended_before: UnixTime,
+        revoked_before: UnixTime,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
+}
+
+/// How long a revoked session is kept before it is purged (for investigation).
+pub const REVOKED_RETENTION_SECS: i64 = 86_400;
+
+/// Sessions deleted per batch by [`purge_ended_sessions`].
+const PURGE_BATCH: usize = 1_000;
+
+/// Deletes every session that has ended or was revoked more than a day ago, in bounded
+/// batches. Returns how many were deleted.
+///
+/// # Errors
+/// [`AuthError::Store`] when storage fails; batches already deleted stay deleted.
+pub fn purge_ended_sessions(store: &dyn SessionStore, now: UnixTime) -> Result<usize, AuthError> {
+    let revoked_before = now.plus_secs(-REVOKED_RETENTION_SECS);
+    let mut total = 0;
+    loop {
+        let deleted = store.purge_sessions(now, revoked_before, PURGE_BATCH)?;
+        total += deleted;
+        if deleted < PURGE_BATCH {
+            return Ok(total);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -900,6 +936,14 @@ mod tests {
                 return Ok(false);
             }
             self.inner.advance_session(id, from, next, at)
+        }
+        fn purge_sessions(
+            &self,
+            ended: UnixTime,
+            revoked: UnixTime,
+            limit: usize,
+        ) -> Result<usize, StoreError> {
+            self.inner.purge_sessions(ended, revoked, limit)
         }
         fn revoke_session(&self, id: &SessionId, at: UnixTime) -> Result<bool, StoreError> {
             self.inner.revoke_session(id, at)

@@ -37,7 +37,7 @@ impl Default for ThrottlePolicy {
 }
 
 /// A failure streak older than this is forgotten.
-const FORGET_AFTER_SECS: i64 = 86_400;
+pub(crate) const FORGET_AFTER_SECS: i64 = 86_400;
 
 /// What is remembered of an account's recent failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +104,13 @@ pub trait ThrottleStore: Send + Sync {
         account: &str,
         next: &dyn Fn(Option<&FailureRecord>) -> FailureRecord,
     ) -> Result<FailureRecord, StoreError>;
+
+    /// Deletes up to `limit` failure streaks whose last failure was before `before`.
+    /// Returns how many were deleted.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn purge_failures(&self, before: UnixTime, limit: usize) -> Result<usize, StoreError>;
 
     /// Forgets an account's failures (after a success).
     ///

@@ -182,6 +182,33 @@ impl SessionStore for Database {
         .map_err(store_error)
     }
 
+    fn purge_sessions(
+        &self,
+        ended_before: UnixTime,
+        revoked_before: UnixTime,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let ids: Vec<String> = sessions::table
+            .filter(
+                sessions::expires_at
+                    .lt(ended_before.secs())
+                    .or(sessions::revoked_at.lt(revoked_before.secs())),
+            )
+            .select(sessions::id)
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .load(&mut *conn)
+            .map_err(store_error)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        // Refresh records go with their sessions (ON DELETE CASCADE); deleting twice from
+        // two processes is harmless.
+        diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids)))
+            .execute(&mut *conn)
+            .map_err(store_error)
+    }
+
     fn revoke_session(&self, id: &SessionId, at: UnixTime) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         diesel::update(

@@ -84,6 +84,22 @@ impl ThrottleStore for Database {
         .map_err(store_error)
     }
 
+    fn purge_failures(&self, before: UnixTime, limit: usize) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let accounts: Vec<String> = login_failures::table
+            .filter(login_failures::last_failure_at.lt(before.secs()))
+            .select(login_failures::account)
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .load(&mut *conn)
+            .map_err(store_error)?;
+        if accounts.is_empty() {
+            return Ok(0);
+        }
+        diesel::delete(login_failures::table.filter(login_failures::account.eq_any(&accounts)))
+            .execute(&mut *conn)
+            .map_err(store_error)
+    }
+
     fn clear_failures(&self, account: &str) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         diesel::delete(login_failures::table.find(account))

@@ -9,6 +9,7 @@ crate::on_both_backends!(
     advancing_is_a_compare_and_set_on_the_generation,
     a_revoked_session_cannot_advance,
     revoking_twice_reports_the_second_as_a_no_op,
+    purging_deletes_ended_and_long_revoked_sessions_with_their_tokens,
 );
 
 fn a_session_is_found_by_the_hash_of_its_token(db: &TestDatabase) {
@@ -109,4 +110,40 @@ fn revoking_twice_reports_the_second_as_a_no_op(db: &TestDatabase) {
         store.session(&new.session.id).unwrap().unwrap().revoked_at,
         Some(T0.plus_secs(1))
     );
+}
+
+fn purging_deletes_ended_and_long_revoked_sessions_with_their_tokens(db: &TestDatabase) {
+    let store = db.open();
+    let policy = TokenPolicy::default();
+    let start = |at| {
+        let new = session::start(PrincipalKind::User, "u1", at, &policy).unwrap();
+        store.create_session(&new.session, &new.first).unwrap();
+        new
+    };
+    let now = T0.plus_secs(40 * 86_400);
+    let ended = start(T0);
+    let revoked_long_ago = start(now.plus_secs(-3 * 86_400));
+    store
+        .revoke_session(&revoked_long_ago.session.id, now.plus_secs(-2 * 86_400))
+        .unwrap();
+    let revoked_recently = start(now.plus_secs(-3_600));
+    store
+        .revoke_session(&revoked_recently.session.id, now.plus_secs(-60))
+        .unwrap();
+    let live = start(now.plus_secs(-3_600));
+
+    let purged = auth_core::purge_expired(&store, now).unwrap();
+    assert_eq!(purged.0, 2);
+    for gone in [&ended, &revoked_long_ago] {
+        assert_eq!(store.session(&gone.session.id).unwrap(), None);
+        assert_eq!(
+            store.find_refresh(&gone.first.hash).unwrap(),
+            None,
+            "tokens go too"
+        );
+    }
+    for kept in [&revoked_recently, &live] {
+        assert!(store.session(&kept.session.id).unwrap().is_some());
+    }
+    assert_eq!(auth_core::purge_expired(&store, now).unwrap(), (0, 0));
 }
