@@ -68,6 +68,52 @@ pub struct WalletRef {
     wallet: String,
 }
 
+/// `authd audit …`
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Only events of this principal (an id, or a login name that was tried).
+    #[arg(long)]
+    principal: Option<String>,
+    /// Only this event (login, refresh, wallet_login, admin.update_wallet, …).
+    #[arg(long)]
+    event: Option<String>,
+    /// Only events at or after this RFC 3339 instant.
+    #[arg(long)]
+    since: Option<String>,
+    /// Most events to print.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=200))]
+    limit: u32,
+}
+
+/// Runs `authd audit`.
+pub fn audit(database_url: &str, args: &AuditArgs) -> anyhow::Result<()> {
+    let database = auth_store::Database::open(database_url).context("opening the database")?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map(|t| auth_core::UnixTime(t.unix_timestamp()))
+                .context("--since must be an RFC 3339 instant")
+        })
+        .transpose()?;
+    let filter = auth_core::AuditFilter {
+        principal: args.principal.clone(),
+        event: args.event.clone(),
+        since,
+        until: None,
+    };
+    let (events, _) =
+        auth_core::AuditStore::list_events(&database, &filter, Page::new(args.limit, 0)?)?;
+    for e in events {
+        print(&json!({
+            "id": e.id, "at": e.at.secs(), "event": e.event, "outcome": e.outcome, "code": e.code,
+            "principal": e.principal, "actor": e.actor, "clientAddr": e.client_addr, "userAgent": e.user_agent,
+        }));
+    }
+    Ok(())
+}
+
 /// `authd user …`
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {

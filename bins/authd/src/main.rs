@@ -15,7 +15,7 @@ use auth_core::{
     Authority, Clock, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock, ThrottlePolicy,
     TokenPolicy, TokenSigner, purge_expired, purge_inactive_devices,
 };
-use auth_http::{AuthState, HashingGate, RateLimiter, TrustedProxies};
+use auth_http::{AuditTrail, AuthState, HashingGate, RateLimiter, TrustedProxies};
 use auth_store::Database;
 use clap::{Parser, Subcommand};
 
@@ -55,6 +55,8 @@ enum Command {
         #[command(subcommand)]
         command: admin::UserCommand,
     },
+    /// Read the audit trail, newest first (directly from the configured database).
+    Audit(admin::AuditArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         Command::App { command } => admin::app(&authority(&cli.settings)?.0, command),
         Command::Wallet { command } => admin::wallet(&authority(&cli.settings)?.0, command),
         Command::User { command } => admin::user(&authority(&cli.settings)?.0, command),
+        Command::Audit(args) => admin::audit(&cli.settings.database_url, &args),
     }
 }
 
@@ -189,7 +192,8 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (authority, trusted_proxies, database) = authority(&settings)?;
-    spawn_purger(database);
+    spawn_purger(database.clone());
+    let audit = AuditTrail::start(database.clone()).context("starting the audit writer")?;
     let state = web::Data::new(AuthState {
         authority,
         clock,
@@ -197,6 +201,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         admin_token: settings.admin_token.clone(),
         rate_limiter: Arc::new(RateLimiter::new(settings.ip_rate_per_min)),
         hashing: Arc::new(HashingGate::for_this_machine()),
+        audit: audit.clone(),
     });
 
     actix_web::rt::System::new().block_on(async move {
@@ -212,6 +217,9 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
             log::info!("authd listening on http://{addr}");
         }
         server.run().await.context("running the server")?;
+        if !audit.flush(Duration::from_secs(5)) {
+            log::warn!("some audit events were not written before shutdown");
+        }
         log::info!("authd stopped");
         Ok(())
     })

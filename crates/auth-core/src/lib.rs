@@ -10,6 +10,7 @@
 //!
 //! [`Authority`] ties these together into the operations the HTTP layer exposes.
 
+mod audit;
 mod authority;
 mod clock;
 mod credentials;
@@ -26,6 +27,7 @@ mod token;
 mod user;
 mod wallet;
 
+pub use audit::{AuditEvent, AuditFilter, AuditStore};
 pub use authority::{Authority, DeviceSession, IssuedTokens, UserSession, WalletSession};
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use credentials::{Email, Password, Username};

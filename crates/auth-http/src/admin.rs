@@ -95,10 +95,6 @@ fn json<T: Serialize>(status: StatusCode, body: T) -> HttpResponse {
         .json(body)
 }
 
-fn log_admin(admin: &Admin, action: &str, target: &str) {
-    log::info!(target: "authd::admin", "admin={} action={action} target={target}", admin.name());
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateApp {
@@ -114,7 +110,7 @@ pub(crate) async fn create_app(
     let now = state.clock.now();
     let name = body.into_inner().name;
     let app = blocking(move || state.authority.create_app(&name, now)).await?;
-    log_admin(&admin, "create_app", app.id.as_str());
+    admin.record("create_app", app.id.as_str());
     Ok(json(StatusCode::CREATED, AppBody::from(app)))
 }
 
@@ -165,7 +161,17 @@ pub(crate) async fn patch_app(
     let status = Status::parse(&body.status)?;
     let now = state.clock.now();
     let app = blocking(move || state.authority.set_app_status(&id, status, now)).await?;
-    log_admin(&admin, status.as_str(), app.id.as_str());
+    admin.record(
+        &format!(
+            "{}_app",
+            if status == Status::Suspended {
+                "suspend"
+            } else {
+                "activate"
+            }
+        ),
+        app.id.as_str(),
+    );
     Ok(json(StatusCode::OK, AppBody::from(app)))
 }
 
@@ -204,7 +210,7 @@ pub(crate) async fn create_wallet(
                 .create_wallet(&app, &username, &password, role, now)
         })
         .await?;
-    log_admin(&admin, "create_wallet", &wallet.id);
+    admin.record("create_wallet", &wallet.id);
     Ok(json(StatusCode::CREATED, WalletBody::from(wallet)))
 }
 
@@ -271,7 +277,7 @@ pub(crate) async fn patch_wallet(
             .update_wallet(&app, &wallet, status, role, now)
     })
     .await?;
-    log_admin(&admin, "update_wallet", &wallet.id);
+    admin.record("update_wallet", &wallet.id);
     Ok(json(StatusCode::OK, WalletBody::from(wallet)))
 }
 
@@ -308,7 +314,7 @@ pub(crate) async fn rotate_wallet_password(
                 .rotate_wallet_password(&app, &wallet, &password, now)
         })
         .await?;
-    log_admin(&admin, "rotate_wallet_password", &target);
+    admin.record("rotate_wallet_password", &target);
     Ok(json(StatusCode::OK, PasswordRotated { revoked_sessions }))
 }
 
@@ -322,7 +328,7 @@ pub(crate) async fn delete_wallet(
     let app = app_id(&app)?;
     let target = wallet.clone();
     blocking(move || state.authority.delete_wallet(&app, &wallet)).await?;
-    log_admin(&admin, "delete_wallet", &target);
+    admin.record("delete_wallet", &target);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -380,7 +386,7 @@ pub(crate) async fn patch_user(
             .update_user(&id, roles.as_deref(), status, now)
     })
     .await?;
-    log_admin(&admin, "update_user", user.id.as_str());
+    admin.record("update_user", user.id.as_str());
     Ok(json(
         StatusCode::OK,
         AdminUserBody {
@@ -389,6 +395,81 @@ pub(crate) async fn patch_user(
             status: user.status.as_str(),
             email: user.email,
             username: user.username,
+        },
+    ))
+}
+
+/// `GET /v2/audit?principal=&event=&since=&until=&limit=&offset=`: the audit trail, newest
+/// first. `since` and `until` are RFC 3339 instants.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditQuery {
+    principal: Option<String>,
+    event: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditBody {
+    id: String,
+    at: String,
+    event: String,
+    outcome: String,
+    code: Option<String>,
+    principal: Option<String>,
+    actor: Option<String>,
+    client_addr: Option<String>,
+    user_agent: Option<String>,
+}
+
+fn instant(raw: Option<&str>, name: &str) -> Result<Option<auth_core::UnixTime>, ApiError> {
+    raw.map(|s| {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map(|t| auth_core::UnixTime(t.unix_timestamp()))
+            .map_err(|_| ApiError::BadRequest(format!("{name} must be an RFC 3339 instant")))
+    })
+    .transpose()
+}
+
+pub(crate) async fn list_audit(
+    state: web::Data<AuthState>,
+    _admin: Admin,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = Page::new(query.limit.unwrap_or(50), query.offset.unwrap_or(0))?;
+    let filter = auth_core::AuditFilter {
+        since: instant(query.since.as_deref(), "since")?,
+        until: instant(query.until.as_deref(), "until")?,
+        principal: query.principal,
+        event: query.event,
+    };
+    let store = state.audit.store().clone();
+    let (events, total) = blocking(move || Ok(store.list_events(&filter, page)?)).await?;
+    Ok(json(
+        StatusCode::OK,
+        Listing {
+            items: events
+                .into_iter()
+                .map(|e| AuditBody {
+                    id: e.id,
+                    at: rfc3339(e.at),
+                    event: e.event,
+                    outcome: e.outcome,
+                    code: e.code,
+                    principal: e.principal,
+                    actor: e.actor,
+                    client_addr: e.client_addr,
+                    user_agent: e.user_agent,
+                })
+                .collect(),
+            total,
+            limit: page.limit,
+            offset: page.offset,
         },
     ))
 }

@@ -1,33 +1,118 @@
-//! One log line per authentication outcome: what happened, to whom, from where, and the
-//! result. Never a password, a token or a token hash.
+//! The audit trail as the HTTP layer writes it: one log line and one `audit_events` row per
+//! authentication outcome (what, who, from where, result). Never a password, a token or a
+//! token hash.
+//!
+//! Rows are written by one background thread in batches, so a request never waits for
+//! the audit write; if the queue is full an event is dropped with a warning rather than
+//! stalling authentication.
 
-use auth_core::AuthError;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
-use crate::{ApiError, ClientInfo};
+use auth_core::{AuditEvent, AuditStore, AuthError};
 
-/// Logs the outcome of checking a bearer token: failures at info, successes at debug (a
-/// busy resource route would otherwise drown the log).
-pub(crate) fn record_bearer_check<T>(
-    client: &ClientInfo,
-    principal: Option<&str>,
-    result: &Result<T, ApiError>,
-) {
-    if result.is_ok() && !log::log_enabled!(target: "authd::auth", log::Level::Debug) {
-        return;
-    }
-    if result.is_ok() {
-        let addr = client
-            .addr
-            .map_or_else(|| "-".to_owned(), |a| a.to_string());
-        log::debug!(target: "authd::auth", "event=bearer outcome=success principal={} client={addr}", principal.unwrap_or("-"));
-    } else {
-        record("bearer", principal, client, result);
+use crate::{ApiError, AuthState, ClientInfo};
+
+/// Events waiting to be written, at most.
+const QUEUE: usize = 10_000;
+/// Events written per transaction, at most.
+const BATCH: usize = 256;
+
+/// The writer of audit rows, and the store they can be read back from.
+#[derive(Clone)]
+pub struct AuditTrail {
+    sender: SyncSender<AuditEvent>,
+    store: Arc<dyn AuditStore>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for AuditTrail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditTrail")
     }
 }
 
-/// Logs the outcome of an authentication event. `principal` names the account when known
-/// (a user id, or the normalized email that was tried).
+impl AuditTrail {
+    /// Starts the writer thread over `store`. It stops when every clone is dropped.
+    ///
+    /// # Errors
+    /// When the thread cannot be started.
+    pub fn start(store: Arc<dyn AuditStore>) -> std::io::Result<Self> {
+        let (sender, receiver) = sync_channel(QUEUE);
+        let writer = store.clone();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let written = pending.clone();
+        std::thread::Builder::new()
+            .name("authd-audit".into())
+            .spawn(move || write_batches(&receiver, writer.as_ref(), &written))?;
+        Ok(Self {
+            sender,
+            store,
+            pending,
+        })
+    }
+
+    /// Waits (up to `limit`) until every event pushed so far has been written: called at
+    /// shutdown so that a graceful stop loses nothing. Returns whether the queue drained.
+    pub fn flush(&self, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while self.pending.load(Ordering::SeqCst) > 0 {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        true
+    }
+
+    /// Where the trail is read from.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn AuditStore> {
+        &self.store
+    }
+
+    pub(crate) fn push(&self, event: AuditEvent) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        match self.sender.try_send(event) {
+            Ok(()) => return,
+            Err(TrySendError::Full(e)) => {
+                log::warn!(
+                    "audit queue full; dropped event {} of {:?}",
+                    e.event,
+                    e.principal
+                );
+            }
+            Err(TrySendError::Disconnected(_)) => log::warn!("audit writer has stopped"),
+        }
+        self.pending.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn write_batches(receiver: &Receiver<AuditEvent>, store: &dyn AuditStore, pending: &AtomicUsize) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match receiver.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
+            }
+        }
+        // One retry covers a momentary database hiccup; past that the log keeps the record.
+        if let Err(e) = store
+            .record_events(&batch)
+            .or_else(|_| store.record_events(&batch))
+        {
+            log::warn!("could not write {} audit event(s): {e}", batch.len());
+        }
+        pending.fetch_sub(batch.len(), Ordering::SeqCst);
+    }
+}
+
+/// Logs the outcome of an authentication event and adds it to the audit trail.
+/// `principal` names the account when known (an id, or the login name that was tried).
 pub(crate) fn record<T>(
+    state: &AuthState,
     event: &str,
     principal: Option<&str>,
     client: &ClientInfo,
@@ -37,6 +122,7 @@ pub(crate) fn record<T>(
         .addr
         .map_or_else(|| "-".to_owned(), |a| a.to_string());
     let who = principal.unwrap_or("-");
+    let mut row = AuditEvent::new(state.clock.now(), event, "success");
     match result {
         Ok(_) => {
             log::info!(target: "authd::auth", "event={event} outcome=success principal={who} client={addr}")
@@ -51,6 +137,47 @@ pub(crate) fn record<T>(
                 "event={event} outcome=failure code={} principal={who} client={addr} reason={reason:?}",
                 e.code()
             );
+            "failure".clone_into(&mut row.outcome);
+            row.code = Some(e.code().to_owned());
         }
+    }
+    row.principal = principal.map(str::to_owned);
+    row.client_addr = client.addr.map(|a| a.to_string());
+    row.user_agent.clone_from(&client.user_agent);
+    state.audit.push(row);
+}
+
+/// Records an administrative change: `admin` did `action` to `target`.
+pub(crate) fn record_admin(
+    state: &AuthState,
+    admin: &str,
+    action: &str,
+    target: &str,
+    client: &ClientInfo,
+) {
+    log::info!(target: "authd::admin", "admin={admin} action={action} target={target}");
+    let mut row = AuditEvent::new(state.clock.now(), &format!("admin.{action}"), "success");
+    row.principal = Some(target.to_owned());
+    row.actor = Some(admin.to_owned());
+    row.client_addr = client.addr.map(|a| a.to_string());
+    row.user_agent.clone_from(&client.user_agent);
+    state.audit.push(row);
+}
+
+/// Logs the outcome of checking a bearer token: failures at info and in the trail,
+/// successes at debug only (a busy resource route would otherwise drown both).
+pub(crate) fn record_bearer_check<T>(
+    state: &AuthState,
+    client: &ClientInfo,
+    principal: Option<&str>,
+    result: &Result<T, ApiError>,
+) {
+    if result.is_ok() {
+        let addr = client
+            .addr
+            .map_or_else(|| "-".to_owned(), |a| a.to_string());
+        log::debug!(target: "authd::auth", "event=bearer outcome=success principal={} client={addr}", principal.unwrap_or("-"));
+    } else {
+        record(state, "bearer", principal, client, result);
     }
 }

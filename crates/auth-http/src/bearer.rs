@@ -56,23 +56,40 @@ impl FromRequest for BearerToken {
 }
 
 /// Who is administering: the holder of the bootstrap admin token, or an active user whose
-/// stored roles include `ADMIN`.
+/// stored roles include `ADMIN`. Administrative changes are recorded in its name.
+pub struct Admin {
+    identity: AdminIdentity,
+    client: ClientInfo,
+    state: web::Data<AuthState>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Admin {
-    /// The `AUTHD_ADMIN_TOKEN` from the server's configuration.
+enum AdminIdentity {
     Bootstrap,
-    /// A user with role `ADMIN` (its id).
     User(String),
 }
 
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Admin {
-    /// A name for the log.
+    /// A name for the log and the audit trail: `bootstrap-admin` or the user's id.
     #[must_use]
     pub fn name(&self) -> &str {
-        match self {
-            Admin::Bootstrap => "bootstrap-admin",
-            Admin::User(id) => id,
+        match &self.identity {
+            AdminIdentity::Bootstrap => "bootstrap-admin",
+            AdminIdentity::User(id) => id,
         }
+    }
+
+    /// Records that this administrator did `action` to `target`.
+    pub(crate) fn record(&self, action: &str, target: &str) {
+        audit::record_admin(&self.state, self.name(), action, target, &self.client);
     }
 }
 
@@ -85,29 +102,39 @@ impl FromRequest for Admin {
         let state = req.app_data::<web::Data<AuthState>>().cloned();
         let client = ClientInfo::of(req);
         Box::pin(async move {
+            let state =
+                state.ok_or_else(|| ApiError::Internal("AuthState is not registered".into()))?;
             let result = async {
                 let token = token?;
-                let state = state
-                    .ok_or_else(|| ApiError::Internal("AuthState is not registered".into()))?;
                 if state
                     .admin_token
                     .as_deref()
                     .is_some_and(|admin| auth_core::secrets_match(token.expose(), admin))
                 {
-                    return Ok(Admin::Bootstrap);
+                    return Ok(AdminIdentity::Bootstrap);
                 }
                 let now = state.clock.now();
+                let inner = state.clone();
                 let user = web::block(move || {
-                    let claims = state.authority.authenticate(token.expose(), now)?;
-                    state.authority.administrator(&claims)
+                    let claims = inner.authority.authenticate(token.expose(), now)?;
+                    inner.authority.administrator(&claims)
                 })
                 .await??;
-                Ok(Admin::User(user.id.as_str().to_owned()))
+                Ok(AdminIdentity::User(user.id.as_str().to_owned()))
             }
             .await;
-            let principal = result.as_ref().ok().map(|a| a.name().to_owned());
-            audit::record("admin", principal.as_deref(), &client, &result);
-            result
+            match result {
+                Ok(identity) => Ok(Admin {
+                    identity,
+                    client,
+                    state,
+                }),
+                Err(e) => {
+                    let refused: Result<(), ApiError> = Err(e);
+                    audit::record(&state, "admin", None, &client, &refused);
+                    Err(refused.err().unwrap_or(ApiError::NotFound))
+                }
+            }
         })
     }
 }
@@ -126,18 +153,19 @@ impl FromRequest for Authenticated {
         let state = req.app_data::<web::Data<AuthState>>().cloned();
         let client = ClientInfo::of(req);
         Box::pin(async move {
+            let state =
+                state.ok_or_else(|| ApiError::Internal("AuthState is not registered".into()))?;
             let result = async {
                 let token = token?;
-                let state = state
-                    .ok_or_else(|| ApiError::Internal("AuthState is not registered".into()))?;
                 let now = state.clock.now();
+                let inner = state.clone();
                 let claims =
-                    web::block(move || state.authority.authenticate(token.expose(), now)).await??;
+                    web::block(move || inner.authority.authenticate(token.expose(), now)).await??;
                 Ok(Authenticated(claims))
             }
             .await;
             let principal = result.as_ref().ok().map(|a| a.0.sub.clone());
-            audit::record_bearer_check(&client, principal.as_deref(), &result);
+            audit::record_bearer_check(&state, &client, principal.as_deref(), &result);
             result
         })
     }

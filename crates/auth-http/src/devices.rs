@@ -83,7 +83,7 @@ pub(crate) async fn authenticate(
         .await
     }
     .await;
-    session_response("device", StatusCode::OK, None, &client, result)
+    session_response(&state, "device", StatusCode::OK, None, &client, result)
 }
 
 /// `POST /api/auth/device/refresh`: rotates a device session's refresh token.
@@ -100,5 +100,12 @@ pub(crate) async fn refresh(
         blocking(move || state.authority.refresh_device(&presented, now)).await
     }
     .await;
-    session_response("device_refresh", StatusCode::OK, None, &client, result)
+    session_response(
+        &state,
+        "device_refresh",
+        StatusCode::OK,
+        None,
+        &client,
+        result,
+    )
 }

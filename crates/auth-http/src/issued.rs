@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use auth_core::{AuthError, IssuedTokens};
 use serde::Serialize;
 
-use crate::{ApiError, ClientInfo, audit};
+use crate::{ApiError, AuthState, ClientInfo, audit};
 
 /// A session-issuing result that can be answered: it names its principal for the log and
 /// turns into the contract's body.
@@ -52,6 +52,7 @@ pub(crate) fn tokens(status: StatusCode, body: impl Serialize) -> HttpResponse {
 /// Logs the outcome of a session-issuing event (naming the principal on success, else the
 /// account that was tried) and answers with the session's body.
 pub(crate) fn session_response<S: SessionReply>(
+    state: &AuthState,
     event: &str,
     status: StatusCode,
     tried: Option<String>,
@@ -62,7 +63,7 @@ pub(crate) fn session_response<S: SessionReply>(
         Ok(session) => Some(session.principal().to_owned()),
         Err(_) => tried,
     };
-    audit::record(event, principal.as_deref(), client, &result);
+    audit::record(state, event, principal.as_deref(), client, &result);
     Ok(tokens(status, result?.into_body()))
 }
 

@@ -27,6 +27,7 @@ mod state;
 mod users;
 mod wallets;
 
+pub use audit::AuditTrail;
 pub use bearer::{Admin, Authenticated, BearerToken};
 pub use client::{ClientInfo, TrustedProxies};
 pub use error::ApiError;

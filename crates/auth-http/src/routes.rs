@@ -59,6 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         resource("/v2/apps/{app_id}/wallets/{wallet_id}/password", "PUT")
             .route(web::put().to(admin::rotate_wallet_password)),
     )
+    .service(resource("/v2/audit", "GET").route(web::get().to(admin::list_audit)))
     .service(resource("/api/admin/users/{id}", "PATCH").route(web::patch().to(admin::patch_user)))
     .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(operations::jwks)))
     .service(resource("/healthz", "GET").route(web::get().to(operations::healthz)))

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use auth_core::{Authority, Clock};
 
-use crate::{ApiError, ClientInfo, HashingGate, RateLimiter, RouteFamily, TrustedProxies};
+use crate::{
+    ApiError, AuditTrail, ClientInfo, HashingGate, RateLimiter, RouteFamily, TrustedProxies,
+};
 
 /// Application state, registered once with `App::app_data(web::Data::new(state))`.
 #[derive(Clone)]
@@ -22,6 +24,8 @@ pub struct AuthState {
     pub rate_limiter: Arc<RateLimiter>,
     /// Admission control for password hashing.
     pub hashing: Arc<HashingGate>,
+    /// Where authentication events are recorded.
+    pub audit: AuditTrail,
 }
 
 impl AuthState {

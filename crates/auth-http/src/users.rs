@@ -94,7 +94,14 @@ pub(crate) async fn register(
             .await
     }
     .await;
-    session_response("register", StatusCode::CREATED, who, &client, result)
+    session_response(
+        &state,
+        "register",
+        StatusCode::CREATED,
+        who,
+        &client,
+        result,
+    )
 }
 
 pub(crate) async fn login(
@@ -116,7 +123,7 @@ pub(crate) async fn login(
             .await
     }
     .await;
-    session_response("login", StatusCode::OK, who, &client, result)
+    session_response(&state, "login", StatusCode::OK, who, &client, result)
 }
 
 pub(crate) async fn refresh(
@@ -132,7 +139,7 @@ pub(crate) async fn refresh(
         blocking(move || state.authority.refresh_user(&presented, now)).await
     }
     .await;
-    session_response("refresh", StatusCode::OK, None, &client, result)
+    session_response(&state, "refresh", StatusCode::OK, None, &client, result)
 }
 
 pub(crate) async fn logout(
@@ -145,7 +152,7 @@ pub(crate) async fn logout(
     let request = logout_request(&req, body);
     if let Err(e) = &request {
         let refused: Result<(), ApiError> = Err(ApiError::BadRequest(e.to_string()));
-        audit::record("logout", Some(&claims.sub), &client, &refused);
+        audit::record(&state, "logout", Some(&claims.sub), &client, &refused);
     }
     let request = request?;
     let now = state.clock.now();
@@ -159,7 +166,7 @@ pub(crate) async fn logout(
         })
         .await
     };
-    audit::record("logout", Some(&principal), &client, &result);
+    audit::record(&state, "logout", Some(&principal), &client, &result);
     result?;
     Ok(HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -60,7 +60,14 @@ pub(crate) async fn login(
     }
     .await;
     let tried = WalletLogin::parse(&tried).ok().map(|_| tried);
-    session_response("wallet_login", StatusCode::OK, tried, &client, result)
+    session_response(
+        &state,
+        "wallet_login",
+        StatusCode::OK,
+        tried,
+        &client,
+        result,
+    )
 }
 
 /// `POST /v2/auth/wallet/refresh` with the wallet's current access token as Bearer.
@@ -76,5 +83,12 @@ pub(crate) async fn refresh(
         blocking(move || state.authority.refresh_wallet(token.expose(), now)).await
     }
     .await;
-    session_response("wallet_refresh", StatusCode::OK, None, &client, result)
+    session_response(
+        &state,
+        "wallet_refresh",
+        StatusCode::OK,
+        None,
+        &client,
+        result,
+    )
 }

@@ -8,6 +8,7 @@
 //!
 //! All methods block: call them from a blocking thread, not an async executor.
 
+mod audit;
 mod connection;
 mod database;
 mod devices;

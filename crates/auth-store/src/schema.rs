@@ -93,6 +93,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        at -> BigInt,
+        event -> Text,
+        outcome -> Text,
+        code -> Nullable<Text>,
+        principal -> Nullable<Text>,
+        actor -> Nullable<Text>,
+        client_addr -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -102,5 +116,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     devices,
     apps,
     wallets,
-    login_failures
+    login_failures,
+    audit_events
 );

@@ -209,3 +209,26 @@ fn a_short_bootstrap_admin_token_is_refused_at_start() {
         "{err}"
     );
 }
+
+#[test]
+fn the_audit_trail_survives_a_graceful_stop_and_is_read_from_the_command_line() {
+    let db = TestDatabase::sqlite();
+    let server = Authd::start(&[("AUTHD_DATABASE_URL", db.url())]);
+    server.register("alice@example.com", "alice");
+    let (status, _) = server.post(
+        "/api/auth/login",
+        None,
+        json!({"email": "alice@example.com", "password": "wrong password"}),
+    );
+    assert_eq!(status, 401);
+    assert!(server.stop().success());
+
+    let (ok, events, err) = authd(db.url(), &["audit", "--event", "login"], "");
+    assert!(ok, "{err}");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["outcome"], "failure");
+    assert_eq!(events[0]["code"], "INVALID_CREDENTIALS");
+    assert_eq!(events[0]["principal"], "alice@example.com");
+    let (_, all, _) = authd(db.url(), &["audit"], "");
+    assert!(all.iter().any(|e| e["event"] == "register"));
+}

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod audit;
 mod devices;
 mod errors;
 mod logout;
@@ -89,6 +90,7 @@ impl Ctx {
             admin_token: Some(ADMIN_TOKEN.into()),
             rate_limiter: Arc::new(auth_http::RateLimiter::new(per_minute)),
             hashing: Arc::new(auth_http::HashingGate::for_this_machine()),
+            audit: auth_http::AuditTrail::start(Arc::new(store.clone())).unwrap(),
         });
         Self {
             state,

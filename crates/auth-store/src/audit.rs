@@ -1,0 +1,113 @@
+//! [`AuditStore`] on both backends.
+
+use auth_core::{AuditEvent, AuditFilter, AuditStore, Page, StoreError, UnixTime};
+use diesel::prelude::*;
+
+use crate::Database;
+use crate::connection::{DbConnection, write_transaction};
+use crate::error::store_error;
+use crate::schema::audit_events;
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+struct EventRow {
+    id: String,
+    at: i64,
+    event: String,
+    outcome: String,
+    code: Option<String>,
+    principal: Option<String>,
+    actor: Option<String>,
+    client_addr: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl From<&AuditEvent> for EventRow {
+    fn from(e: &AuditEvent) -> Self {
+        Self {
+            id: e.id.clone(),
+            at: e.at.secs(),
+            event: e.event.clone(),
+            outcome: e.outcome.clone(),
+            code: e.code.clone(),
+            principal: e.principal.clone(),
+            actor: e.actor.clone(),
+            client_addr: e.client_addr.clone(),
+            user_agent: e.user_agent.clone(),
+        }
+    }
+}
+
+impl From<EventRow> for AuditEvent {
+    fn from(r: EventRow) -> Self {
+        AuditEvent {
+            id: r.id,
+            at: UnixTime(r.at),
+            event: r.event,
+            outcome: r.outcome,
+            code: r.code,
+            principal: r.principal,
+            actor: r.actor,
+            client_addr: r.client_addr,
+            user_agent: r.user_agent,
+        }
+    }
+}
+
+/// The filter as a boxed diesel query, reused for the page and the count.
+fn filtered(
+    filter: &AuditFilter,
+) -> audit_events::BoxedQuery<'_, <DbConnection as Connection>::Backend> {
+    let mut query = audit_events::table.into_boxed();
+    if let Some(p) = &filter.principal {
+        query = query.filter(audit_events::principal.eq(p));
+    }
+    if let Some(e) = &filter.event {
+        query = query.filter(audit_events::event.eq(e));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(audit_events::at.ge(since.secs()));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_events::at.lt(until.secs()));
+    }
+    query
+}
+
+impl AuditStore for Database {
+    fn record_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| {
+            for event in events {
+                diesel::insert_into(audit_events::table)
+                    .values(EventRow::from(event))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+        .map_err(store_error)
+    }
+
+    fn list_events(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<(Vec<AuditEvent>, u64), StoreError> {
+        let mut conn = self.conn()?;
+        let rows = filtered(filter)
+            .order((audit_events::at.desc(), audit_events::id.desc()))
+            .offset(i64::from(page.offset))
+            .limit(i64::from(page.limit))
+            .select(EventRow::as_select())
+            .load(&mut *conn)
+            .map_err(store_error)?;
+        let total: i64 = filtered(filter)
+            .count()
+            .get_result(&mut *conn)
+            .map_err(store_error)?;
+        Ok((
+            rows.into_iter().map(AuditEvent::from).collect(),
+            u64::try_from(total).unwrap_or(0),
+        ))
+    }
+}
