@@ -782,6 +782,14 @@ impl Authority {
             .ok_or(AuthError::NotFound)
     }
 
+    /// Whether the database answers.
+    ///
+    /// # Errors
+    /// [`AuthError::Store`] when it does not.
+    pub fn ping(&self) -> Result<(), AuthError> {
+        Ok(self.store.ping()?)
+    }
+
     /// Whether the session with this id is live at `now`.
     ///
     /// # Errors

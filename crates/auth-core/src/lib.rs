@@ -64,21 +64,23 @@ pub fn purge_expired(store: &dyn Store, now: UnixTime) -> Result<(usize, usize),
 pub use user::{User, UserId, UserStatus, UserStore};
 pub use wallet::{App, AppId, Page, Status, Wallet, WalletLogin, WalletRole, WalletStore};
 
+/// Whether the storage answers at all.
+pub trait Readiness: Send + Sync {
+    /// Checks that the database answers a trivial query.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it does not.
+    fn ping(&self) -> Result<(), StoreError>;
+}
+
 /// Everything `Authority` needs from persistence, as one object.
 pub trait Store:
-    UserStore + DeviceStore + WalletStore + SessionStore + KeyStore + ThrottleStore + Send + Sync
+    UserStore + DeviceStore + WalletStore + SessionStore + KeyStore + ThrottleStore + Readiness
 {
 }
 
 impl<T> Store for T where
-    T: UserStore
-        + DeviceStore
-        + WalletStore
-        + SessionStore
-        + KeyStore
-        + ThrottleStore
-        + Send
-        + Sync
+    T: UserStore + DeviceStore + WalletStore + SessionStore + KeyStore + ThrottleStore + Readiness
 {
 }
 

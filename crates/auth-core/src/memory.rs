@@ -447,3 +447,9 @@ impl crate::ThrottleStore for MemoryStore {
         Ok(())
     }
 }
+
+impl crate::Readiness for MemoryStore {
+    fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

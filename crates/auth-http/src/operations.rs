@@ -20,6 +20,15 @@ pub(crate) async fn healthz() -> HttpResponse {
         .json(serde_json::json!({"status": "ok"}))
 }
 
+/// `GET /readyz`: 200 when the database answers, else 503 (so a load balancer stops
+/// sending traffic here until it is back).
+pub(crate) async fn readyz(state: web::Data<AuthState>) -> Result<HttpResponse, crate::ApiError> {
+    crate::issued::blocking(move || state.authority.ping()).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({"status": "ready"})))
+}
+
 /// An instant as RFC 3339 UTC.
 pub(crate) fn rfc3339(t: UnixTime) -> String {
     time::OffsetDateTime::from_unix_timestamp(t.secs())

@@ -63,6 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/api/admin/users/{id}", "PATCH").route(web::patch().to(admin::patch_user)))
     .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(operations::jwks)))
     .service(resource("/healthz", "GET").route(web::get().to(operations::healthz)))
+    .service(resource("/readyz", "GET").route(web::get().to(operations::readyz)))
     .default_service(web::to(|| async {
         Err::<HttpResponse, _>(ApiError::NotFound)
     }));

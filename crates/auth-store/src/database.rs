@@ -111,11 +111,7 @@ impl Database {
         self.backend
     }
 
-    /// Checks that the database answers a trivial query.
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] when it does not.
-    pub fn ping(&self) -> Result<(), StoreError> {
+    fn ping_now(&self) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         diesel::sql_query("SELECT 1")
             .execute(&mut *conn)
@@ -125,6 +121,12 @@ impl Database {
 
     pub(crate) fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
         self.pool.get().map_err(|e| pool_error(&e))
+    }
+}
+
+impl auth_core::Readiness for Database {
+    fn ping(&self) -> Result<(), StoreError> {
+        self.ping_now()
     }
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod devices;
 mod durability;
 mod lifecycle;
+mod outage;
 mod overload;
 mod processes;
 
@@ -104,7 +105,7 @@ impl Authd {
 
     /// POSTs JSON (with an optional bearer token); returns status and body.
     pub(crate) fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> (u16, Value) {
-        let mut req = ureq::post(&format!("{}{path}", self.base));
+        let mut req = agent().post(&format!("{}{path}", self.base));
         if let Some(token) = bearer {
             req = req.set("authorization", &format!("Bearer {token}"));
         }
@@ -113,7 +114,10 @@ impl Authd {
 
     /// POSTs JSON; returns status, the Retry-After header and body.
     pub(crate) fn post_raw(&self, path: &str, body: Value) -> (u16, Option<String>, Value) {
-        let response = match ureq::post(&format!("{}{path}", self.base)).send_json(body) {
+        let response = match agent()
+            .post(&format!("{}{path}", self.base))
+            .send_json(body)
+        {
             Ok(r) | Err(ureq::Error::Status(_, r)) => r,
             Err(e) => panic!("transport error: {e}"),
         };
@@ -129,7 +133,7 @@ impl Authd {
 
     /// GETs with an optional bearer token; returns status and body.
     pub(crate) fn get(&self, path: &str, bearer: Option<&str>) -> (u16, Value) {
-        let mut req = ureq::get(&format!("{}{path}", self.base));
+        let mut req = agent().get(&format!("{}{path}", self.base));
         if let Some(token) = bearer {
             req = req.set("authorization", &format!("Bearer {token}"));
         }
@@ -156,6 +160,14 @@ impl Drop for Authd {
 }
 
 pub(crate) const PASSWORD: &str = "correct horse battery";
+
+/// An HTTP client that gives up after 30 s, so a hanging server fails a test instead of
+/// stalling it.
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build()
+}
 
 fn read(result: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
     let response = match result {

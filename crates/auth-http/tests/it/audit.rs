@@ -57,7 +57,8 @@ async fn every_authentication_event_lands_in_the_trail_without_secrets() {
         .await
         .assert_error(429, "RATE_LIMITED");
 
-    let events = trail(&app, "", 11).await;
+    // register, 2 logins, 2 refreshes, logout, 5 failed logins and 1 throttled: 12 events.
+    let events = trail(&app, "", 12).await;
     assert!(has(&events, "register", "success", None));
     assert!(has(
         &events,

@@ -102,6 +102,11 @@ async fn healthz_answers_ok() {
     let reply = send(&app, TestRequest::get().uri("/healthz")).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["status"], "ok");
+    let ready = send(&app, TestRequest::get().uri("/readyz")).await;
+    assert_eq!(
+        (ready.status.as_u16(), ready.body["status"].clone()),
+        (200, json!("ready"))
+    );
 }
 
 #[actix_web::test]
@@ -121,4 +126,7 @@ async fn a_database_that_goes_away_answers_503_with_retry_after() {
         reply.assert_error(503, "SERVICE_UNAVAILABLE");
         assert!(reply.header("retry-after").is_some(), "{reply:?}");
     }
+    send(&app, TestRequest::get().uri("/readyz"))
+        .await
+        .assert_error(503, "SERVICE_UNAVAILABLE");
 }
