@@ -98,6 +98,24 @@ impl TestDatabase {
         }
     }
 
+    /// Holds an exclusive lock on a SQLite test database until the guard is dropped, as
+    /// another process writing to the file would.
+    ///
+    /// # Panics
+    /// On a PostgreSQL database, or when the lock cannot be taken.
+    #[must_use]
+    pub fn lock_sqlite(&self) -> SqliteLock {
+        use diesel::connection::SimpleConnection;
+        let Cleanup::SqliteFile(path) = &self.cleanup else {
+            panic!("lock_sqlite is for SQLite test databases");
+        };
+        let mut conn = diesel::SqliteConnection::establish(&path.display().to_string())
+            .expect("open the SQLite file");
+        conn.batch_execute("PRAGMA busy_timeout = 5000; BEGIN EXCLUSIVE")
+            .expect("take the exclusive lock");
+        SqliteLock { _conn: conn }
+    }
+
     /// Opens (and migrates) the database.
     #[must_use]
     pub fn open(&self) -> Database {
@@ -123,6 +141,17 @@ impl Drop for TestDatabase {
                 }
             }
         }
+    }
+}
+
+/// An exclusive lock on a SQLite file, released on drop.
+pub struct SqliteLock {
+    _conn: diesel::SqliteConnection,
+}
+
+impl std::fmt::Debug for SqliteLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteLock")
     }
 }
 

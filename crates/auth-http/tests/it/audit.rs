@@ -137,6 +137,30 @@ async fn administrative_changes_name_their_actor_and_filters_narrow_the_trail() 
         Some("ACCOUNT_INACTIVE")
     ));
 
+    let password = format!("{path}/password");
+    send(
+        &app,
+        as_admin(
+            TestRequest::put()
+                .uri(&password)
+                .set_json(json!({"password": "sensor password 2"})),
+        ),
+    )
+    .await;
+    send(
+        &app,
+        as_admin(
+            TestRequest::patch()
+                .uri(&format!("/v2/apps/{app_id}"))
+                .set_json(json!({"status": "suspended"})),
+        ),
+    )
+    .await;
+    let rotated = trail(&app, "event=admin.rotate_wallet_password", 1).await;
+    assert_eq!(rotated[0]["principal"], wid);
+    let suspended = trail(&app, "event=admin.suspend_app", 1).await;
+    assert_eq!(suspended[0]["principal"], app_id.as_str());
+
     let future = send(
         &app,
         as_admin(TestRequest::get().uri("/v2/audit?since=2100-01-01T00:00:00Z")),

@@ -130,3 +130,20 @@ async fn a_database_that_goes_away_answers_503_with_retry_after() {
         .await
         .assert_error(503, "SERVICE_UNAVAILABLE");
 }
+
+#[actix_web::test]
+async fn a_locked_sqlite_file_answers_503_not_a_hang_or_a_500() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    let reg = register(&app, "alice@example.com", "alice").await;
+    let lock = ctx.db.lock_sqlite();
+    // Writes wait out the busy timeout, then give up with 503.
+    let reply = refresh(&app, &reg.str("refreshToken")).await;
+    reply.assert_error(503, "SERVICE_UNAVAILABLE");
+    drop(lock);
+    assert_eq!(
+        refresh(&app, &reg.str("refreshToken")).await.status,
+        200,
+        "nothing was consumed"
+    );
+}
