@@ -114,6 +114,55 @@ pub fn audit(database_url: &str, args: &AuditArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `authd keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key active; older keys stay published until their tokens expire.
+    Rotate,
+    /// List the stored signing keys, newest first, with which one is active.
+    List,
+}
+
+/// Runs `authd keys …`.
+pub fn keys(settings: &crate::settings::Settings, command: KeysCommand) -> anyhow::Result<()> {
+    if settings.jwt_alg != crate::settings::JwtAlg::EdDSA {
+        bail!(
+            "keys are managed by authd only with AUTHD_JWT_ALG=EdDSA; HMAC secrets come from AUTHD_JWT_SECRET"
+        );
+    }
+    let database =
+        auth_store::Database::open(&settings.database_url).context("opening the database")?;
+    let now = SystemClock.now();
+    let retain = settings.access_ttl_secs + 60;
+    match command {
+        KeysCommand::Rotate => {
+            let key = auth_core::KeyRing::rotate(&database, now)?;
+            print(&json!({"kid": key.kid, "createdAt": key.created_at.secs(), "status": "active"}));
+        }
+        KeysCommand::List => {
+            let mut all = auth_core::KeyStore::signing_keys(&database)?;
+            let in_use: Vec<String> = auth_core::keys_in_use(all.clone(), now, retain)
+                .into_iter()
+                .map(|k| k.kid)
+                .collect();
+            all.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
+            for (i, key) in all.iter().enumerate() {
+                let status = if i == 0 {
+                    "active"
+                } else if in_use.contains(&key.kid) {
+                    "published"
+                } else {
+                    "retired"
+                };
+                print(
+                    &json!({"kid": key.kid, "createdAt": key.created_at.secs(), "status": status}),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `authd user …`
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {

@@ -57,6 +57,11 @@ enum Command {
     },
     /// Read the audit trail, newest first (directly from the configured database).
     Audit(admin::AuditArgs),
+    /// Manage the Ed25519 signing keys (directly on the configured database).
+    Keys {
+        #[command(subcommand)]
+        command: admin::KeysCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +86,7 @@ fn main() -> anyhow::Result<()> {
         Command::Wallet { command } => admin::wallet(&authority(&cli.settings)?.0, command),
         Command::User { command } => admin::user(&authority(&cli.settings)?.0, command),
         Command::Audit(args) => admin::audit(&cli.settings.database_url, &args),
+        Command::Keys { command } => admin::keys(&cli.settings, command),
     }
 }
 
@@ -104,7 +110,8 @@ fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies, 
             if settings.jwt_secret.is_some() {
                 log::warn!("AUTHD_JWT_SECRET is ignored: AUTHD_JWT_ALG is EdDSA");
             }
-            KeyRing::load_or_create(&database, SystemClock.now()).context("loading signing keys")?
+            KeyRing::load(&database, SystemClock.now(), settings.access_ttl_secs + 60)
+                .context("loading signing keys")?
         }
         alg @ (JwtAlg::HS256 | JwtAlg::HS512) => {
             let Some(secret) = settings.jwt_secret.as_deref() else {
@@ -179,6 +186,23 @@ fn spawn_purger(store: Arc<Database>) {
     }
 }
 
+/// Reloads the signing keys periodically so that every process picks up a rotation.
+fn spawn_key_reloader(authority: Authority, every: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("authd-keys".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                if let Err(e) = authority.reload_keys(SystemClock.now()) {
+                    log::warn!("reloading signing keys failed (will retry): {e}");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("could not start the key reload thread: {e}");
+    }
+}
+
 /// Shortest bootstrap admin token accepted: it is a full-power bearer secret.
 const MIN_ADMIN_TOKEN_BYTES: usize = 32;
 
@@ -193,6 +217,10 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (authority, trusted_proxies, database) = authority(&settings)?;
     spawn_purger(database.clone());
+    spawn_key_reloader(
+        authority.clone(),
+        Duration::from_secs(settings.key_reload_secs),
+    );
     let audit = AuditTrail::start(database.clone()).context("starting the audit writer")?;
     let state = web::Data::new(AuthState {
         authority,

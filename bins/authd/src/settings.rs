@@ -77,6 +77,11 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_SESSION_MAX_SECS", global = true, value_parser = clap::value_parser!(i64).range(1..))]
     pub session_max_secs: Option<i64>,
 
+    /// How often each process reloads the signing keys to pick up a rotation, in seconds
+    /// (a token naming an unknown key also triggers a reload).
+    #[arg(long, env = "AUTHD_KEY_RELOAD_SECS", default_value_t = 30, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub key_reload_secs: u64,
+
     /// Comma-separated CIDRs whose `X-Forwarded-For` is believed.
     #[arg(long, env = "AUTHD_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,

@@ -4,14 +4,16 @@
 //! thread: they hash passwords and talk to the database.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::session::{self, TokenPolicy};
 use crate::throttle::ThrottlePolicy;
+use crate::token::UNKNOWN_KID;
 use crate::{
-    AccessClaims, App, AppId, Attributes, AuthError, Device, DeviceId, Email, Jwks, Page, Password,
-    PasswordHasher, PasswordVerification, Platform, PrincipalKind, RefreshToken, Role, Session,
-    SessionId, Status, Store, StoreError, TokenSigner, UnixTime, User, UserId, UserStatus,
-    Username, Wallet, WalletLogin, WalletRole,
+    AccessClaims, App, AppId, Attributes, AuthError, Device, DeviceId, Email, Jwks, KeyRing, Page,
+    Password, PasswordHasher, PasswordVerification, Platform, PrincipalKind, RefreshToken, Role,
+    Session, SessionId, SigningAlgorithm, Status, Store, StoreError, TokenSigner, UnixTime, User,
+    UserId, UserStatus, Username, Wallet, WalletLogin, WalletRole,
 };
 
 /// Tokens issued for one session: a new access token and the session's current refresh
@@ -84,7 +86,13 @@ pub struct Authority {
     hasher: PasswordHasher,
     policy: TokenPolicy,
     throttle: ThrottlePolicy,
+    last_key_reload: Arc<AtomicI64>,
 }
+
+/// A superseded key stays published this long after the access-token lifetime.
+const KEY_RETENTION_MARGIN_SECS: i64 = 60;
+/// Unknown kids trigger a key reload at most this often.
+const MIN_KEY_RELOAD_INTERVAL_SECS: i64 = 10;
 
 impl std::fmt::Debug for Authority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,6 +118,7 @@ impl Authority {
             hasher,
             policy,
             throttle: ThrottlePolicy::default(),
+            last_key_reload: Arc::new(AtomicI64::new(0)),
         }
     }
 
@@ -147,10 +156,48 @@ impl Authority {
         &self.policy
     }
 
-    /// The public signing keys.
+    /// The public signing keys in use.
     #[must_use]
-    pub fn jwks(&self) -> &Jwks {
-        self.signer.keys().jwks()
+    pub fn jwks(&self) -> Jwks {
+        self.signer.keys().jwks().clone()
+    }
+
+    /// Reloads the signing keys from the store, picking up a rotation made by the command
+    /// line or another process. A no-op for HMAC keys, which come from the configuration.
+    ///
+    /// # Errors
+    /// [`AuthError::Store`] when storage fails; the keys in use stay as they were.
+    pub fn reload_keys(&self, now: UnixTime) -> Result<(), AuthError> {
+        if self.signer.keys().algorithm() != SigningAlgorithm::EdDSA {
+            return Ok(());
+        }
+        let retain = self.policy.access_ttl_secs + KEY_RETENTION_MARGIN_SECS;
+        self.signer
+            .replace_keys(KeyRing::load(self.store.as_ref(), now, retain)?);
+        self.last_key_reload.store(now.secs(), Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Verifies an access token; a token naming a key this process does not know yet
+    /// (another process rotated) triggers one reload, at most every few seconds, so forged
+    /// kids cannot make authd hammer its database.
+    fn verify(&self, token: &str, now: UnixTime) -> Result<AccessClaims, AuthError> {
+        match self.signer.verify(token, now) {
+            Err(AuthError::InvalidToken(why)) if why == UNKNOWN_KID && self.may_reload(now) => {
+                self.reload_keys(now)?;
+                self.signer.verify(token, now)
+            }
+            other => other,
+        }
+    }
+
+    fn may_reload(&self, now: UnixTime) -> bool {
+        let last = self.last_key_reload.load(Ordering::SeqCst);
+        now.secs() - last >= MIN_KEY_RELOAD_INTERVAL_SECS
+            && self
+                .last_key_reload
+                .compare_exchange(last, now.secs(), Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
     }
 
     /// Creates a user and a first session.
@@ -265,7 +312,7 @@ impl Authority {
         access_token: &str,
         now: UnixTime,
     ) -> Result<AccessClaims, AuthError> {
-        let claims = self.signer.verify(access_token, now)?;
+        let claims = self.verify(access_token, now)?;
         let session = self
             .store
             .session(&claims.session_id())?
@@ -486,7 +533,7 @@ impl Authority {
         access_token: &str,
         now: UnixTime,
     ) -> Result<WalletSession, AuthError> {
-        let claims = self.signer.verify(access_token, now)?;
+        let claims = self.verify(access_token, now)?;
         claims.require_kind(PrincipalKind::Wallet)?;
         let link = RefreshToken::parse(&claims.jti)
             .map_err(|_| AuthError::InvalidToken("wallet token without a chain link"))?;
@@ -1593,6 +1640,43 @@ mod tests {
                 .session(&live.tokens.claims.session_id())
                 .unwrap()
                 .is_some()
+        );
+    }
+
+    #[test]
+    fn a_rotation_by_another_process_is_picked_up_at_the_first_unknown_kid() {
+        let (a, store) = authority();
+        let old = register(&a, "alice@example.com", "alice").unwrap();
+        // Another process, on the same store, rotates and reloads.
+        let b = Authority::new(
+            store.clone(),
+            TokenSigner::new(
+                KeyRing::load_or_create(store.as_ref(), T0).unwrap(),
+                "authd",
+            ),
+            PasswordHasher::with_params(1024, 1, 1).unwrap(),
+            TokenPolicy::default(),
+        );
+        let new_key = KeyRing::rotate(store.as_ref(), T0).unwrap();
+        b.reload_keys(T0.plus_secs(20)).unwrap();
+        let fresh = login(&b, "alice@example.com", "correct horse battery").unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&fresh.tokens.access_token)
+                .unwrap()
+                .kid
+                .as_deref(),
+            Some(new_key.kid.as_str())
+        );
+        // The first process has never seen the new key, and learns it from the token.
+        assert!(
+            a.authenticate(&fresh.tokens.access_token, T0.plus_secs(20))
+                .is_ok()
+        );
+        assert!(a.jwks().keys.iter().any(|k| k.kid == new_key.kid));
+        // Tokens signed before the rotation stay valid on both.
+        assert!(
+            b.authenticate(&old.tokens.access_token, T0.plus_secs(21))
+                .is_ok()
         );
     }
 

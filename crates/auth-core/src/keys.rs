@@ -192,8 +192,9 @@ impl KeyRing {
         })
     }
 
-    /// A key ring over stored Ed25519 keys: it signs with the oldest (so that processes
-    /// that raced to create the first key agree on one) and verifies with all of them.
+    /// A key ring over stored Ed25519 keys: it signs with the newest (the active key after
+    /// a rotation; ties broken by kid so every process agrees) and verifies with all of
+    /// them.
     ///
     /// # Errors
     /// [`AuthError::Internal`] when `keys` is empty or a key is corrupt.
@@ -204,7 +205,7 @@ impl KeyRing {
             .filter(|k| k.algorithm == SigningAlgorithm::EdDSA.as_str())
             .collect();
         sorted.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
-        let Some(signing) = sorted.first() else {
+        let Some(signing) = sorted.last() else {
             return Err(AuthError::Internal(
                 "no Ed25519 signing key is stored".into(),
             ));
@@ -264,6 +265,36 @@ impl KeyRing {
         Self::ed25519(&keys)
     }
 
+    /// Loads the keys in use at `now`: the active (newest) key, and each older key until
+    /// `retain_secs` after it was superseded (long enough for every token it signed to
+    /// expire). Creates the first key if there is none.
+    ///
+    /// # Errors
+    /// [`AuthError::Store`] when storage fails, [`AuthError::Internal`] for corrupt keys.
+    pub fn load(store: &dyn KeyStore, now: UnixTime, retain_secs: i64) -> Result<Self, AuthError> {
+        let mut keys = store.signing_keys()?;
+        if keys.is_empty() {
+            store.insert_first_signing_key(&StoredSigningKey::generate_ed25519(now)?)?;
+            keys = store.signing_keys()?;
+        }
+        Self::ed25519(&keys_in_use(keys, now, retain_secs))
+    }
+
+    /// Makes a new key the active one: stored now, it signs every token issued after the
+    /// processes reload their keys, while the previous keys stay published until the tokens
+    /// they signed have expired.
+    ///
+    /// # Errors
+    /// [`AuthError::Store`] when storage fails.
+    pub fn rotate(store: &dyn KeyStore, now: UnixTime) -> Result<StoredSigningKey, AuthError> {
+        let newest = store.signing_keys()?.iter().map(|k| k.created_at).max();
+        // The new key must sort after every existing one, even within the same second.
+        let created = newest.map_or(now, |n| now.max(n.plus_secs(1)));
+        let key = StoredSigningKey::generate_ed25519(created)?;
+        store.insert_signing_key(&key)?;
+        Ok(key)
+    }
+
     /// The algorithm this ring signs and verifies with.
     #[must_use]
     pub fn algorithm(&self) -> SigningAlgorithm {
@@ -289,6 +320,28 @@ impl KeyRing {
     pub(crate) fn verifying_key(&self, kid: &str) -> Option<&DecodingKey> {
         self.verifying.get(kid)
     }
+}
+
+/// The keys still in use at `now`: the newest, and every older key until `retain_secs`
+/// after its successor was created.
+#[must_use]
+pub fn keys_in_use(
+    mut keys: Vec<StoredSigningKey>,
+    now: UnixTime,
+    retain_secs: i64,
+) -> Vec<StoredSigningKey> {
+    keys.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+    let successors: Vec<Option<UnixTime>> = keys
+        .iter()
+        .skip(1)
+        .map(|k| Some(k.created_at))
+        .chain(std::iter::once(None))
+        .collect();
+    keys.into_iter()
+        .zip(successors)
+        .filter(|(_, superseded)| superseded.is_none_or(|at| now < at.plus_secs(retain_secs)))
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// Wraps a 32-byte Ed25519 seed in the fixed PKCS#8 v1 DER envelope (RFC 8410).
@@ -345,14 +398,32 @@ mod tests {
     }
 
     #[test]
-    fn processes_that_raced_to_create_a_key_agree_on_the_oldest() {
+    fn every_process_signs_with_the_newest_key_whatever_the_order() {
         let older = StoredSigningKey::generate_ed25519(UnixTime(100)).unwrap();
         let newer = StoredSigningKey::generate_ed25519(UnixTime(101)).unwrap();
         let a = KeyRing::ed25519(&[newer.clone(), older.clone()]).unwrap();
-        let b = KeyRing::ed25519(&[older.clone(), newer]).unwrap();
-        assert_eq!(a.signing_kid(), older.kid);
-        assert_eq!(b.signing_kid(), older.kid);
+        let b = KeyRing::ed25519(&[older.clone(), newer.clone()]).unwrap();
+        assert_eq!(a.signing_kid(), newer.kid);
+        assert_eq!(b.signing_kid(), newer.kid);
         assert_eq!(a.jwks().keys.len(), 2);
+    }
+
+    #[test]
+    fn a_superseded_key_stays_published_until_its_tokens_expired() {
+        let store = MemoryStore::default();
+        let first = KeyRing::load(&store, UnixTime(100), 3_660).unwrap();
+        let rotated = KeyRing::rotate(&store, UnixTime(100)).unwrap();
+        assert!(
+            rotated.created_at > UnixTime(100),
+            "sorts after the old key even in the same second"
+        );
+        let during = KeyRing::load(&store, UnixTime(200), 3_660).unwrap();
+        assert_eq!(during.signing_kid(), rotated.kid);
+        assert_eq!(during.jwks().keys.len(), 2);
+        assert!(during.verifying_key(first.signing_kid()).is_some());
+        let after = KeyRing::load(&store, rotated.created_at.plus_secs(3_660), 3_660).unwrap();
+        assert_eq!(after.jwks().keys.len(), 1);
+        assert!(after.verifying_key(first.signing_kid()).is_none());
     }
 
     #[test]

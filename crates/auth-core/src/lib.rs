@@ -33,7 +33,7 @@ pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use credentials::{Email, Password, Username};
 pub use device::{Device, DeviceId, DeviceStore, Platform, purge_inactive_devices};
 pub use error::{AuthError, StoreError};
-pub use keys::{Jwk, Jwks, KeyRing, KeyStore, SigningAlgorithm, StoredSigningKey};
+pub use keys::{Jwk, Jwks, KeyRing, KeyStore, SigningAlgorithm, StoredSigningKey, keys_in_use};
 pub use password::{PasswordHash, PasswordHasher, PasswordVerification};
 pub use principal::{PrincipalKind, Role};
 pub use session::{

@@ -10,6 +10,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Header, Validation};
+use std::sync::{Arc, RwLock};
+
 use serde::{Deserialize, Serialize};
 
 use crate::{AuthError, KeyRing, Platform, PrincipalKind, SessionId, UnixTime};
@@ -88,9 +90,12 @@ impl AccessClaims {
 /// Signs and verifies access tokens with a [`KeyRing`] under one issuer.
 #[derive(Debug, Clone)]
 pub struct TokenSigner {
-    keys: KeyRing,
+    keys: Arc<RwLock<KeyRing>>,
     issuer: String,
 }
+
+/// The reason given when a token names a key this process does not know (yet).
+pub(crate) const UNKNOWN_KID: &str = "unknown kid";
 
 /// Header fields a token may carry; anything else is refused.
 const ALLOWED_HEADER_FIELDS: [&str; 3] = ["alg", "typ", "kid"];
@@ -103,15 +108,29 @@ impl TokenSigner {
     #[must_use]
     pub fn new(keys: KeyRing, issuer: impl Into<String>) -> Self {
         Self {
-            keys,
+            keys: Arc::new(RwLock::new(keys)),
             issuer: issuer.into(),
         }
     }
 
-    /// The key ring, for publishing the JWKS.
+    fn ring(&self) -> std::sync::RwLockReadGuard<'_, KeyRing> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The key ring in use now (a copy), for publishing the JWKS.
     #[must_use]
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
+    pub fn keys(&self) -> KeyRing {
+        self.ring().clone()
+    }
+
+    /// Swaps in reloaded keys (after a rotation); every clone of this signer sees them.
+    pub fn replace_keys(&self, keys: KeyRing) {
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
     }
 
     /// The issuer every token carries.
@@ -150,10 +169,11 @@ impl TokenSigner {
     /// # Errors
     /// [`AuthError::Internal`] if signing fails (a corrupt key).
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, AuthError> {
-        let mut header = Header::new(self.keys.algorithm().jose());
+        let ring = self.ring();
+        let mut header = Header::new(ring.algorithm().jose());
         header.typ = Some("JWT".into());
-        header.kid = Some(self.keys.signing_kid().to_owned());
-        jsonwebtoken::encode(&header, claims, self.keys.signing_key())
+        header.kid = Some(ring.signing_kid().to_owned());
+        jsonwebtoken::encode(&header, claims, ring.signing_key())
             .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))
     }
 
@@ -163,12 +183,12 @@ impl TokenSigner {
     /// [`AuthError::TokenExpired`] for a correctly signed token past `exp` (plus leeway);
     /// [`AuthError::InvalidToken`] for everything else that is wrong with it.
     pub fn verify(&self, token: &str, now: UnixTime) -> Result<AccessClaims, AuthError> {
-        let kid = self.check_header(token)?;
-        let key = self
-            .keys
+        let ring = self.ring();
+        let kid = self.check_header(token, ring.algorithm())?;
+        let key = ring
             .verifying_key(&kid)
-            .ok_or(AuthError::InvalidToken("unknown kid"))?;
-        let mut validation = Validation::new(self.keys.algorithm().jose());
+            .ok_or(AuthError::InvalidToken(UNKNOWN_KID))?;
+        let mut validation = Validation::new(ring.algorithm().jose());
         // Time and issuer are checked below against the caller's clock; jsonwebtoken would
         // read the wall clock and allow 60 s of leeway.
         validation.validate_exp = false;
@@ -195,7 +215,11 @@ impl TokenSigner {
     }
 
     /// Checks the JOSE header against the server's rules and returns its `kid`.
-    fn check_header(&self, token: &str) -> Result<String, AuthError> {
+    fn check_header(
+        &self,
+        token: &str,
+        algorithm: crate::SigningAlgorithm,
+    ) -> Result<String, AuthError> {
         let malformed = AuthError::InvalidToken("malformed token");
         let mut parts = token.split('.');
         let (Some(header), Some(_), Some(_), None) =
@@ -215,7 +239,7 @@ impl TokenSigner {
         {
             return Err(AuthError::InvalidToken("header carries a forbidden field"));
         }
-        if fields.get("alg").and_then(|v| v.as_str()) != Some(self.keys.algorithm().as_str()) {
+        if fields.get("alg").and_then(|v| v.as_str()) != Some(algorithm.as_str()) {
             return Err(AuthError::InvalidToken("algorithm not accepted"));
         }
         if fields.get("typ").is_some_and(|t| t != "JWT") {
@@ -410,7 +434,8 @@ mod tests {
     fn headers_that_smuggle_keys_or_critical_extensions_are_refused() {
         let (signer, key) = ed_signer();
         let p = parts(&signer.sign(&claims(&signer)).unwrap());
-        let kid = signer.keys().signing_kid();
+        let ring = signer.keys();
+        let kid = ring.signing_kid();
         for extra in [
             serde_json::json!({"crit": ["exp"]}),
             serde_json::json!({"jku": "https://evil.example/jwks.json"}),

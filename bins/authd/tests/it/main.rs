@@ -6,6 +6,7 @@
 mod cli;
 mod devices;
 mod durability;
+mod keys;
 mod lifecycle;
 mod outage;
 mod overload;

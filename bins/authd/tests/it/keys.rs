@@ -1,0 +1,101 @@
+//! Signing-key rotation without downtime, across processes.
+
+use std::process::Command;
+
+use auth_store::test_support::TestDatabase;
+use serde_json::{Value, json};
+
+use crate::{Authd, PASSWORD, field};
+
+fn keys(url: &str, args: &[&str], extra_env: &[(&str, &str)]) -> (bool, Vec<Value>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_authd"))
+        .arg("keys")
+        .args(args)
+        .env("AUTHD_DATABASE_URL", url)
+        .env_remove("AUTHD_JWT_ALG")
+        .envs(extra_env.iter().copied())
+        .output()
+        .expect("run authd keys");
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (
+        out.status.success(),
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn kid(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+#[test]
+fn a_rotation_reaches_every_process_and_old_tokens_stay_valid() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let env = [
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_KEY_RELOAD_SECS", "1"),
+    ];
+    let a = Authd::start(&env);
+    let b = Authd::start(&env);
+    let before = field(&a.register("alice@example.com", "alice"), "accessToken");
+    let old_kid = kid(&before);
+
+    let (ok, rotated, err) = keys(db.url(), &["rotate"], &[]);
+    assert!(ok, "{err}");
+    let new_kid = field(&rotated[0], "kid");
+    assert_ne!(new_kid, old_kid);
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+
+    for server in [&a, &b] {
+        let (_, session) = server.post(
+            "/api/auth/login",
+            None,
+            json!({"email": "alice@example.com", "password": PASSWORD}),
+        );
+        let after = field(&session, "accessToken");
+        assert_eq!(
+            kid(&after),
+            new_kid,
+            "new tokens are signed with the new key"
+        );
+        for verifier in [&a, &b] {
+            assert_eq!(verifier.get("/api/auth/me", Some(&after)).0, 200);
+            assert_eq!(
+                verifier.get("/api/auth/me", Some(&before)).0,
+                200,
+                "tokens signed before the rotation stay valid"
+            );
+        }
+        let (_, jwks) = server.get("/.well-known/jwks.json", None);
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert!(
+            kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+            "{kids:?}"
+        );
+    }
+
+    let (ok, listed, _) = keys(db.url(), &["list"], &[]);
+    assert!(ok);
+    assert_eq!(
+        (listed[0]["kid"].as_str(), listed[0]["status"].as_str()),
+        (Some(new_kid.as_str()), Some("active"))
+    );
+    assert_eq!(listed[1]["status"], "published");
+}
+
+#[test]
+fn hmac_keys_are_not_rotated_by_authd() {
+    let db = TestDatabase::sqlite();
+    let (ok, _, err) = keys(db.url(), &["rotate"], &[("AUTHD_JWT_ALG", "HS256")]);
+    assert!(!ok && err.contains("AUTHD_JWT_SECRET"), "{err}");
+}
