@@ -9,7 +9,7 @@ mod settings;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, web};
+use actix_web::{HttpServer, web};
 use anyhow::{Context, bail};
 use auth_core::{
     Authority, Clock, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock, ThrottlePolicy,
@@ -233,14 +233,10 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     });
 
     actix_web::rt::System::new().block_on(async move {
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .configure(auth_http::configure)
-        })
-        .bind(&settings.bind)
-        .with_context(|| format!("binding {}", settings.bind))?
-        .shutdown_timeout(10);
+        let server = HttpServer::new(move || auth_http::app(state.clone()))
+            .bind(&settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?
+            .shutdown_timeout(10);
         for addr in server.addrs() {
             log::info!("authd listening on http://{addr}");
         }

@@ -122,6 +122,7 @@ pub(crate) fn record<T>(
         .addr
         .map_or_else(|| "-".to_owned(), |a| a.to_string());
     let who = principal.unwrap_or("-");
+    let rid = client.request_id.as_deref().unwrap_or("-");
     let mut row = AuditEvent::new(state.clock.now(), event, "success");
     match result {
         Ok(_) => {
@@ -134,7 +135,7 @@ pub(crate) fn record<T>(
             };
             log::info!(
                 target: "authd::auth",
-                "event={event} outcome=failure code={} principal={who} client={addr} reason={reason:?}",
+                "request_id={rid} event={event} outcome=failure code={} principal={who} client={addr} reason={reason:?}",
                 e.code()
             );
             "failure".clone_into(&mut row.outcome);
@@ -155,7 +156,11 @@ pub(crate) fn record_admin(
     target: &str,
     client: &ClientInfo,
 ) {
-    log::info!(target: "authd::admin", "admin={admin} action={action} target={target}");
+    log::info!(
+        target: "authd::admin",
+        "request_id={} admin={admin} action={action} target={target}",
+        client.request_id.as_deref().unwrap_or("-")
+    );
     let mut row = AuditEvent::new(state.clock.now(), &format!("admin.{action}"), "success");
     row.principal = Some(target.to_owned());
     row.actor = Some(admin.to_owned());

@@ -4,7 +4,7 @@
 use std::future::{Ready, ready};
 use std::net::IpAddr;
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
 
 use crate::{ApiError, AuthState};
 
@@ -111,6 +111,8 @@ pub struct ClientInfo {
     pub addr: Option<IpAddr>,
     /// The `User-Agent` header, shortened to 200 characters.
     pub user_agent: Option<String>,
+    /// The request's id (see [`crate::RequestId`]).
+    pub request_id: Option<String>,
 }
 
 impl FromRequest for ClientInfo {
@@ -142,7 +144,15 @@ impl ClientInfo {
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(200).collect());
-        ClientInfo { addr, user_agent }
+        let request_id = req
+            .extensions()
+            .get::<crate::RequestId>()
+            .map(|r| r.0.clone());
+        ClientInfo {
+            addr,
+            user_agent,
+            request_id,
+        }
     }
 }
 

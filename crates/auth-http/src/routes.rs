@@ -69,6 +69,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }));
 }
 
+/// The whole application: state, request ids and the route table. The binary serves it and
+/// every HTTP test drives it, so tests exercise exactly what ships.
+pub fn app(
+    state: web::Data<crate::AuthState>,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<actix_web::body::BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new()
+        .app_data(state)
+        .wrap(actix_web::middleware::from_fn(crate::request_id::assign))
+        .configure(configure)
+}
+
 /// A resource whose methods other than `allow` are answered 405 with an `Allow` header.
 fn resource(path: &str, allow: &'static str) -> Resource {
     web::resource(path).default_service(web::to(move || async move {

@@ -62,9 +62,14 @@ fn logs_tell_what_happened_but_never_a_secret() {
         "event=refresh outcome=success",
         "event=logout outcome=success",
         "event=bearer outcome=failure code=INVALID_TOKEN",
+        "request_id=",
     ] {
         assert!(log.contains(event), "missing {event:?} in\n{log}");
     }
+    assert!(
+        !log.contains("request_id=- "),
+        "every auth line names its request:\n{log}"
+    );
     let hash = RefreshToken::parse(&refresh).unwrap().hash();
     for secret in [
         PASSWORD,

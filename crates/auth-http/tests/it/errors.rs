@@ -147,3 +147,38 @@ async fn a_locked_sqlite_file_answers_503_not_a_hang_or_a_500() {
         "nothing was consumed"
     );
 }
+
+#[actix_web::test]
+async fn every_response_carries_a_request_id_echoing_a_well_formed_one() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    let generated = send(&app, TestRequest::get().uri("/healthz")).await;
+    let id = generated.header("x-request-id").unwrap().to_owned();
+    assert!(!id.is_empty() && id.len() <= 64);
+    let other = send(&app, TestRequest::get().uri("/healthz")).await;
+    assert_ne!(
+        other.header("x-request-id"),
+        Some(id.as_str()),
+        "a fresh id per request"
+    );
+    let echoed = send(
+        &app,
+        TestRequest::get()
+            .uri("/nope")
+            .insert_header(("x-request-id", "trace-42.a_b")),
+    )
+    .await;
+    assert_eq!(
+        echoed.header("x-request-id"),
+        Some("trace-42.a_b"),
+        "errors carry it too"
+    );
+    let hostile = send(
+        &app,
+        TestRequest::get()
+            .uri("/healthz")
+            .insert_header(("x-request-id", "bad id; drop")),
+    )
+    .await;
+    assert_ne!(hostile.header("x-request-id"), Some("bad id; drop"));
+}

@@ -22,7 +22,7 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use actix_web::test::{self, TestRequest};
-use actix_web::{App, web};
+use actix_web::web;
 use auth_core::{
     Authority, KeyRing, KeyStore, ManualClock, PasswordHasher, StoredSigningKey, TokenPolicy,
     TokenSigner, UnixTime,
@@ -106,12 +106,7 @@ impl Ctx {
         &self,
     ) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>
     {
-        test::init_service(
-            App::new()
-                .app_data(self.state.clone())
-                .configure(auth_http::configure),
-        )
-        .await
+        test::init_service(auth_http::app(self.state.clone())).await
     }
 }
 
