@@ -230,6 +230,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         rate_limiter: Arc::new(RateLimiter::new(settings.ip_rate_per_min)),
         hashing: Arc::new(HashingGate::for_this_machine()),
         audit: audit.clone(),
+        metrics: Arc::default(),
     });
 
     actix_web::rt::System::new().block_on(async move {

@@ -829,6 +829,15 @@ impl Authority {
             .ok_or(AuthError::NotFound)
     }
 
+    /// Gauges for monitoring: live sessions at `now` and the pool's (open, idle)
+    /// connections.
+    ///
+    /// # Errors
+    /// [`AuthError::Store`] when storage fails.
+    pub fn gauges(&self, now: UnixTime) -> Result<(u64, (u32, u32)), AuthError> {
+        Ok((self.store.live_sessions(now)?, self.store.pool_usage()))
+    }
+
     /// Whether the database answers.
     ///
     /// # Errors

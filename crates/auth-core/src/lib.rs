@@ -71,6 +71,15 @@ pub trait Readiness: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`] when it does not.
     fn ping(&self) -> Result<(), StoreError>;
+
+    /// Connections held by the pool: (open, idle).
+    fn pool_usage(&self) -> (u32, u32);
+
+    /// Sessions neither revoked nor past their absolute lifetime at `now`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn live_sessions(&self, now: UnixTime) -> Result<u64, StoreError>;
 }
 
 /// Everything `Authority` needs from persistence, as one object.

@@ -452,4 +452,17 @@ impl crate::Readiness for MemoryStore {
     fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    fn pool_usage(&self) -> (u32, u32) {
+        (1, 1)
+    }
+
+    fn live_sessions(&self, now: UnixTime) -> Result<u64, StoreError> {
+        Ok(self
+            .state()
+            .sessions
+            .values()
+            .filter(|s| s.is_live(now))
+            .count() as u64)
+    }
 }

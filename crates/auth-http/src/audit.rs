@@ -145,6 +145,9 @@ pub(crate) fn record<T>(
     row.principal = principal.map(str::to_owned);
     row.client_addr = client.addr.map(|a| a.to_string());
     row.user_agent.clone_from(&client.user_agent);
+    state
+        .metrics
+        .auth_event(event, &row.outcome, row.code.as_deref().unwrap_or(""));
     state.audit.push(row);
 }
 

@@ -64,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(operations::jwks)))
     .service(resource("/healthz", "GET").route(web::get().to(operations::healthz)))
     .service(resource("/readyz", "GET").route(web::get().to(operations::readyz)))
+    .service(resource("/metrics", "GET").route(web::get().to(crate::metrics::metrics)))
     .default_service(web::to(|| async {
         Err::<HttpResponse, _>(ApiError::NotFound)
     }));
@@ -84,6 +85,7 @@ pub fn app(
 > {
     actix_web::App::new()
         .app_data(state)
+        .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
         .wrap(actix_web::middleware::from_fn(crate::request_id::assign))
         .configure(configure)
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use auth_core::{Authority, Clock};
 
 use crate::{
-    ApiError, AuditTrail, ClientInfo, HashingGate, RateLimiter, RouteFamily, TrustedProxies,
+    ApiError, AuditTrail, ClientInfo, HashingGate, Metrics, RateLimiter, RouteFamily,
+    TrustedProxies,
 };
 
 /// Application state, registered once with `App::app_data(web::Data::new(state))`.
@@ -26,6 +27,8 @@ pub struct AuthState {
     pub hashing: Arc<HashingGate>,
     /// Where authentication events are recorded.
     pub audit: AuditTrail,
+    /// This process's counters and histograms.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AuthState {

@@ -128,6 +128,24 @@ impl auth_core::Readiness for Database {
     fn ping(&self) -> Result<(), StoreError> {
         self.ping_now()
     }
+
+    fn pool_usage(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
+    fn live_sessions(&self, now: auth_core::UnixTime) -> Result<u64, StoreError> {
+        use crate::schema::sessions;
+        use diesel::{ExpressionMethods, QueryDsl};
+        let mut conn = self.conn()?;
+        let live: i64 = sessions::table
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now.secs()))
+            .count()
+            .get_result(&mut *conn)
+            .map_err(crate::error::store_error)?;
+        Ok(u64::try_from(live).unwrap_or(0))
+    }
 }
 
 fn migrate(target: &Target) -> Result<(), OpenError> {

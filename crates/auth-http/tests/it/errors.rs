@@ -182,3 +182,74 @@ async fn every_response_carries_a_request_id_echoing_a_well_formed_one() {
     .await;
     assert_ne!(hostile.header("x-request-id"), Some("bad id; drop"));
 }
+
+/// The value of the metric line starting with `series` (labels included), if any.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.trim().parse().ok())
+    })
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_outcomes_and_sessions() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    let scrape = || async {
+        let resp =
+            actix_web::test::call_service(&app, TestRequest::get().uri("/metrics").to_request())
+                .await;
+        assert_eq!(resp.status(), 200);
+        assert!(
+            resp.headers()
+                .get("content-type")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        String::from_utf8(actix_web::test::read_body(resp).await.to_vec()).unwrap()
+    };
+    let before = scrape().await;
+    assert_eq!(metric(&before, "authd_active_sessions"), Some(0.0));
+
+    register(&app, "alice@example.com", "alice").await;
+    login(&app, "alice@example.com", "wrong password").await;
+    send(&app, TestRequest::get().uri("/no/such/path")).await;
+    let after = scrape().await;
+
+    let login_401 =
+        r#"authd_http_requests_total{route="/api/auth/login",method="POST",status="401"}"#;
+    assert_eq!(metric(&after, login_401), Some(1.0), "{after}");
+    assert_eq!(
+        metric(
+            &after,
+            r#"authd_http_request_duration_seconds_count{route="/api/auth/login",method="POST",status="401"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &after,
+            r#"authd_http_requests_total{route="unmatched",method="GET",status="404"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &after,
+            r#"authd_auth_events_total{event="login",outcome="failure",code="INVALID_CREDENTIALS"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &after,
+            r#"authd_auth_events_total{event="register",outcome="success",code=""}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(metric(&after, "authd_active_sessions"), Some(1.0));
+    assert_eq!(metric(&after, "authd_hashing_queue_depth"), Some(0.0));
+    assert!(metric(&after, r#"authd_db_connections{state="idle"}"#).is_some());
+}

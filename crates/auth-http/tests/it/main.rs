@@ -91,6 +91,7 @@ impl Ctx {
             rate_limiter: Arc::new(auth_http::RateLimiter::new(per_minute)),
             hashing: Arc::new(auth_http::HashingGate::for_this_machine()),
             audit: auth_http::AuditTrail::start(Arc::new(store.clone())).unwrap(),
+            metrics: Arc::default(),
         });
         Self {
             state,

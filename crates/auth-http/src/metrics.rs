@@ -1,0 +1,198 @@
+//! Prometheus metrics, in the text exposition format at `GET /metrics`: request counts and
+//! latency histograms per route and status, authentication outcomes, live sessions, the
+//! hashing queue and the database pool.
+//!
+//! Routes are labelled by their pattern (`/v2/apps/{app_id}`), and unmatched paths by one
+//! `unmatched` label, so clients cannot grow the label set without bound.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse, web};
+
+use crate::{ApiError, AuthState};
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+#[derive(Default)]
+struct Latency {
+    count: u64,
+    sum: f64,
+    buckets: [u64; BUCKETS.len()],
+}
+
+/// Counters and histograms of one process.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), Latency>>,
+    auth: Mutex<BTreeMap<(String, String, String), u64>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Metrics {
+    fn observe(&self, route: String, method: String, status: u16, seconds: f64) {
+        let mut requests = lock(&self.requests);
+        let entry = requests.entry((route, method, status)).or_default();
+        entry.count += 1;
+        entry.sum += seconds;
+        for (bucket, bound) in entry.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+    }
+
+    /// Counts an authentication outcome (`code` empty on success).
+    pub(crate) fn auth_event(&self, event: &str, outcome: &str, code: &str) {
+        *lock(&self.auth)
+            .entry((event.to_owned(), outcome.to_owned(), code.to_owned()))
+            .or_default() += 1;
+    }
+
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP authd_http_requests_total HTTP requests served."
+        );
+        let _ = writeln!(out, "# TYPE authd_http_requests_total counter");
+        let requests = lock(&self.requests);
+        for ((route, method, status), l) in requests.iter() {
+            let _ = writeln!(
+                out,
+                "authd_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {}",
+                l.count
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP authd_http_request_duration_seconds Time to answer a request."
+        );
+        let _ = writeln!(out, "# TYPE authd_http_request_duration_seconds histogram");
+        for ((route, method, status), l) in requests.iter() {
+            let labels = format!("route=\"{route}\",method=\"{method}\",status=\"{status}\"");
+            for (bound, count) in BUCKETS.iter().zip(l.buckets) {
+                let _ = writeln!(
+                    out,
+                    "authd_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "authd_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                l.count
+            );
+            let _ = writeln!(
+                out,
+                "authd_http_request_duration_seconds_sum{{{labels}}} {}",
+                l.sum
+            );
+            let _ = writeln!(
+                out,
+                "authd_http_request_duration_seconds_count{{{labels}}} {}",
+                l.count
+            );
+        }
+        drop(requests);
+        let _ = writeln!(
+            out,
+            "# HELP authd_auth_events_total Authentication outcomes by event, outcome and error code."
+        );
+        let _ = writeln!(out, "# TYPE authd_auth_events_total counter");
+        for ((event, outcome, code), n) in lock(&self.auth).iter() {
+            let _ = writeln!(
+                out,
+                "authd_auth_events_total{{event=\"{event}\",outcome=\"{outcome}\",code=\"{code}\"}} {n}"
+            );
+        }
+    }
+}
+
+/// Middleware (for `middleware::from_fn`) that times every request.
+///
+/// # Errors
+/// Only what the wrapped service returns.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let state = req.app_data::<web::Data<AuthState>>().cloned();
+    let response = next.call(req).await?;
+    if let Some(state) = state {
+        state.metrics.observe(
+            route,
+            method,
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    Ok(response)
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(state: web::Data<AuthState>) -> Result<HttpResponse, ApiError> {
+    let mut out = String::new();
+    state.metrics.render(&mut out);
+    let _ = writeln!(
+        out,
+        "# HELP authd_hashing_queue_depth Requests waiting for a password-hashing slot."
+    );
+    let _ = writeln!(out, "# TYPE authd_hashing_queue_depth gauge");
+    let _ = writeln!(
+        out,
+        "authd_hashing_queue_depth {}",
+        state.hashing.queue_depth()
+    );
+    let now = state.clock.now();
+    let inner = state.clone();
+    if let Ok((sessions, (open, idle))) =
+        crate::issued::blocking(move || inner.authority.gauges(now)).await
+    {
+        let _ = writeln!(
+            out,
+            "# HELP authd_active_sessions Sessions neither revoked nor ended."
+        );
+        let _ = writeln!(out, "# TYPE authd_active_sessions gauge");
+        let _ = writeln!(out, "authd_active_sessions {sessions}");
+        let _ = writeln!(
+            out,
+            "# HELP authd_db_connections Database connections held by the pool."
+        );
+        let _ = writeln!(out, "# TYPE authd_db_connections gauge");
+        let _ = writeln!(out, "authd_db_connections{{state=\"idle\"}} {idle}");
+        let _ = writeln!(
+            out,
+            "authd_db_connections{{state=\"in_use\"}} {}",
+            open.saturating_sub(idle)
+        );
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(out))
+}
