@@ -136,7 +136,13 @@ pub fn keys(settings: &crate::settings::Settings, command: KeysCommand) -> anyho
     let retain = settings.access_ttl_secs + 60;
     match command {
         KeysCommand::Rotate => {
-            let key = auth_core::KeyRing::rotate(&database, now)?;
+            let cipher = settings
+                .key_encryption_key
+                .as_deref()
+                .map(auth_core::KeyCipher::from_secret)
+                .transpose()
+                .context("AUTHD_KEY_ENCRYPTION_KEY")?;
+            let key = auth_core::KeyRing::rotate(&database, now, cipher.as_ref())?;
             print(&json!({"kid": key.kid, "createdAt": key.created_at.secs(), "status": "active"}));
         }
         KeysCommand::List => {

@@ -12,8 +12,8 @@ use std::time::Duration;
 use actix_web::{HttpServer, web};
 use anyhow::{Context, bail};
 use auth_core::{
-    Authority, Clock, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock, ThrottlePolicy,
-    TokenPolicy, TokenSigner, purge_expired, purge_inactive_devices,
+    Authority, Clock, KeyCipher, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock,
+    ThrottlePolicy, TokenPolicy, TokenSigner, purge_expired, purge_inactive_devices,
 };
 use auth_http::{AuditTrail, AuthState, HashingGate, RateLimiter, TrustedProxies};
 use auth_store::Database;
@@ -105,13 +105,19 @@ fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies, 
     let database = Database::open(&settings.database_url).context("opening the database")?;
     log::info!("database ready ({:?})", database.backend());
 
+    let key_cipher = key_cipher(settings)?;
     let keys = match settings.jwt_alg {
         JwtAlg::EdDSA => {
             if settings.jwt_secret.is_some() {
                 log::warn!("AUTHD_JWT_SECRET is ignored: AUTHD_JWT_ALG is EdDSA");
             }
-            KeyRing::load(&database, SystemClock.now(), settings.access_ttl_secs + 60)
-                .context("loading signing keys")?
+            KeyRing::load(
+                &database,
+                SystemClock.now(),
+                settings.access_ttl_secs + 60,
+                key_cipher.as_ref(),
+            )
+            .context("loading signing keys")?
         }
         alg @ (JwtAlg::HS256 | JwtAlg::HS512) => {
             let Some(secret) = settings.jwt_secret.as_deref() else {
@@ -153,11 +159,22 @@ fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies, 
         PasswordHasher::recommended().context("preparing the password hasher")?,
         policy,
     )
+    .with_key_cipher(key_cipher)
     .with_throttle(ThrottlePolicy {
         max_failures: settings.login_max_failures,
         max_delay_secs: settings.login_max_delay_secs,
     });
     Ok((authority, trusted_proxies, database))
+}
+
+/// The cipher for stored private keys, when `AUTHD_KEY_ENCRYPTION_KEY` is set.
+fn key_cipher(settings: &Settings) -> anyhow::Result<Option<KeyCipher>> {
+    settings
+        .key_encryption_key
+        .as_deref()
+        .map(KeyCipher::from_secret)
+        .transpose()
+        .context("AUTHD_KEY_ENCRYPTION_KEY")
 }
 
 /// How often ended sessions and forgotten failure streaks are deleted.

@@ -77,6 +77,16 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_SESSION_MAX_SECS", global = true, value_parser = clap::value_parser!(i64).range(1..))]
     pub session_max_secs: Option<i64>,
 
+    /// Secret (at least 32 bytes) that encrypts the private signing keys stored in the
+    /// database; keys stored before it was set stay readable.
+    #[arg(
+        long,
+        env = "AUTHD_KEY_ENCRYPTION_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub key_encryption_key: Option<String>,
+
     /// How often each process reloads the signing keys to pick up a rotation, in seconds
     /// (a token naming an unknown key also triggers a reload).
     #[arg(long, env = "AUTHD_KEY_RELOAD_SECS", default_value_t = 30, global = true, value_parser = clap::value_parser!(u64).range(1..))]

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use crate::KeyCipher;
 use crate::session::{self, TokenPolicy};
 use crate::throttle::ThrottlePolicy;
 use crate::token::UNKNOWN_KID;
@@ -87,6 +88,7 @@ pub struct Authority {
     policy: TokenPolicy,
     throttle: ThrottlePolicy,
     last_key_reload: Arc<AtomicI64>,
+    key_cipher: Option<KeyCipher>,
 }
 
 /// A superseded key stays published this long after the access-token lifetime.
@@ -119,7 +121,15 @@ impl Authority {
             policy,
             throttle: ThrottlePolicy::default(),
             last_key_reload: Arc::new(AtomicI64::new(0)),
+            key_cipher: None,
         }
+    }
+
+    /// The same operations opening (and, for new keys, sealing) private signing keys with
+    /// `cipher`.
+    #[must_use]
+    pub fn with_key_cipher(self, key_cipher: Option<KeyCipher>) -> Self {
+        Self { key_cipher, ..self }
     }
 
     /// The same operations with another login-throttling policy.
@@ -172,8 +182,12 @@ impl Authority {
             return Ok(());
         }
         let retain = self.policy.access_ttl_secs + KEY_RETENTION_MARGIN_SECS;
-        self.signer
-            .replace_keys(KeyRing::load(self.store.as_ref(), now, retain)?);
+        self.signer.replace_keys(KeyRing::load(
+            self.store.as_ref(),
+            now,
+            retain,
+            self.key_cipher.as_ref(),
+        )?);
         self.last_key_reload.store(now.secs(), Ordering::SeqCst);
         Ok(())
     }
@@ -1666,7 +1680,7 @@ mod tests {
             PasswordHasher::with_params(1024, 1, 1).unwrap(),
             TokenPolicy::default(),
         );
-        let new_key = KeyRing::rotate(store.as_ref(), T0).unwrap();
+        let new_key = KeyRing::rotate(store.as_ref(), T0, None).unwrap();
         b.reload_keys(T0.plus_secs(20)).unwrap();
         let fresh = login(&b, "alice@example.com", "correct horse battery").unwrap();
         assert_eq!(

@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::{AuthError, StoreError, UnixTime};
+use crate::{AuthError, KeyCipher, StoreError, UnixTime};
 
 /// The algorithm access tokens are signed with, fixed by configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,23 @@ impl StoredSigningKey {
             public_key: x,
             created_at: now,
         })
+    }
+}
+
+impl StoredSigningKey {
+    /// A new key whose private half is sealed with `cipher` when one is configured.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] if the OS cannot supply randomness.
+    pub fn generate_sealed(now: UnixTime, cipher: Option<&KeyCipher>) -> Result<Self, AuthError> {
+        let mut key = Self::generate_ed25519(now)?;
+        if let Some(cipher) = cipher {
+            let seed = URL_SAFE_NO_PAD
+                .decode(&key.private_key)
+                .map_err(|_| AuthError::Internal("fresh key is not base64".into()))?;
+            key.private_key = cipher.seal(&key.kid, &seed)?;
+        }
+        Ok(key)
     }
 }
 
@@ -199,6 +216,18 @@ impl KeyRing {
     /// # Errors
     /// [`AuthError::Internal`] when `keys` is empty or a key is corrupt.
     pub fn ed25519(keys: &[StoredSigningKey]) -> Result<Self, AuthError> {
+        Self::ed25519_with(keys, None)
+    }
+
+    /// As [`KeyRing::ed25519`], opening private keys sealed with `cipher`.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] when `keys` is empty, a key is corrupt, or the active key is
+    /// sealed and `cipher` is missing or wrong.
+    pub fn ed25519_with(
+        keys: &[StoredSigningKey],
+        cipher: Option<&KeyCipher>,
+    ) -> Result<Self, AuthError> {
         let corrupt = |kid: &str| AuthError::Internal(format!("signing key {kid} is corrupt"));
         let mut sorted: Vec<&StoredSigningKey> = keys
             .iter()
@@ -229,11 +258,20 @@ impl KeyRing {
                 use_: "sig",
             });
         }
-        let seed: [u8; 32] = URL_SAFE_NO_PAD
-            .decode(&signing.private_key)
-            .ok()
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| corrupt(&signing.kid))?;
+        let seed_bytes = if crate::key_cipher::is_sealed(&signing.private_key) {
+            let cipher = cipher.ok_or_else(|| {
+                AuthError::Internal(format!(
+                    "signing key {} is encrypted: set AUTHD_KEY_ENCRYPTION_KEY",
+                    signing.kid
+                ))
+            })?;
+            cipher.open(&signing.kid, &signing.private_key)?
+        } else {
+            URL_SAFE_NO_PAD
+                .decode(&signing.private_key)
+                .map_err(|_| corrupt(&signing.kid))?
+        };
+        let seed: [u8; 32] = seed_bytes.try_into().map_err(|_| corrupt(&signing.kid))?;
         let derived = ed25519_dalek::SigningKey::from_bytes(&seed)
             .verifying_key()
             .to_bytes();
@@ -271,13 +309,18 @@ impl KeyRing {
     ///
     /// # Errors
     /// [`AuthError::Store`] when storage fails, [`AuthError::Internal`] for corrupt keys.
-    pub fn load(store: &dyn KeyStore, now: UnixTime, retain_secs: i64) -> Result<Self, AuthError> {
+    pub fn load(
+        store: &dyn KeyStore,
+        now: UnixTime,
+        retain_secs: i64,
+        cipher: Option<&KeyCipher>,
+    ) -> Result<Self, AuthError> {
         let mut keys = store.signing_keys()?;
         if keys.is_empty() {
-            store.insert_first_signing_key(&StoredSigningKey::generate_ed25519(now)?)?;
+            store.insert_first_signing_key(&StoredSigningKey::generate_sealed(now, cipher)?)?;
             keys = store.signing_keys()?;
         }
-        Self::ed25519(&keys_in_use(keys, now, retain_secs))
+        Self::ed25519_with(&keys_in_use(keys, now, retain_secs), cipher)
     }
 
     /// Makes a new key the active one: stored now, it signs every token issued after the
@@ -286,11 +329,15 @@ impl KeyRing {
     ///
     /// # Errors
     /// [`AuthError::Store`] when storage fails.
-    pub fn rotate(store: &dyn KeyStore, now: UnixTime) -> Result<StoredSigningKey, AuthError> {
+    pub fn rotate(
+        store: &dyn KeyStore,
+        now: UnixTime,
+        cipher: Option<&KeyCipher>,
+    ) -> Result<StoredSigningKey, AuthError> {
         let newest = store.signing_keys()?.iter().map(|k| k.created_at).max();
         // The new key must sort after every existing one, even within the same second.
         let created = newest.map_or(now, |n| now.max(n.plus_secs(1)));
-        let key = StoredSigningKey::generate_ed25519(created)?;
+        let key = StoredSigningKey::generate_sealed(created, cipher)?;
         store.insert_signing_key(&key)?;
         Ok(key)
     }
@@ -411,19 +458,40 @@ mod tests {
     #[test]
     fn a_superseded_key_stays_published_until_its_tokens_expired() {
         let store = MemoryStore::default();
-        let first = KeyRing::load(&store, UnixTime(100), 3_660).unwrap();
-        let rotated = KeyRing::rotate(&store, UnixTime(100)).unwrap();
+        let first = KeyRing::load(&store, UnixTime(100), 3_660, None).unwrap();
+        let rotated = KeyRing::rotate(&store, UnixTime(100), None).unwrap();
         assert!(
             rotated.created_at > UnixTime(100),
             "sorts after the old key even in the same second"
         );
-        let during = KeyRing::load(&store, UnixTime(200), 3_660).unwrap();
+        let during = KeyRing::load(&store, UnixTime(200), 3_660, None).unwrap();
         assert_eq!(during.signing_kid(), rotated.kid);
         assert_eq!(during.jwks().keys.len(), 2);
         assert!(during.verifying_key(first.signing_kid()).is_some());
-        let after = KeyRing::load(&store, rotated.created_at.plus_secs(3_660), 3_660).unwrap();
+        let after =
+            KeyRing::load(&store, rotated.created_at.plus_secs(3_660), 3_660, None).unwrap();
         assert_eq!(after.jwks().keys.len(), 1);
         assert!(after.verifying_key(first.signing_kid()).is_none());
+    }
+
+    #[test]
+    fn sealed_keys_sign_with_the_cipher_and_refuse_without_it() {
+        let store = MemoryStore::default();
+        let cipher = KeyCipher::from_secret("a key encryption key of at least 32 bytes").unwrap();
+        let ring = KeyRing::load(&store, UnixTime(100), 3_660, Some(&cipher)).unwrap();
+        let stored = store.signing_keys().unwrap();
+        assert!(
+            stored[0].private_key.starts_with("enc:v1:"),
+            "stored sealed"
+        );
+        assert_eq!(ring.signing_kid(), stored[0].kid);
+        let without = KeyRing::load(&store, UnixTime(100), 3_660, None).unwrap_err();
+        assert!(
+            without.to_string().contains("AUTHD_KEY_ENCRYPTION_KEY"),
+            "{without}"
+        );
+        let wrong = KeyCipher::from_secret("the wrong key encryption key, 32+ bytes").unwrap();
+        assert!(KeyRing::load(&store, UnixTime(100), 3_660, Some(&wrong)).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod clock;
 mod credentials;
 mod device;
 mod error;
+mod key_cipher;
 mod keys;
 #[cfg(test)]
 mod memory;
@@ -33,6 +34,7 @@ pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use credentials::{Email, Password, Username};
 pub use device::{Device, DeviceId, DeviceStore, Platform, purge_inactive_devices};
 pub use error::{AuthError, StoreError};
+pub use key_cipher::KeyCipher;
 pub use keys::{Jwk, Jwks, KeyRing, KeyStore, SigningAlgorithm, StoredSigningKey, keys_in_use};
 pub use password::{PasswordHash, PasswordHasher, PasswordVerification};
 pub use principal::{PrincipalKind, Role};

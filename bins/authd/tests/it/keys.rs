@@ -99,3 +99,41 @@ fn hmac_keys_are_not_rotated_by_authd() {
     let (ok, _, err) = keys(db.url(), &["rotate"], &[("AUTHD_JWT_ALG", "HS256")]);
     assert!(!ok && err.contains("AUTHD_JWT_SECRET"), "{err}");
 }
+
+#[test]
+fn private_keys_are_stored_encrypted_when_a_key_encryption_key_is_set() {
+    let db = TestDatabase::sqlite();
+    let kek = "an operator's key encryption key, 32+ bytes";
+    let env = [
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_KEY_ENCRYPTION_KEY", kek),
+    ];
+    let first = Authd::start(&env);
+    let token = field(&first.register("alice@example.com", "alice"), "accessToken");
+    assert!(first.stop().success());
+
+    let stored = auth_core::KeyStore::signing_keys(&db.open()).unwrap();
+    assert!(
+        stored.iter().all(|k| k.private_key.starts_with("enc:v1:")),
+        "no plaintext private key in the database"
+    );
+
+    // The same secret reads them back after a restart; rotation keeps sealing.
+    let again = Authd::start(&env);
+    assert_eq!(again.get("/api/auth/me", Some(&token)).0, 200);
+    let (ok, _, err) = keys(db.url(), &["rotate"], &[("AUTHD_KEY_ENCRYPTION_KEY", kek)]);
+    assert!(ok, "{err}");
+    assert!(
+        auth_core::KeyStore::signing_keys(&db.open())
+            .unwrap()
+            .iter()
+            .all(|k| k.private_key.starts_with("enc:v1:"))
+    );
+    drop(again);
+
+    // Without it, authd refuses to start rather than sign with nothing.
+    let refused = Authd::try_start(&[("AUTHD_DATABASE_URL", db.url())])
+        .err()
+        .unwrap();
+    assert!(refused.contains("AUTHD_KEY_ENCRYPTION_KEY"), "{refused}");
+}
