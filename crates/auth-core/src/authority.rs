@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::KeyCipher;
 use crate::session::{self, TokenPolicy};
 use crate::throttle::ThrottlePolicy;
 use crate::token::UNKNOWN_KID;
@@ -16,6 +15,7 @@ use crate::{
     Session, SessionId, SigningAlgorithm, Status, Store, StoreError, TokenSigner, UnixTime, User,
     UserId, UserStatus, Username, Wallet, WalletLogin, WalletRole,
 };
+use crate::{KeyCipher, WalletChange};
 
 /// Tokens issued for one session: a new access token and the session's current refresh
 /// token.
@@ -510,14 +510,15 @@ impl Authority {
             PasswordVerification::Valid => {}
             PasswordVerification::ValidNeedsRehash => {
                 let upgraded = self.hasher.hash(password).and_then(|hash| {
-                    let mut updated = wallet.clone();
-                    updated.password_hash = hash;
-                    updated.updated_at = now;
-                    self.store.update_wallet(&updated, false, now)?;
-                    Ok(updated)
+                    let change = WalletChange {
+                        password_hash: Some(hash.clone()),
+                        ..WalletChange::default()
+                    };
+                    self.store.update_wallet(&wallet.id, &change, false, now)?;
+                    Ok(hash)
                 });
                 match upgraded {
-                    Ok(updated) => wallet = updated,
+                    Ok(hash) => wallet.password_hash = hash,
                     Err(e) => log::warn!("password rehash for wallet {} failed: {e}", wallet.id),
                 }
             }
@@ -739,15 +740,17 @@ impl Authority {
         role: Option<WalletRole>,
         now: UnixTime,
     ) -> Result<Wallet, AuthError> {
-        let mut wallet = self.wallet(app, id)?;
+        self.wallet(app, id)?;
         let suspend = status == Some(Status::Suspended);
-        wallet.status = status.unwrap_or(wallet.status);
-        wallet.role = role.unwrap_or(wallet.role);
-        wallet.updated_at = now;
+        let change = WalletChange {
+            status,
+            role,
+            password_hash: None,
+        };
         self.store
-            .update_wallet(&wallet, suspend, now)?
+            .update_wallet(id, &change, suspend, now)?
             .ok_or(AuthError::NotFound)?;
-        Ok(wallet)
+        self.wallet(app, id)
     }
 
     /// Replaces a wallet's password and ends all its sessions. Returns how many sessions
@@ -762,11 +765,13 @@ impl Authority {
         password: &Password,
         now: UnixTime,
     ) -> Result<u64, AuthError> {
-        let mut wallet = self.wallet(app, id)?;
-        wallet.password_hash = self.hasher.hash(password)?;
-        wallet.updated_at = now;
+        self.wallet(app, id)?;
+        let change = WalletChange {
+            password_hash: Some(self.hasher.hash(password)?),
+            ..WalletChange::default()
+        };
         self.store
-            .update_wallet(&wallet, true, now)?
+            .update_wallet(id, &change, true, now)?
             .ok_or(AuthError::NotFound)
     }
 

@@ -64,7 +64,9 @@ pub fn purge_expired(store: &dyn Store, now: UnixTime) -> Result<(usize, usize),
     }
 }
 pub use user::{User, UserId, UserStatus, UserStore};
-pub use wallet::{App, AppId, Page, Status, Wallet, WalletLogin, WalletRole, WalletStore};
+pub use wallet::{
+    App, AppId, Page, Status, Wallet, WalletChange, WalletLogin, WalletRole, WalletStore,
+};
 
 /// Whether the storage answers at all.
 pub trait Readiness: Send + Sync {

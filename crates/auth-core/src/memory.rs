@@ -387,17 +387,27 @@ impl WalletStore for MemoryStore {
 
     fn update_wallet(
         &self,
-        wallet: &Wallet,
+        id: &str,
+        change: &crate::WalletChange,
         revoke: bool,
         at: UnixTime,
     ) -> Result<Option<u64>, StoreError> {
         let mut s = self.state();
-        let Some(w) = s.wallets.iter_mut().find(|w| w.id == wallet.id) else {
+        let Some(w) = s.wallets.iter_mut().find(|w| w.id == id) else {
             return Ok(None);
         };
-        *w = wallet.clone();
+        if let Some(status) = change.status {
+            w.status = status;
+        }
+        if let Some(role) = &change.role {
+            w.role = role.clone();
+        }
+        if let Some(hash) = &change.password_hash {
+            w.password_hash = hash.clone();
+        }
+        w.updated_at = at;
         Ok(Some(if revoke {
-            revoke_all(&mut s, crate::PrincipalKind::Wallet, &wallet.id, at)
+            revoke_all(&mut s, crate::PrincipalKind::Wallet, id, at)
         } else {
             0
         }))

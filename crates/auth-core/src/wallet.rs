@@ -217,6 +217,17 @@ impl Wallet {
     }
 }
 
+/// The fields of a wallet to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalletChange {
+    /// A new status.
+    pub status: Option<Status>,
+    /// A new role.
+    pub role: Option<WalletRole>,
+    /// A new password hash.
+    pub password_hash: Option<PasswordHash>,
+}
+
 /// A page of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
@@ -301,15 +312,17 @@ pub trait WalletStore: Send + Sync {
     /// [`StoreError`] when storage fails.
     fn list_wallets(&self, app: &AppId, page: Page) -> Result<(Vec<Wallet>, u64), StoreError>;
 
-    /// Replaces a wallet's status, role and password hash (as given in `wallet`), and
-    /// when `revoke` is set revokes all its sessions at `at`, in one transaction. Returns
-    /// how many sessions were revoked, or `None` when the wallet does not exist.
+    /// Applies `change` to the wallet `id` (only the fields it sets, so concurrent changes
+    /// of different fields do not undo each other) and, when `revoke` is set, revokes all
+    /// its sessions at `at`, in one transaction. Returns how many sessions were revoked, or
+    /// `None` when the wallet does not exist.
     ///
     /// # Errors
     /// [`StoreError`] when storage fails; nothing changes then.
     fn update_wallet(
         &self,
-        wallet: &Wallet,
+        id: &str,
+        change: &WalletChange,
         revoke: bool,
         at: UnixTime,
     ) -> Result<Option<u64>, StoreError>;

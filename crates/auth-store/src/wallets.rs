@@ -4,7 +4,7 @@
 
 use auth_core::{
     App, AppId, Page, PasswordHash, PrincipalKind, Status, StoreError, UnixTime, Username, Wallet,
-    WalletRole, WalletStore,
+    WalletChange, WalletRole, WalletStore,
 };
 use diesel::prelude::*;
 
@@ -33,6 +33,15 @@ struct WalletRow {
     role: String,
     status: String,
     created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = wallets)]
+struct WalletChangeRow<'a> {
+    status: Option<&'a str>,
+    role: Option<&'a str>,
+    password_hash: Option<&'a str>,
     updated_at: i64,
 }
 
@@ -239,26 +248,27 @@ impl WalletStore for Database {
 
     fn update_wallet(
         &self,
-        wallet: &Wallet,
+        id: &str,
+        change: &WalletChange,
         revoke: bool,
         at: UnixTime,
     ) -> Result<Option<u64>, StoreError> {
         let mut conn = self.conn()?;
         write_transaction(&mut conn, |conn| {
-            let row = WalletRow::from(wallet);
-            let found = diesel::update(wallets::table.find(&wallet.id))
-                .set((
-                    wallets::password_hash.eq(&row.password_hash),
-                    wallets::role.eq(&row.role),
-                    wallets::status.eq(&row.status),
-                    wallets::updated_at.eq(row.updated_at),
-                ))
+            // Only the fields being changed are written (None columns are skipped).
+            let found = diesel::update(wallets::table.find(id))
+                .set(WalletChangeRow {
+                    status: change.status.map(Status::as_str),
+                    role: change.role.as_ref().map(WalletRole::as_str),
+                    password_hash: change.password_hash.as_ref().map(PasswordHash::as_str),
+                    updated_at: at.secs(),
+                })
                 .execute(conn)?;
             if found == 0 {
                 return Ok(None);
             }
             let revoked = if revoke {
-                revoke_wallet_sessions(conn, std::slice::from_ref(&wallet.id), at)?
+                revoke_wallet_sessions(conn, &[id.to_owned()], at)?
             } else {
                 0
             };

@@ -1,7 +1,7 @@
 use auth_core::session::{self, TokenPolicy};
 use auth_core::{
     App, Page, PasswordHash, PrincipalKind, SessionStore, Status, StoreError, Username, Wallet,
-    WalletRole, WalletStore,
+    WalletChange, WalletRole, WalletStore,
 };
 use auth_store::Database;
 use auth_store::test_support::TestDatabase;
@@ -14,6 +14,7 @@ crate::on_both_backends!(
     suspending_or_rotating_a_wallet_revokes_its_sessions,
     suspending_an_app_revokes_its_wallets_sessions,
     deleting_a_wallet_deletes_its_sessions,
+    changes_to_different_fields_do_not_undo_each_other,
 );
 
 fn app(store: &Database, name: &str, at: i64) -> App {
@@ -85,11 +86,16 @@ fn wallet_usernames_are_unique_per_app_ignoring_case(db: &TestDatabase) {
 fn suspending_or_rotating_a_wallet_revokes_its_sessions(db: &TestDatabase) {
     let store = db.open();
     let a = app(&store, "a", 0);
-    let mut w = wallet(&store, &a, "sensor01");
+    let w = wallet(&store, &a, "sensor01");
     let (s1, s2) = (session_for(&store, &w), session_for(&store, &w));
-    w.role = WalletRole::parse("gateway").unwrap();
+    let new_role = WalletChange {
+        role: Some(WalletRole::parse("gateway").unwrap()),
+        ..WalletChange::default()
+    };
     assert_eq!(
-        store.update_wallet(&w, false, T0.plus_secs(1)).unwrap(),
+        store
+            .update_wallet(&w.id, &new_role, false, T0.plus_secs(1))
+            .unwrap(),
         Some(0)
     );
     assert_eq!(
@@ -104,9 +110,14 @@ fn suspending_or_rotating_a_wallet_revokes_its_sessions(db: &TestDatabase) {
             .revoked_at
             .is_none()
     );
-    w.status = Status::Suspended;
+    let suspend = WalletChange {
+        status: Some(Status::Suspended),
+        ..WalletChange::default()
+    };
     assert_eq!(
-        store.update_wallet(&w, true, T0.plus_secs(2)).unwrap(),
+        store
+            .update_wallet(&w.id, &suspend, true, T0.plus_secs(2))
+            .unwrap(),
         Some(2)
     );
     for s in [&s1, &s2] {
@@ -115,8 +126,43 @@ fn suspending_or_rotating_a_wallet_revokes_its_sessions(db: &TestDatabase) {
             Some(T0.plus_secs(2))
         );
     }
-    w.id = "wal_missing".into();
-    assert_eq!(store.update_wallet(&w, true, T0).unwrap(), None);
+    assert_eq!(
+        store
+            .update_wallet("wal_missing", &suspend, true, T0)
+            .unwrap(),
+        None
+    );
+}
+
+fn changes_to_different_fields_do_not_undo_each_other(db: &TestDatabase) {
+    let store = db.open();
+    let a = app(&store, "a", 0);
+    let w = wallet(&store, &a, "sensor01");
+    // Two admins act on the same wallet from the same stale view.
+    let new_password = WalletChange {
+        password_hash: Some(PasswordHash::from_stored(
+            "$argon2id$v=19$m=8,t=1,p=1$bmV3$bmV3".into(),
+        )),
+        ..WalletChange::default()
+    };
+    let new_role = WalletChange {
+        role: Some(WalletRole::parse("gateway").unwrap()),
+        ..WalletChange::default()
+    };
+    store
+        .update_wallet(&w.id, &new_password, true, T0.plus_secs(1))
+        .unwrap();
+    store
+        .update_wallet(&w.id, &new_role, false, T0.plus_secs(1))
+        .unwrap();
+    let stored = store.wallet(&w.id).unwrap().unwrap();
+    assert_eq!(stored.role.as_str(), "gateway");
+    assert_eq!(
+        stored.password_hash,
+        new_password.password_hash.unwrap(),
+        "the role change kept the new password"
+    );
+    assert_eq!(stored.status, Status::Active);
 }
 
 fn suspending_an_app_revokes_its_wallets_sessions(db: &TestDatabase) {
