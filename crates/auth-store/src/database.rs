@@ -97,7 +97,10 @@ impl Database {
         };
         let pool = Pool::builder()
             .max_size(options.max_connections)
-            .min_idle(Some(1))
+            // No background top-up: a connection is made only for a caller waiting for it, so
+            // a short-lived process (the CLI) never exits while one is being established
+            // (libpq/OpenSSL crash if torn down mid-connect).
+            .min_idle(Some(0))
             .connection_timeout(options.acquire_timeout)
             .test_on_check_out(false)
             .build(Manager(target))

@@ -232,3 +232,18 @@ fn the_audit_trail_survives_a_graceful_stop_and_is_read_from_the_command_line() 
     let (_, all, _) = authd(db.url(), &["audit"], "");
     assert!(all.iter().any(|e| e["event"] == "register"));
 }
+
+/// Short-lived commands used to exit while the connection pool was still opening a
+/// connection in the background, and libpq crashed (SIGSEGV) about once in eight runs.
+#[test]
+fn administration_commands_exit_cleanly_on_postgres() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    authd(db.url(), &["app", "create", "--name", "Sensors"], "");
+    for run in 0..25 {
+        let (ok, apps, err) = authd(db.url(), &["app", "list"], "");
+        assert!(ok, "run {run}: {err}");
+        assert_eq!(apps.len(), 1);
+    }
+}

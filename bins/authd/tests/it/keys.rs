@@ -20,11 +20,12 @@ fn keys(url: &str, args: &[&str], extra_env: &[(&str, &str)]) -> (bool, Vec<Valu
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    (
-        out.status.success(),
-        lines,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let report = format!(
+        "{}; stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), lines, report)
 }
 
 fn kid(token: &str) -> String {
