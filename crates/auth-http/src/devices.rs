@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use auth_core::{DeviceId, DeviceSession, Platform};
 use serde::{Deserialize, Serialize};
 
-use crate::issued::{SessionReply, TokenPair, blocking, session_response};
+use crate::issued::{SessionReply, TokenPair, blocking, refresh_response, session_response};
 use crate::operations::rfc3339;
 use crate::{ApiError, AuthState, ClientInfo, RouteFamily};
 
@@ -93,19 +93,8 @@ pub(crate) async fn refresh(
     body: web::Json<DeviceRefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let presented = body.into_inner().refresh_token;
-    let now = state.clock.now();
-    let result = async {
-        state.admit(RouteFamily::Refresh, &client)?;
-        let state = state.clone();
-        blocking(move || state.authority.refresh_device(&presented, now)).await
-    }
-    .await;
-    session_response(
-        &state,
-        "device_refresh",
-        StatusCode::OK,
-        None,
-        &client,
-        result,
-    )
+    refresh_response(state, client, "device_refresh", move |authority, now| {
+        authority.refresh_device(&presented, now)
+    })
+    .await
 }

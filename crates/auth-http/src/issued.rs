@@ -3,10 +3,10 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
-use auth_core::{AuthError, IssuedTokens};
+use auth_core::{AuthError, Authority, IssuedTokens, UnixTime};
 use serde::Serialize;
 
-use crate::{ApiError, AuthState, ClientInfo, audit};
+use crate::{ApiError, AuthState, ClientInfo, RouteFamily, audit};
 
 /// A session-issuing result that can be answered: it names its principal for the log and
 /// turns into the contract's body.
@@ -65,6 +65,24 @@ pub(crate) fn session_response<S: SessionReply>(
     };
     audit::record(state, event, principal.as_deref(), client, &result);
     Ok(tokens(status, result?.into_body()))
+}
+
+/// Answers a refresh route: takes one attempt from the client's refresh budget, runs the
+/// rotation off the async workers at the state's clock, and logs and answers the result.
+pub(crate) async fn refresh_response<S: SessionReply + Send + 'static>(
+    state: web::Data<AuthState>,
+    client: ClientInfo,
+    event: &str,
+    rotate: impl FnOnce(&Authority, UnixTime) -> Result<S, AuthError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    let result = async {
+        state.admit(RouteFamily::Refresh, &client)?;
+        let inner = state.clone();
+        blocking(move || rotate(&inner.authority, now)).await
+    }
+    .await;
+    session_response(&state, event, StatusCode::OK, None, &client, result)
 }
 
 /// Runs a blocking domain operation (Argon2, the database) off the async workers.

@@ -8,7 +8,7 @@ use auth_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::{body_error, describe_json_error};
-use crate::issued::{SessionReply, TokenPair, blocking, session_response};
+use crate::issued::{SessionReply, TokenPair, blocking, refresh_response, session_response};
 use crate::{ApiError, AuthState, Authenticated, ClientInfo, RouteFamily, audit};
 
 #[derive(Deserialize)]
@@ -132,14 +132,10 @@ pub(crate) async fn refresh(
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let presented = body.into_inner().refresh_token;
-    let now = state.clock.now();
-    let result = async {
-        state.admit(RouteFamily::Refresh, &client)?;
-        let state = state.clone();
-        blocking(move || state.authority.refresh_user(&presented, now)).await
-    }
-    .await;
-    session_response(&state, "refresh", StatusCode::OK, None, &client, result)
+    refresh_response(state, client, "refresh", move |authority, now| {
+        authority.refresh_user(&presented, now)
+    })
+    .await
 }
 
 pub(crate) async fn logout(

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use auth_core::{Password, WalletLogin, WalletSession};
 use serde::{Deserialize, Serialize};
 
-use crate::issued::{SessionReply, blocking, session_response};
+use crate::issued::{SessionReply, refresh_response, session_response};
 use crate::{ApiError, AuthState, BearerToken, ClientInfo, RouteFamily};
 
 #[derive(Deserialize)]
@@ -76,19 +76,8 @@ pub(crate) async fn refresh(
     client: ClientInfo,
     token: BearerToken,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.clock.now();
-    let result = async {
-        state.admit(RouteFamily::Refresh, &client)?;
-        let state = state.clone();
-        blocking(move || state.authority.refresh_wallet(token.expose(), now)).await
-    }
-    .await;
-    session_response(
-        &state,
-        "wallet_refresh",
-        StatusCode::OK,
-        None,
-        &client,
-        result,
-    )
+    refresh_response(state, client, "wallet_refresh", move |authority, now| {
+        authority.refresh_wallet(token.expose(), now)
+    })
+    .await
 }
