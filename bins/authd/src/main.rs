@@ -62,6 +62,8 @@ enum Command {
         #[command(subcommand)]
         command: admin::KeysCommand,
     },
+    /// Print the OpenAPI 3.1 description that `GET /openapi.json` serves (no database).
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +89,10 @@ fn main() -> anyhow::Result<()> {
         Command::User { command } => admin::user(&authority(&cli.settings)?.0, command),
         Command::Audit(args) => admin::audit(&cli.settings.database_url, &args),
         Command::Keys { command } => admin::keys(&cli.settings, command),
+        Command::Openapi => {
+            println!("{}", auth_http::openapi_json());
+            Ok(())
+        }
     }
 }
 

@@ -125,6 +125,9 @@ impl Password {
     pub const MIN_CHARS: usize = 8;
     /// Most characters accepted; longer input is refused before any hashing.
     pub const MAX_CHARS: usize = 128;
+    /// The shipped list of common passwords that [`Password::new`] refuses, in lower case
+    /// (the comparison ignores ASCII case).
+    pub const COMMON: &'static [&'static str] = COMMON_PASSWORDS;
 
     /// Checks a new password against the policy.
     ///

@@ -25,6 +25,9 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// Every platform, in the contract's order.
+    pub const ALL: [Platform; 3] = [Self::Ios, Self::Android, Self::Web];
+
     /// Parses exactly `IOS`, `ANDROID` or `WEB`.
     ///
     /// # Errors

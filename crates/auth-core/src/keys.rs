@@ -129,6 +129,7 @@ fn okp_thumbprint(x: &str) -> String {
 
 /// A public key in JWK form, as published at `/.well-known/jwks.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwk {
     /// Key type (`OKP`).
     pub kty: &'static str,
@@ -147,6 +148,7 @@ pub struct Jwk {
 
 /// A JSON Web Key Set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwks {
     /// The published keys. Empty when tokens are HMAC-signed: a shared secret is never
     /// published.

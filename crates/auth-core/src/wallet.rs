@@ -21,6 +21,9 @@ pub enum Status {
 }
 
 impl Status {
+    /// Both statuses.
+    pub const ALL: [Status; 2] = [Self::Active, Self::Suspended];
+
     /// The contract's name (`active`, `suspended`).
     #[must_use]
     pub fn as_str(self) -> &'static str {

@@ -11,16 +11,23 @@ use auth_core::{
     WalletRole,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use crate::body::JsonBody;
 use crate::issued::blocking;
 use crate::operations::rfc3339;
 use crate::{Admin, ApiError, AuthState};
 
 /// Paging of list routes: `?limit=1..200&offset=N` (defaults 50 and 0).
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
+    /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// Items to skip (default 0).
+    #[param(value_type = Option<u64>, maximum = 4_294_967_295_u64)]
     offset: Option<u32>,
 }
 
@@ -33,7 +40,8 @@ impl PageQuery {
     }
 }
 
-#[derive(Serialize)]
+/// One page of a list, and the size of the whole list.
+#[derive(Serialize, ToSchema)]
 struct Listing<T> {
     items: Vec<T>,
     total: u64,
@@ -41,13 +49,21 @@ struct Listing<T> {
     offset: u32,
 }
 
-#[derive(Serialize)]
+/// An app: the owner of wallets.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AppBody {
+    #[schema(example = "app_1a2b3c4d")]
     app_id: String,
     name: String,
+    #[schema(schema_with = statuses)]
     status: &'static str,
+    #[schema(format = DateTime)]
     created_at: String,
+}
+
+fn statuses() -> utoipa::openapi::ObjectBuilder {
+    crate::openapi::one_of(&Status::ALL.map(Status::as_str))
 }
 
 impl From<App> for AppBody {
@@ -61,14 +77,19 @@ impl From<App> for AppBody {
     }
 }
 
-#[derive(Serialize)]
+/// A wallet of an app.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct WalletBody {
+    #[schema(example = "wal_5f0c8a4e2b7d4c1e9a3f6b8d0e2c4a6f")]
     id: String,
     username: String,
     app_id: String,
+    /// From the wallet's metadata; carried in its tokens.
     role: String,
+    #[schema(schema_with = statuses)]
     status: &'static str,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
@@ -95,17 +116,33 @@ fn json<T: Serialize>(status: StatusCode, body: T) -> HttpResponse {
         .json(body)
 }
 
-#[derive(Deserialize)]
+/// `POST /v2/apps`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateApp {
+    /// 1 to 100 characters after trimming, none of them control characters.
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        example = "Greenhouse sensors"
+    )]
     name: String,
 }
 
-/// `POST /v2/apps`.
+/// Creates an app.
+#[utoipa::path(post, path = "/v2/apps", tag = "admin",
+    security(("bearer" = [])),
+    request_body = CreateApp,
+    responses(
+        (status = 201, description = "The new app", body = AppBody),
+        (status = 400, description = "INVALID_REQUEST"),
+        (status = 401, description = "INVALID_TOKEN"),
+        (status = 403, description = "FORBIDDEN: not an admin"),
+    ))]
 pub(crate) async fn create_app(
     state: web::Data<AuthState>,
     admin: Admin,
-    body: web::Json<CreateApp>,
+    body: JsonBody<CreateApp>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let name = body.into_inner().name;
@@ -114,7 +151,16 @@ pub(crate) async fn create_app(
     Ok(json(StatusCode::CREATED, AppBody::from(app)))
 }
 
-/// `GET /v2/apps`.
+/// Lists apps, oldest first.
+#[utoipa::path(get, path = "/v2/apps", tag = "admin",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of apps", body = Listing<AppBody>),
+        (status = 400, description = "INVALID_REQUEST: a bad limit or offset"),
+        (status = 401, description = "INVALID_TOKEN"),
+        (status = 403, description = "FORBIDDEN: not an admin"),
+    ))]
 pub(crate) async fn list_apps(
     state: web::Data<AuthState>,
     _admin: Admin,
@@ -133,7 +179,16 @@ pub(crate) async fn list_apps(
     ))
 }
 
-/// `GET /v2/apps/{appId}`.
+/// One app.
+#[utoipa::path(get, path = "/v2/apps/{appId}", tag = "admin",
+    security(("bearer" = [])),
+    params(("appId" = String, Path, description = "The app's id")),
+    responses(
+        (status = 200, description = "The app", body = AppBody),
+        (status = 401, description = "INVALID_TOKEN"),
+        (status = 403, description = "FORBIDDEN: not an admin"),
+        (status = 404, description = "NOT_FOUND"),
+    ))]
 pub(crate) async fn get_app(
     state: web::Data<AuthState>,
     _admin: Admin,
@@ -144,18 +199,31 @@ pub(crate) async fn get_app(
     Ok(json(StatusCode::OK, AppBody::from(app)))
 }
 
-#[derive(Deserialize)]
+/// `PATCH /v2/apps/{appId}`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchApp {
+    #[schema(schema_with = statuses)]
     status: String,
 }
 
-/// `PATCH /v2/apps/{appId}`: suspending an app ends every session of its wallets.
+/// Suspends or reactivates an app; suspending ends every session of its wallets.
+#[utoipa::path(patch, path = "/v2/apps/{appId}", tag = "admin",
+    security(("bearer" = [])),
+    params(("appId" = String, Path, description = "The app's id")),
+    request_body = PatchApp,
+    responses(
+        (status = 200, description = "The app as it is now", body = AppBody),
+        (status = 400, description = "INVALID_REQUEST"),
+        (status = 401, description = "INVALID_TOKEN"),
+        (status = 403, description = "FORBIDDEN: not an admin"),
+        (status = 404, description = "NOT_FOUND"),
+    ))]
 pub(crate) async fn patch_app(
     state: web::Data<AuthState>,
     admin: Admin,
     path: web::Path<String>,
-    body: web::Json<PatchApp>,
+    body: JsonBody<PatchApp>,
 ) -> Result<HttpResponse, ApiError> {
     let id = app_id(&path)?;
     let status = Status::parse(&body.status)?;
@@ -175,26 +243,45 @@ pub(crate) async fn patch_app(
     Ok(json(StatusCode::OK, AppBody::from(app)))
 }
 
-#[derive(Deserialize)]
+/// What an admin says about a wallet.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WalletMetadata {
+    /// Carried as `role` in the wallet's tokens.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,32}$", example = "device")]
     role: String,
 }
 
-#[derive(Deserialize)]
+/// `POST /v2/apps/{appId}/wallets`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateWallet {
+    /// Unique within the app, case-insensitively.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$", example = "sensor01")]
     username: String,
+    #[schema(value_type = crate::openapi::StrongPassword)]
     password: String,
     metadata: WalletMetadata,
 }
 
-/// `POST /v2/apps/{appId}/wallets`.
+/// Creates a wallet in an app.
+#[utoipa::path(post, path = "/v2/apps/{appId}/wallets", tag = "admin",
+    security(("bearer" = [])),
+    params(("appId" = String, Path, description = "The app's id")),
+    request_body = CreateWallet,
+    responses(
+        (status = 201, description = "The new wallet", body = WalletBody),
+        (status = 400, description = "INVALID_REQUEST or WEAK_PASSWORD"),
+        (status = 401, description = "INVALID_TOKEN"),
+        (status = 403, description = "FORBIDDEN: not an admin"),
+        (status = 404, description = "NOT_FOUND: no such app"),
+        (status = 409, description = "ACCOUNT_EXISTS: the username is taken in this app"),
+    ))]
 pub(crate) async fn create_wallet(
     state: web::Data<AuthState>,
     admin: Admin,
     path: web::Path<String>,
-    body: web::Json<CreateWallet>,
+    body: JsonBody<CreateWallet>,
 ) -> Result<HttpResponse, ApiError> {
     let app = app_id(&path)?;
     let body = body.into_inner();
@@ -214,7 +301,17 @@ pub(crate) async fn create_wallet(
     Ok(json(StatusCode::CREATED, WalletBody::from(wallet)))
 }
 
-/// `GET /v2/apps/{appId}/wallets`.
+/// Lists an app's wallets, oldest first.
+#[utoipa::path(get, path = "/v2/apps/{appId}/wallets", tag = "admin",
+    security(("bearer" = [])),
+    params(("appId" = String, Path, description = "The app's id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of wallets", body = Listing<WalletBody>),
+        (status = 400, description = "INVALID_REQUEST: a bad limit or offset"),
+        (status = 401, description = "INVALID_TOKEN"),
+        (status = 403, description = "FORBIDDEN: not an admin"),
+        (status = 404, description = "NOT_FOUND: no such app"),
+    ))]
 pub(crate) async fn list_wallets(
     state: web::Data<AuthState>,
     _admin: Admin,
@@ -235,7 +332,19 @@ pub(crate) async fn list_wallets(
     ))
 }
 
-/// `GET /v2/apps/{appId}/wallets/{walletId}`.
+/// One wallet.
+#[utoipa::path(get, path = "/v2/apps/{appId}/wallets/{walletId}", tag = "admin",
+    security(("bearer" = [])),
+    params(
+        ("appId" = String, Path, description = "The app's id"),
+        ("walletId" = String, Path, description = "The wallet's id (`wal_…`)"),
+    ),
+    responses(
+        (status = 200, description = "The wallet", body = WalletBody),
+        (status = 401, description = "INVALID_TOKEN"),
+        (status = 403, description = "FORBIDDEN: not an admin"),
+        (status = 404, description = "NOT_FOUND"),
+    ))]
 pub(crate) async fn get_wallet(
     state: web::Data<AuthState>,
     _admin: Admin,
@@ -247,20 +356,36 @@ pub(crate) async fn get_wallet(
     Ok(json(StatusCode::OK, WalletBody::from(wallet)))
 }
 
-#[derive(Deserialize)]
+/// `PATCH /v2/apps/{appId}/wallets/{walletId}`: the fields to change.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchWallet {
+    #[schema(schema_with = statuses)]
     status: Option<String>,
     metadata: Option<WalletMetadata>,
 }
 
 /// `PATCH /v2/apps/{appId}/wallets/{walletId}`: suspension ends the wallet's sessions; a
 /// new role shows in its tokens from the next exchange.
+#[utoipa::path(patch, path = "/v2/apps/{appId}/wallets/{walletId}", tag = "admin",
+    security(("bearer" = [])),
+    params(
+        ("appId" = String, Path, description = "The app's id"),
+        ("walletId" = String, Path, description = "The wallet's id (`wal_…`)"),
+    ),
+    request_body = PatchWallet,
+    responses(
+        (status = 200, description = "The wallet as it is now", body = WalletBody),
+        (status = 400, description = "INVALID_REQUEST"),
+        (status = 401, description = "INVALID_TOKEN"),
+        (status = 403, description = "FORBIDDEN: not an admin"),
+        (status = 404, description = "NOT_FOUND"),
+    ))]
 pub(crate) async fn patch_wallet(
     state: web::Data<AuthState>,
     admin: Admin,
     path: web::Path<(String, String)>,
-    body: web::Json<PatchWallet>,
+    body: JsonBody<PatchWallet>,
 ) -> Result<HttpResponse, ApiError> {
     let (app, wallet) = path.into_inner();
     let app = app_id(&app)?;
@@ -281,13 +406,16 @@ pub(crate) async fn patch_wallet(
     Ok(json(StatusCode::OK, WalletBody::from(wallet)))
 }
 
-#[derive(Deserialize)]
+/// `PUT /v2/apps/{appId}/wallets/{walletId}/password`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewPassword {
+    #[schema(value_type = crate::openapi::StrongPassword)]
     password: String,
 }
 
-#[derive(Serialize)]
+/// How many sessions a password rotation ended.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PasswordRotated {
     revoked_sessions: u64,
@@ -295,11 +423,25 @@ struct PasswordRotated {
 
 /// `PUT /v2/apps/{appId}/wallets/{walletId}/password`: rotates the credential and ends every
 /// session of the wallet; says how many.
+#[utoipa::path(put, path = "/v2/apps/{appId}/wallets/{walletId}/password", tag = "admin",
+    security(("bearer" = [])),
+    params(
+        ("appId" = String, Path, description = "The app's id"),
+        ("walletId" = String, Path, description = "The wallet's id (`wal_…`)"),
+    ),
+    request_body = NewPassword,
+    responses(
+        (status = 200, description = "Rotated", body = PasswordRotated),
+        (status = 400, description = "INVALID_REQUEST or WEAK_PASSWORD"),
+        (status = 401, description = "INVALID_TOKEN"),
+        (status = 403, description = "FORBIDDEN: not an admin"),
+        (status = 404, description = "NOT_FOUND"),
+    ))]
 pub(crate) async fn rotate_wallet_password(
     state: web::Data<AuthState>,
     admin: Admin,
     path: web::Path<(String, String)>,
-    body: web::Json<NewPassword>,
+    body: JsonBody<NewPassword>,
 ) -> Result<HttpResponse, ApiError> {
     let (app, wallet) = path.into_inner();
     let app = app_id(&app)?;
@@ -318,7 +460,19 @@ pub(crate) async fn rotate_wallet_password(
     Ok(json(StatusCode::OK, PasswordRotated { revoked_sessions }))
 }
 
-/// `DELETE /v2/apps/{appId}/wallets/{walletId}`.
+/// Deletes a wallet and ends its sessions.
+#[utoipa::path(delete, path = "/v2/apps/{appId}/wallets/{walletId}", tag = "admin",
+    security(("bearer" = [])),
+    params(
+        ("appId" = String, Path, description = "The app's id"),
+        ("walletId" = String, Path, description = "The wallet's id (`wal_…`)"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "INVALID_TOKEN"),
+        (status = 403, description = "FORBIDDEN: not an admin"),
+        (status = 404, description = "NOT_FOUND"),
+    ))]
 pub(crate) async fn delete_wallet(
     state: web::Data<AuthState>,
     admin: Admin,
@@ -332,29 +486,56 @@ pub(crate) async fn delete_wallet(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+/// `PATCH /api/admin/users/{id}`: the fields to change.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchUser {
+    /// Replaces the user's roles: upper-case identifiers such as `USER` or `ADMIN`.
+    #[schema(schema_with = role_names)]
     roles: Option<Vec<String>>,
+    /// Suspending ends every session of the user.
+    #[schema(schema_with = statuses)]
     status: Option<String>,
 }
 
-#[derive(Serialize)]
+fn role_names() -> utoipa::openapi::ArrayBuilder {
+    utoipa::openapi::ArrayBuilder::new().items(
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some("^[A-Z][A-Z0-9_]{0,31}$")),
+    )
+}
+
+/// A user as an admin sees it.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AdminUserBody {
+    #[schema(format = Uuid)]
     id: String,
     email: String,
     username: String,
     roles: Vec<String>,
+    #[schema(schema_with = statuses)]
     status: &'static str,
 }
 
-/// `PATCH /api/admin/users/{id}` `{roles, status}`.
+/// Changes a user's roles or status.
+#[utoipa::path(patch, path = "/api/admin/users/{id}", tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = PatchUser,
+    responses(
+        (status = 200, description = "The user as it is now", body = AdminUserBody),
+        (status = 400, description = "INVALID_REQUEST"),
+        (status = 401, description = "INVALID_TOKEN"),
+        (status = 403, description = "FORBIDDEN: not an admin"),
+        (status = 404, description = "NOT_FOUND"),
+    ))]
 pub(crate) async fn patch_user(
     state: web::Data<AuthState>,
     admin: Admin,
     path: web::Path<String>,
-    body: web::Json<PatchUser>,
+    body: JsonBody<PatchUser>,
 ) -> Result<HttpResponse, ApiError> {
     let id = UserId::from_stored(path.into_inner());
     let body = body.into_inner();
@@ -399,23 +580,35 @@ pub(crate) async fn patch_user(
     ))
 }
 
-/// `GET /v2/audit?principal=&event=&since=&until=&limit=&offset=`: the audit trail, newest
-/// first. `since` and `until` are RFC 3339 instants.
-#[derive(Deserialize)]
+/// The filter of `GET /v2/audit`.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
+    /// Only events of this principal.
     principal: Option<String>,
+    /// Only events of this name (`login`, `refresh`, `create_app`, …).
     event: Option<String>,
+    /// Only events at or after this RFC 3339 instant.
+    #[param(format = DateTime)]
     since: Option<String>,
+    /// Only events before this RFC 3339 instant.
+    #[param(format = DateTime)]
     until: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// Items to skip (default 0).
+    #[param(value_type = Option<u64>, maximum = 4_294_967_295_u64)]
     offset: Option<u32>,
 }
 
-#[derive(Serialize)]
+/// One recorded event.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AuditBody {
     id: String,
+    #[schema(format = DateTime)]
     at: String,
     event: String,
     outcome: String,
@@ -435,6 +628,16 @@ fn instant(raw: Option<&str>, name: &str) -> Result<Option<auth_core::UnixTime>,
     .transpose()
 }
 
+/// The audit trail, newest first.
+#[utoipa::path(get, path = "/v2/audit", tag = "admin",
+    security(("bearer" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of events", body = Listing<AuditBody>),
+        (status = 400, description = "INVALID_REQUEST: a bad filter, limit or offset"),
+        (status = 401, description = "INVALID_TOKEN"),
+        (status = 403, description = "FORBIDDEN: not an admin"),
+    ))]
 pub(crate) async fn list_audit(
     state: web::Data<AuthState>,
     _admin: Admin,

@@ -5,39 +5,60 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use auth_core::{DeviceId, DeviceSession, Platform};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use crate::body::JsonBody;
 use crate::issued::{SessionReply, TokenPair, blocking, refresh_response, session_response};
 use crate::operations::rfc3339;
 use crate::{ApiError, AuthState, ClientInfo, RouteFamily};
 
-#[derive(Deserialize)]
+/// `POST /api/auth/device`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DeviceRequest {
+    /// The app's identifier for this installation. An identifier, not a secret.
+    #[schema(
+        pattern = "^[A-Za-z0-9._:-]{8,128}$",
+        example = "3f2a9c1e-ios-install-01"
+    )]
     device_id: String,
+    #[schema(schema_with = platforms)]
     platform: String,
 }
 
-#[derive(Deserialize)]
+/// The platforms a device can be on.
+pub(crate) fn platforms() -> utoipa::openapi::ObjectBuilder {
+    crate::openapi::one_of(&Platform::ALL.map(Platform::as_str))
+}
+
+/// A device refresh token to rotate.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DeviceRefreshRequest {
+    /// The opaque refresh token of the last device session response.
     refresh_token: String,
 }
 
-#[derive(Serialize)]
+/// A registered device.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct DeviceBody {
     id: String,
     device_id: String,
+    #[schema(schema_with = platforms)]
     platform: &'static str,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
-#[derive(Serialize)]
+/// A device session: a new token pair and the device.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DeviceSessionBody {
     #[serde(flatten)]
     tokens: TokenPair,
     device: DeviceBody,
+    /// Whether this call registered the device.
     new_device: bool,
 }
 
@@ -62,11 +83,18 @@ impl SessionReply for DeviceSession {
     }
 }
 
-/// `POST /api/auth/device`: registers the device on first use; a new session each time.
+/// Authenticates a device, registering it on first use; a new session each time.
+#[utoipa::path(post, path = "/api/auth/device", tag = "devices",
+    request_body = DeviceRequest,
+    responses(
+        (status = 200, description = "A new device session", body = DeviceSessionBody),
+        (status = 400, description = "INVALID_REQUEST: a bad deviceId or platform"),
+        (status = 429, description = "RATE_LIMITED"),
+    ))]
 pub(crate) async fn authenticate(
     state: web::Data<AuthState>,
     client: ClientInfo,
-    body: web::Json<DeviceRequest>,
+    body: JsonBody<DeviceRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let result = async {
@@ -86,11 +114,19 @@ pub(crate) async fn authenticate(
     session_response(&state, "device", StatusCode::OK, None, &client, result)
 }
 
-/// `POST /api/auth/device/refresh`: rotates a device session's refresh token.
+/// Rotates a device session's refresh token.
+#[utoipa::path(post, path = "/api/auth/device/refresh", tag = "devices",
+    request_body = DeviceRefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = DeviceSessionBody),
+        (status = 400, description = "INVALID_REQUEST"),
+        (status = 401, description = "INVALID_TOKEN (also a user's refresh token), TOKEN_EXPIRED, or REFRESH_TOKEN_REUSED"),
+        (status = 429, description = "RATE_LIMITED"),
+    ))]
 pub(crate) async fn refresh(
     state: web::Data<AuthState>,
     client: ClientInfo,
-    body: web::Json<DeviceRefreshRequest>,
+    body: JsonBody<DeviceRefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let presented = body.into_inner().refresh_token;
     refresh_response(state, client, "device_refresh", move |authority, now| {

@@ -36,11 +36,42 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every code an error response can carry, as the contract lists them.
+pub(crate) const CODES: [&str; 15] = [
+    "INVALID_REQUEST",
+    "WEAK_PASSWORD",
+    "INVALID_CREDENTIALS",
+    "INVALID_TOKEN",
+    "TOKEN_EXPIRED",
+    "REFRESH_TOKEN_REUSED",
+    "ACCOUNT_INACTIVE",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "ACCOUNT_EXISTS",
+    "PAYLOAD_TOO_LARGE",
+    "RATE_LIMITED",
+    "INTERNAL_ERROR",
+    "SERVICE_UNAVAILABLE",
+];
+
+/// The body of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(title = "Error")]
+pub(crate) struct ErrorBody<'a> {
+    /// A human-readable message; never echoes a password or a token.
+    #[schema(example = "Invalid username or password")]
     error: &'a str,
+    /// The machine-readable contract code.
+    #[schema(schema_with = codes)]
     code: &'static str,
+    /// When the error happened: RFC 3339 UTC, to the second.
+    #[schema(format = DateTime, example = "2026-08-04T10:30:00Z")]
     timestamp: String,
+}
+
+fn codes() -> utoipa::openapi::ObjectBuilder {
+    crate::openapi::one_of(&CODES)
 }
 
 impl ApiError {
@@ -206,22 +237,6 @@ impl ResponseError for ApiError {
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(e: actix_web::error::BlockingError) -> Self {
         ApiError::Internal(format!("blocking task failed: {e}"))
-    }
-}
-
-/// Turns a JSON body error into the contract's 400 or 413, without echoing any value from
-/// the body (a mistyped field could be a password).
-pub(crate) fn json_error(e: &actix_web::error::JsonPayloadError) -> ApiError {
-    use actix_web::error::{JsonPayloadError as J, PayloadError};
-    match e {
-        J::Overflow { .. } | J::OverflowKnownLength { .. } | J::Payload(PayloadError::Overflow) => {
-            ApiError::PayloadTooLarge
-        }
-        J::ContentType => ApiError::BadRequest("Content-Type must be application/json".into()),
-        J::Deserialize(e) => ApiError::BadRequest(describe_json_error(e)),
-        J::Payload(_) => ApiError::BadRequest("Request body could not be read".into()),
-        J::Serialize(e) => ApiError::Internal(format!("serialising a body: {e}")),
-        _ => ApiError::BadRequest("Invalid request body".into()),
     }
 }
 

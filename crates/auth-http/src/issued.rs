@@ -21,13 +21,22 @@ pub(crate) trait SessionReply {
 
 /// The token fields every session body starts with. Lifetimes in the `/api/auth` family
 /// are milliseconds.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TokenPair {
+    /// A JWT for `Authorization: Bearer`.
     access_token: String,
+    /// Opaque and single-use: send it to the refresh route for the next pair.
     refresh_token: String,
+    #[schema(schema_with = bearer)]
     token_type: &'static str,
+    /// Milliseconds until `accessToken` expires.
+    #[schema(example = 3_600_000)]
     expires_in: i64,
+}
+
+fn bearer() -> utoipa::openapi::ObjectBuilder {
+    crate::openapi::one_of(&["Bearer"])
 }
 
 impl From<IssuedTokens> for TokenPair {

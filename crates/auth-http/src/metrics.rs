@@ -151,7 +151,9 @@ pub async fn observe(
     Ok(response)
 }
 
-/// `GET /metrics`.
+/// The metrics of this process, for Prometheus to scrape.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(state: web::Data<AuthState>) -> Result<HttpResponse, ApiError> {
     let mut out = String::new();
     state.metrics.render(&mut out);

@@ -2,7 +2,6 @@
 
 use actix_web::{HttpResponse, Resource, web};
 
-use crate::error::json_error;
 use crate::{ApiError, admin, devices, operations, users, wallets};
 
 /// Largest request body accepted on the auth routes.
@@ -11,63 +10,65 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 /// Registers every authd route, the JSON body rules, and JSON answers for unknown paths
 /// (404) and wrong methods (405).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(BODY_LIMIT)
-            .error_handler(|e, _| json_error(&e).into()),
-    )
-    .app_data(web::PayloadConfig::new(BODY_LIMIT))
-    .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
-    .app_data(
-        web::QueryConfig::default()
-            .error_handler(|_, _| ApiError::BadRequest("Invalid query string".into()).into()),
-    )
-    .service(resource("/api/auth/register", "POST").route(web::post().to(users::register)))
-    .service(resource("/api/auth/login", "POST").route(web::post().to(users::login)))
-    .service(resource("/api/auth/refresh", "POST").route(web::post().to(users::refresh)))
-    .service(resource("/api/auth/logout", "POST").route(web::post().to(users::logout)))
-    .service(resource("/api/auth/me", "GET").route(web::get().to(users::me)))
-    .service(resource("/api/auth/device", "POST").route(web::post().to(devices::authenticate)))
-    .service(resource("/api/auth/device/refresh", "POST").route(web::post().to(devices::refresh)))
-    .service(resource("/v2/auth/wallet/login", "POST").route(web::post().to(wallets::login)))
-    .service(resource("/v2/auth/wallet/refresh", "POST").route(web::post().to(wallets::refresh)))
-    .service(
-        resource("/v2/apps", "GET, POST")
-            .route(web::get().to(admin::list_apps))
-            .route(web::post().to(admin::create_app)),
-    )
-    .service(
-        resource("/v2/apps/{app_id}", "GET, PATCH")
-            .route(web::get().to(admin::get_app))
-            .route(web::patch().to(admin::patch_app)),
-    )
-    .service(
-        resource("/v2/apps/{app_id}/wallets", "GET, POST")
-            .route(web::get().to(admin::list_wallets))
-            .route(web::post().to(admin::create_wallet)),
-    )
-    .service(
-        resource(
-            "/v2/apps/{app_id}/wallets/{wallet_id}",
-            "GET, PATCH, DELETE",
+    cfg.app_data(web::PayloadConfig::new(BODY_LIMIT))
+        .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|_, _| ApiError::BadRequest("Invalid query string".into()).into()),
         )
-        .route(web::get().to(admin::get_wallet))
-        .route(web::patch().to(admin::patch_wallet))
-        .route(web::delete().to(admin::delete_wallet)),
-    )
-    .service(
-        resource("/v2/apps/{app_id}/wallets/{wallet_id}/password", "PUT")
-            .route(web::put().to(admin::rotate_wallet_password)),
-    )
-    .service(resource("/v2/audit", "GET").route(web::get().to(admin::list_audit)))
-    .service(resource("/api/admin/users/{id}", "PATCH").route(web::patch().to(admin::patch_user)))
-    .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(operations::jwks)))
-    .service(resource("/healthz", "GET").route(web::get().to(operations::healthz)))
-    .service(resource("/readyz", "GET").route(web::get().to(operations::readyz)))
-    .service(resource("/metrics", "GET").route(web::get().to(crate::metrics::metrics)))
-    .default_service(web::to(|| async {
-        Err::<HttpResponse, _>(ApiError::NotFound)
-    }));
+        .service(resource("/api/auth/register", "POST").route(web::post().to(users::register)))
+        .service(resource("/api/auth/login", "POST").route(web::post().to(users::login)))
+        .service(resource("/api/auth/refresh", "POST").route(web::post().to(users::refresh)))
+        .service(resource("/api/auth/logout", "POST").route(web::post().to(users::logout)))
+        .service(resource("/api/auth/me", "GET").route(web::get().to(users::me)))
+        .service(resource("/api/auth/device", "POST").route(web::post().to(devices::authenticate)))
+        .service(
+            resource("/api/auth/device/refresh", "POST").route(web::post().to(devices::refresh)),
+        )
+        .service(resource("/v2/auth/wallet/login", "POST").route(web::post().to(wallets::login)))
+        .service(
+            resource("/v2/auth/wallet/refresh", "POST").route(web::post().to(wallets::refresh)),
+        )
+        .service(
+            resource("/v2/apps", "GET, POST")
+                .route(web::get().to(admin::list_apps))
+                .route(web::post().to(admin::create_app)),
+        )
+        .service(
+            resource("/v2/apps/{app_id}", "GET, PATCH")
+                .route(web::get().to(admin::get_app))
+                .route(web::patch().to(admin::patch_app)),
+        )
+        .service(
+            resource("/v2/apps/{app_id}/wallets", "GET, POST")
+                .route(web::get().to(admin::list_wallets))
+                .route(web::post().to(admin::create_wallet)),
+        )
+        .service(
+            resource(
+                "/v2/apps/{app_id}/wallets/{wallet_id}",
+                "GET, PATCH, DELETE",
+            )
+            .route(web::get().to(admin::get_wallet))
+            .route(web::patch().to(admin::patch_wallet))
+            .route(web::delete().to(admin::delete_wallet)),
+        )
+        .service(
+            resource("/v2/apps/{app_id}/wallets/{wallet_id}/password", "PUT")
+                .route(web::put().to(admin::rotate_wallet_password)),
+        )
+        .service(resource("/v2/audit", "GET").route(web::get().to(admin::list_audit)))
+        .service(
+            resource("/api/admin/users/{id}", "PATCH").route(web::patch().to(admin::patch_user)),
+        )
+        .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(operations::jwks)))
+        .service(resource("/healthz", "GET").route(web::get().to(operations::healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(operations::readyz)))
+        .service(resource("/metrics", "GET").route(web::get().to(crate::metrics::metrics)))
+        .service(resource("/openapi.json", "GET").route(web::get().to(crate::openapi::openapi)))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::NotFound)
+        }));
 }
 
 /// The whole application: state, request ids and the route table. The binary serves it and

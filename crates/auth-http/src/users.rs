@@ -6,48 +6,66 @@ use auth_core::{
     AuthError, Email, Password, PrincipalKind, UserId, UserSession, UserStatus, Username,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::error::{body_error, describe_json_error};
+use crate::body::JsonBody;
+use crate::error::body_error;
 use crate::issued::{SessionReply, TokenPair, blocking, refresh_response, session_response};
 use crate::{ApiError, AuthState, Authenticated, ClientInfo, RouteFamily, audit};
 
-#[derive(Deserialize)]
+/// `POST /api/auth/register`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RegisterRequest {
+    /// Trimmed, and compared case-insensitively.
+    #[schema(format = Email, max_length = 254, example = "user@example.com")]
     email: String,
+    #[schema(value_type = crate::openapi::StrongPassword)]
     password: String,
+    /// Public name, unique case-insensitively.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$", example = "myusername")]
     username: String,
 }
 
-#[derive(Deserialize)]
+/// `POST /api/auth/login`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct LoginRequest {
+    #[schema(format = Email, max_length = 254, example = "user@example.com")]
     email: String,
+    #[schema(format = Password, max_length = 128)]
     password: String,
 }
 
-#[derive(Deserialize)]
+/// A refresh token to rotate.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RefreshRequest {
+    /// The opaque refresh token of the last session response.
     refresh_token: String,
 }
 
-#[derive(Deserialize, Default)]
+/// The optional body of `POST /api/auth/logout`.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct LogoutRequest {
+pub(crate) struct LogoutRequest {
+    /// The session's refresh token; it must belong to the same session as the access token.
     refresh_token: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A user as the session body describes it.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct UserBody {
+    #[schema(format = Uuid)]
     id: String,
     email: String,
     username: String,
     roles: Vec<String>,
 }
 
-#[derive(Serialize)]
+/// A user session: a new token pair and the user.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct SessionBody {
     #[serde(flatten)]
     tokens: TokenPair,
@@ -74,10 +92,19 @@ impl SessionReply for UserSession {
     }
 }
 
+/// Registers a user and starts a session.
+#[utoipa::path(post, path = "/api/auth/register", tag = "users",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered, with a new session", body = SessionBody),
+        (status = 400, description = "INVALID_REQUEST, or WEAK_PASSWORD"),
+        (status = 409, description = "ACCOUNT_EXISTS: the email or the username is taken"),
+        (status = 429, description = "RATE_LIMITED"),
+    ))]
 pub(crate) async fn register(
     state: web::Data<AuthState>,
     client: ClientInfo,
-    body: web::Json<RegisterRequest>,
+    body: JsonBody<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = Email::parse(&body.email);
@@ -104,10 +131,20 @@ pub(crate) async fn register(
     )
 }
 
+/// Starts a session with an email and a password.
+#[utoipa::path(post, path = "/api/auth/login", tag = "users",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "A new session", body = SessionBody),
+        (status = 400, description = "INVALID_REQUEST"),
+        (status = 401, description = "INVALID_CREDENTIALS"),
+        (status = 403, description = "ACCOUNT_INACTIVE: the user is suspended"),
+        (status = 429, description = "RATE_LIMITED: too many failures for this account or address"),
+    ))]
 pub(crate) async fn login(
     state: web::Data<AuthState>,
     client: ClientInfo,
-    body: web::Json<LoginRequest>,
+    body: JsonBody<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = Email::parse(&body.email);
@@ -126,10 +163,20 @@ pub(crate) async fn login(
     session_response(&state, "login", StatusCode::OK, who, &client, result)
 }
 
+/// Rotates a user session's refresh token: a new pair; the old refresh token is spent.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "users",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = SessionBody),
+        (status = 400, description = "INVALID_REQUEST"),
+        (status = 401, description = "INVALID_TOKEN, TOKEN_EXPIRED, or REFRESH_TOKEN_REUSED (the session is revoked)"),
+        (status = 403, description = "ACCOUNT_INACTIVE: the user is suspended"),
+        (status = 429, description = "RATE_LIMITED"),
+    ))]
 pub(crate) async fn refresh(
     state: web::Data<AuthState>,
     client: ClientInfo,
-    body: web::Json<RefreshRequest>,
+    body: JsonBody<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let presented = body.into_inner().refresh_token;
     refresh_response(state, client, "refresh", move |authority, now| {
@@ -138,6 +185,15 @@ pub(crate) async fn refresh(
     .await
 }
 
+/// Ends the access token's session: its refresh token and access tokens stop working.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "users",
+    request_body(content = Option<LogoutRequest>, description = "Optional"),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The session is revoked"),
+        (status = 400, description = "INVALID_REQUEST: a body that is not JSON"),
+        (status = 401, description = "INVALID_TOKEN or TOKEN_EXPIRED"),
+    ))]
 pub(crate) async fn logout(
     state: web::Data<AuthState>,
     client: ClientInfo,
@@ -183,40 +239,53 @@ fn logout_request(
             "Content-Type must be application/json".into(),
         ));
     }
-    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(describe_json_error(&e)))
+    crate::body::parse(&body)
 }
 
-#[derive(Serialize)]
-#[serde(
-    rename_all = "camelCase",
-    tag = "type",
-    rename_all_fields = "camelCase"
-)]
+/// The principal of an access token, of any kind.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "type")]
 enum MeBody {
-    #[serde(rename = "user")]
+    /// A person.
+    #[serde(rename = "user", rename_all = "camelCase")]
     User {
+        #[schema(format = Uuid)]
         id: String,
         email: String,
         username: String,
         roles: Vec<String>,
+        #[schema(format = DateTime)]
         created_at: String,
     },
-    #[serde(rename = "wallet")]
+    /// An operational identity of an app.
+    #[serde(rename = "wallet", rename_all = "camelCase")]
     Wallet {
+        #[schema(example = "wal_5f0c8a4e2b7d4c1e9a3f6b8d0e2c4a6f")]
         id: String,
         username: String,
         app_id: String,
         role: String,
     },
-    #[serde(rename = "device")]
+    /// A mobile device.
+    #[serde(rename = "device", rename_all = "camelCase")]
     Device {
         id: String,
         device_id: String,
+        #[schema(schema_with = crate::devices::platforms)]
         platform: &'static str,
+        #[schema(format = DateTime)]
         created_at: String,
     },
 }
 
+/// Describes the access token's principal: a user, a device or a wallet.
+#[utoipa::path(get, path = "/api/auth/me", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The principal", body = MeBody),
+        (status = 401, description = "INVALID_TOKEN or TOKEN_EXPIRED"),
+        (status = 403, description = "ACCOUNT_INACTIVE: the user is suspended"),
+    ))]
 pub(crate) async fn me(
     state: web::Data<AuthState>,
     Authenticated(claims): Authenticated,

@@ -5,23 +5,40 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use auth_core::{Password, WalletLogin, WalletSession};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use crate::body::JsonBody;
 use crate::issued::{SessionReply, refresh_response, session_response};
 use crate::{ApiError, AuthState, BearerToken, ClientInfo, RouteFamily};
 
-#[derive(Deserialize)]
+/// `POST /v2/auth/wallet/login`.
+#[derive(Deserialize, ToSchema)]
 pub(crate) struct WalletLoginRequest {
+    /// `walletUsername@appId`, split at the last `@`.
+    #[schema(
+        pattern = "^[A-Za-z0-9_.-]{3,32}@app_[A-Za-z0-9_-]{1,64}$",
+        example = "sensor01@app_1a2b3c4d"
+    )]
     username: String,
+    #[schema(format = Password, max_length = 128)]
     password: String,
 }
 
 /// The wallet token response: exactly `{accessToken, expiresIn, tokenType}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct WalletTokenBody {
+    /// A JWT; it can be exchanged for the next one once.
     access_token: String,
+    /// Seconds until `accessToken` expires.
+    #[schema(example = 3600)]
     expires_in: i64,
+    #[schema(schema_with = bearer)]
     token_type: &'static str,
+}
+
+fn bearer() -> utoipa::openapi::ObjectBuilder {
+    crate::openapi::one_of(&["Bearer"])
 }
 
 impl SessionReply for WalletSession {
@@ -40,11 +57,20 @@ impl SessionReply for WalletSession {
     }
 }
 
-/// `POST /v2/auth/wallet/login`.
+/// Logs a wallet in as `walletUsername@appId`.
+#[utoipa::path(post, path = "/v2/auth/wallet/login", tag = "wallets",
+    request_body = WalletLoginRequest,
+    responses(
+        (status = 200, description = "An access token", body = WalletTokenBody),
+        (status = 400, description = "INVALID_REQUEST: not of the form user@app_…"),
+        (status = 401, description = "INVALID_CREDENTIALS"),
+        (status = 403, description = "ACCOUNT_INACTIVE: the wallet or its app is suspended"),
+        (status = 429, description = "RATE_LIMITED"),
+    ))]
 pub(crate) async fn login(
     state: web::Data<AuthState>,
     client: ClientInfo,
-    body: web::Json<WalletLoginRequest>,
+    body: JsonBody<WalletLoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let tried = body.username.chars().take(200).collect::<String>();
@@ -70,7 +96,15 @@ pub(crate) async fn login(
     )
 }
 
-/// `POST /v2/auth/wallet/refresh` with the wallet's current access token as Bearer.
+/// Exchanges the wallet's current access token (once) for the next.
+#[utoipa::path(post, path = "/v2/auth/wallet/refresh", tag = "wallets",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The next access token", body = WalletTokenBody),
+        (status = 401, description = "INVALID_TOKEN, TOKEN_EXPIRED, or REFRESH_TOKEN_REUSED (exchanged before; the session is revoked)"),
+        (status = 403, description = "ACCOUNT_INACTIVE: the wallet or its app is suspended"),
+        (status = 429, description = "RATE_LIMITED"),
+    ))]
 pub(crate) async fn refresh(
     state: web::Data<AuthState>,
     client: ClientInfo,

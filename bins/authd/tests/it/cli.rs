@@ -247,3 +247,24 @@ fn administration_commands_exit_cleanly_on_postgres() {
         assert_eq!(apps.len(), 1);
     }
 }
+
+#[test]
+fn authd_openapi_prints_the_committed_description_without_touching_a_database() {
+    let out = Command::new(env!("CARGO_BIN_EXE_authd"))
+        .arg("openapi")
+        .env("AUTHD_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .output()
+        .expect("run authd openapi");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/openapi.json"
+        ))
+        .expect("docs/openapi.json"),
+    )
+    .expect("committed JSON");
+    assert!(printed == committed, "regenerate docs/openapi.json");
+    assert_eq!(printed["paths"]["/api/auth/login"]["post"]["operationId"], "login");
+}

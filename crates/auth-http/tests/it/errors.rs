@@ -72,6 +72,46 @@ async fn malformed_json_and_wrong_content_types_are_400() {
 }
 
 #[actix_web::test]
+async fn bodies_must_be_json_objects_not_arrays_of_the_same_fields() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    let as_array = post(
+        "/api/auth/register",
+        json!(["alice@example.com", PASSWORD, "alice"]),
+    );
+    let reply = send(&app, as_array).await;
+    reply.assert_error(400, "INVALID_REQUEST");
+    assert_eq!(reply.body["error"], "Request body must be a JSON object");
+    // Nothing was registered: the same account can still be created properly.
+    assert_eq!(
+        register(&app, "alice@example.com", "alice").await.status,
+        201
+    );
+
+    let (app_id, wallet) = crate::admin::app_and_wallet(&app, "sensor01", "device").await;
+    let path = format!(
+        "/v2/apps/{app_id}/wallets/{}",
+        wallet["id"].as_str().unwrap()
+    );
+    let suspend_as_array = crate::admin::as_admin(
+        TestRequest::patch()
+            .uri(&path)
+            .set_json(json!(["suspended", null])),
+    );
+    send(&app, suspend_as_array)
+        .await
+        .assert_error(400, "INVALID_REQUEST");
+    let unchanged = send(&app, crate::admin::as_admin(TestRequest::get().uri(&path))).await;
+    assert_eq!(unchanged.body["status"], "active");
+
+    let json_suffix = TestRequest::post()
+        .uri("/api/auth/login")
+        .insert_header(("content-type", "application/vnd.api+json; charset=utf-8"))
+        .set_payload(json!({"email": "alice@example.com", "password": PASSWORD}).to_string());
+    assert_eq!(send(&app, json_suffix).await.status, 200);
+}
+
+#[actix_web::test]
 async fn the_jwks_verifies_issued_tokens_with_a_standard_library() {
     let ctx = Ctx::new();
     let app = ctx.app().await;

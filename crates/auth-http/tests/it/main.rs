@@ -10,6 +10,7 @@ mod devices;
 mod errors;
 mod logout;
 mod me;
+mod openapi;
 mod rate_limits;
 mod refresh;
 mod register_login;

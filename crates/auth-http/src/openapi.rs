@@ -1,0 +1,246 @@
+//! The OpenAPI 3.1 description of every route, served at `GET /openapi.json`.
+//!
+//! It is generated from the handlers' own `#[utoipa::path]` declarations and from the
+//! request and response types they (de)serialise, so a field renamed in code is renamed in
+//! the description too. What is true of every route (the error body, the headers that go
+//! with 401, 429 and 503, the 413 of any body, the 500 of a bug) is added here in one place
+//! rather than repeated on each handler.
+
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use auth_core::Password;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{KnownFormat, SchemaFormat};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Response, ResponseBuilder, Type,
+};
+use utoipa::{Modify, OpenApi};
+
+use crate::{admin, devices, metrics, operations, users, wallets};
+
+/// The schema of a new password (registration, wallet creation, password rotation): the
+/// policy of [`Password::new`]. Its common-password list is added by [`openapi_json`], as
+/// utoipa has no `not`.
+pub(crate) struct StrongPassword;
+
+impl utoipa::PartialSchema for StrongPassword {
+    fn schema() -> RefOr<utoipa::openapi::Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+            .min_length(Some(Password::MIN_CHARS))
+            .max_length(Some(Password::MAX_CHARS))
+            .description(Some(
+                "8 to 128 characters, and not on the common-password list (compared \
+                 ignoring ASCII case); otherwise 400 WEAK_PASSWORD.",
+            ))
+            .examples([serde_json::json!("correct horse battery staple")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for StrongPassword {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "StrongPassword".into()
+    }
+}
+
+/// A string that is one of `values`: used for fields whose values are fixed by the contract
+/// (platforms, statuses, token kinds).
+pub(crate) fn one_of(values: &[&'static str]) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "authd",
+        description = "Authentication for people (email and password), mobile devices and \
+                       wallets, with JWT access tokens and single-use rotating refresh tokens. \
+                       Lifetimes under /api/auth are in milliseconds; under /v2/auth/wallet \
+                       in seconds."
+    ),
+    paths(
+        users::register,
+        users::login,
+        users::refresh,
+        users::logout,
+        users::me,
+        devices::authenticate,
+        devices::refresh,
+        wallets::login,
+        wallets::refresh,
+        admin::create_app,
+        admin::list_apps,
+        admin::get_app,
+        admin::patch_app,
+        admin::create_wallet,
+        admin::list_wallets,
+        admin::get_wallet,
+        admin::patch_wallet,
+        admin::delete_wallet,
+        admin::rotate_wallet_password,
+        admin::patch_user,
+        admin::list_audit,
+        operations::jwks,
+        operations::healthz,
+        operations::readyz,
+        metrics::metrics,
+        openapi,
+    ),
+    components(schemas(crate::error::ErrorBody)),
+    modifiers(&ContractErrors),
+    tags(
+        (name = "users", description = "People: email and password"),
+        (name = "devices", description = "Mobile devices: registered on first use"),
+        (name = "wallets", description = "Operational identities that belong to apps"),
+        (name = "admin", description = "Apps, wallets, user roles and the audit trail; \
+                                        bootstrap admin token or an ADMIN user's access token"),
+        (name = "operations", description = "Keys, health, metrics and this description"),
+    )
+)]
+struct ApiDoc;
+
+/// Fills in what every operation shares: the error body on each error response, the
+/// headers that come with 401, 429 and 503, 413 wherever a body is read, and 500 and 503
+/// wherever the database or the hashing pool is involved.
+struct ContractErrors;
+
+/// Routes answered from memory: they never see the database or the hashing pool.
+const IN_MEMORY: [&str; 4] = [
+    "/healthz",
+    "/metrics",
+    "/openapi.json",
+    "/.well-known/jwks.json",
+];
+
+impl Modify for ContractErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT, or the bootstrap admin token on admin routes")
+                        .build(),
+                ),
+            );
+        }
+        for (path, item) in &mut openapi.paths.paths {
+            let in_memory = IN_MEMORY.contains(&path.as_str());
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                complete(operation, in_memory);
+            }
+        }
+    }
+}
+
+fn complete(operation: &mut Operation, in_memory: bool) {
+    let responses = &mut operation.responses.responses;
+    if operation.request_body.is_some() {
+        responses.insert(
+            "413".into(),
+            RefOr::T(error("PAYLOAD_TOO_LARGE: the body is over 16 KiB")),
+        );
+    }
+    if !in_memory {
+        responses.insert(
+            "500".into(),
+            RefOr::T(error(
+                "INTERNAL_ERROR: a bug; the message says nothing more",
+            )),
+        );
+        responses.entry("503".into()).or_insert_with(|| {
+            RefOr::T(error(
+                "SERVICE_UNAVAILABLE: the database is unreachable or the server sheds load",
+            ))
+        });
+    }
+    for (status, response) in responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if !(status.starts_with('4') || status.starts_with('5')) {
+            continue;
+        }
+        if response.content.is_empty() {
+            response.content.insert(
+                "application/json".into(),
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            );
+        }
+        let header = match status.as_str() {
+            "401" => Some((
+                "WWW-Authenticate",
+                "`Bearer error=\"invalid_token\"` for token errors",
+            )),
+            "405" => Some(("Allow", "The methods the path accepts")),
+            "429" | "503" => Some(("Retry-After", "Seconds to wait before retrying")),
+            _ => None,
+        };
+        if let Some((name, description)) = header {
+            response.headers.insert(
+                name.to_owned(),
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some(description))
+                    .build(),
+            );
+        }
+    }
+}
+
+fn error(description: &str) -> Response {
+    ResponseBuilder::new().description(description).build()
+}
+
+/// The description as JSON, built on first use.
+#[must_use]
+pub fn openapi_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        if let Some(schema) = doc
+            .pointer_mut("/components/schemas/StrongPassword")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            schema.insert(
+                "not".into(),
+                serde_json::json!({ "enum": Password::COMMON }),
+            );
+        }
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    })
+}
+
+/// This description of the API.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 description", content_type = "application/json", body = Object)),
+)]
+pub(crate) async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(openapi_json())
+}
