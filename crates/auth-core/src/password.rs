@@ -3,8 +3,10 @@
 
 use std::fmt;
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::cell::RefCell;
+
+use argon2::password_hash::phc;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::{AuthError, Password};
 
@@ -30,6 +32,59 @@ impl fmt::Debug for PasswordHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PasswordHash(<redacted>)")
     }
+}
+
+/// Length of the hashes authd writes, in bytes.
+const OUTPUT_LEN: usize = 32;
+
+thread_local! {
+    /// Argon2's working memory (19 MiB at the production parameters), kept by each thread
+    /// that hashes. Allocating it afresh for every hash costs thousands of page faults per
+    /// hash, and the allocator keeps the freed blocks of every thread that ever hashed, so
+    /// the process grows far beyond one block per hashing thread.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Computes an Argon2 hash in this thread's reusable working memory.
+fn with_memory(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    output: &mut [u8],
+) -> Result<(), argon2::Error> {
+    MEMORY.with_borrow_mut(|memory| {
+        let blocks = argon2.params().block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::new());
+        }
+        argon2.hash_password_into_with_memory(password, salt, output, &mut memory[..blocks])
+    })
+}
+
+/// Whether `password` hashes to the stored PHC hash, with the algorithm, version and
+/// parameters recorded in it; the outputs are compared in constant time.
+fn matches_stored(password: &[u8], stored: &phc::PasswordHash) -> bool {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(stored.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match stored.version {
+        Some(v) => match Version::try_from(v) {
+            Ok(v) => v,
+            Err(_) => return false,
+        },
+        None => Version::default(),
+    };
+    let Ok(params) = Params::try_from(stored) else {
+        return false;
+    };
+    let expected = expected.as_bytes();
+    let mut computed = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params);
+    with_memory(&argon2, password, salt.as_ref(), &mut computed).is_ok()
+        && bool::from(subtle::ConstantTimeEq::ct_eq(computed.as_slice(), expected))
 }
 
 /// The result of checking a password against a stored hash.
@@ -86,6 +141,9 @@ impl PasswordHasher {
         let mut random = [0u8; 32];
         crate::random_bytes(&mut random)?;
         hasher.dummy = hasher.hash_bytes(&random)?;
+        // The thread that builds a hasher is rarely one that hashes: give its working
+        // memory back.
+        MEMORY.with_borrow_mut(|memory| *memory = Vec::new());
         Ok(hasher)
     }
 
@@ -96,11 +154,24 @@ impl PasswordHasher {
     fn hash_bytes(&self, password: &[u8]) -> Result<PasswordHash, AuthError> {
         let mut salt = [0u8; 16];
         crate::random_bytes(&mut salt)?;
-        let hash = self
-            .argon2()
-            .hash_password_with_salt(password, &salt)
+        let mut output = [0u8; OUTPUT_LEN];
+        with_memory(&self.argon2(), password, &salt, &mut output)
             .map_err(|e| AuthError::Internal(format!("argon2 hash: {e}")))?;
-        Ok(PasswordHash(hash.to_string()))
+        let encoded = phc::PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: phc::ParamsString::try_from(&self.params)
+                .map_err(|e| AuthError::Internal(format!("argon2 parameters: {e}")))?,
+            salt: Some(
+                phc::Salt::new(&salt)
+                    .map_err(|e| AuthError::Internal(format!("argon2 salt: {e}")))?,
+            ),
+            hash: Some(
+                phc::Output::new(&output)
+                    .map_err(|e| AuthError::Internal(format!("argon2 output: {e}")))?,
+            ),
+        };
+        Ok(PasswordHash(encoded.to_string()))
     }
 
     /// Hashes a password with a fresh random salt.
@@ -115,14 +186,10 @@ impl PasswordHasher {
     /// hash, and says whether the hash should be replaced by one at current parameters.
     #[must_use]
     pub fn verify(&self, password: &Password, stored: &PasswordHash) -> PasswordVerification {
-        let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(stored.as_str()) else {
+        let Ok(parsed) = phc::PasswordHash::new(stored.as_str()) else {
             return PasswordVerification::Invalid;
         };
-        if self
-            .argon2()
-            .verify_password(password.expose(), &parsed)
-            .is_err()
-        {
+        if !matches_stored(password.expose(), &parsed) {
             return PasswordVerification::Invalid;
         }
         let current = parsed.algorithm.as_str() == "argon2id"
@@ -183,6 +250,43 @@ mod tests {
         );
         let wrong = Password::presented("incorrect horse").unwrap();
         assert_eq!(new.verify(&wrong, &hash), PasswordVerification::Invalid);
+    }
+
+    #[test]
+    fn hashes_are_interchangeable_with_the_reference_implementation() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let ours = fast();
+        let pw = Password::new("correct horse battery").unwrap();
+        let reference = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        );
+        // A hash stored by an earlier authd (the crate's own hasher) still verifies...
+        let stored = reference
+            .hash_password_with_salt(pw.expose(), b"sixteen byte sal")
+            .unwrap();
+        let stored = PasswordHash::from_stored(stored.to_string());
+        assert_eq!(ours.verify(&pw, &stored), PasswordVerification::Valid);
+        // ...and what authd writes now verifies with the crate.
+        let written = ours.hash(&pw).unwrap();
+        let parsed = phc::PasswordHash::new(written.as_str()).unwrap();
+        assert!(reference.verify_password(pw.expose(), &parsed).is_ok());
+        let wrong = Password::presented("correct horse batterz").unwrap();
+        assert!(reference.verify_password(wrong.expose(), &parsed).is_err());
+        // An argon2i hash (another algorithm) is verified with its own algorithm and
+        // asks for a rehash.
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password_with_salt(pw.expose(), b"sixteen byte sal")
+        .unwrap();
+        assert_eq!(
+            ours.verify(&pw, &PasswordHash::from_stored(argon2i.to_string())),
+            PasswordVerification::ValidNeedsRehash
+        );
     }
 
     #[test]
