@@ -19,3 +19,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test (SQLite always; PostgreSQL at ${AUTHD_TEST_POSTGRES_URL%%@*}@…)"
 cargo test --workspace --locked
+
+echo "== benchmarks build and run once (criterion's test mode)"
+cargo test --workspace --locked --bench '*'
+
+echo "== the load generator runs a few seconds against a real authd without errors"
+scripts/bench.sh --smoke

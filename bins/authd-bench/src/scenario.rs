@@ -1,0 +1,298 @@
+//! The scenarios: what each virtual client does, request after request. Every client keeps
+//! its own session, so refresh chains rotate as real clients rotate them.
+
+use std::io;
+
+use serde_json::{Value, json};
+
+use crate::http::{Connection, Response};
+
+/// A scenario of the load generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Log in again and again as pre-registered users (one Argon2 verification each).
+    Login,
+    /// Rotate a refresh chain, each request with the token the previous one returned.
+    Refresh,
+    /// Authenticate a new device each time (registration with its first session).
+    Device,
+    /// `GET /api/auth/me` with an access token (signature and session check).
+    Me,
+    /// Log in again and again as wallets of one app.
+    WalletLogin,
+    /// Exchange a wallet access token for the next, along the chain.
+    WalletRefresh,
+    /// 1 % login, 9 % refresh, 90 % me.
+    Mixed,
+    /// Refresh and `/healthz` measured while logins arrive at a multiple of the hashing
+    /// capacity; excess logins must be shed with 503.
+    Flood,
+}
+
+/// The kinds of request, reported separately where a scenario mixes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Op {
+    Login,
+    Refresh,
+    Device,
+    Me,
+    WalletLogin,
+    WalletRefresh,
+    Health,
+}
+
+impl Op {
+    pub const ALL: [Op; 7] = [
+        Op::Login,
+        Op::Refresh,
+        Op::Device,
+        Op::Me,
+        Op::WalletLogin,
+        Op::WalletRefresh,
+        Op::Health,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Login => "login",
+            Op::Refresh => "refresh",
+            Op::Device => "device",
+            Op::Me => "me",
+            Op::WalletLogin => "wallet-login",
+            Op::WalletRefresh => "wallet-refresh",
+            Op::Health => "healthz",
+        }
+    }
+}
+
+pub const PASSWORD: &str = "bench-password-7f3a9c";
+
+/// The credentials and tokens of one virtual client.
+pub struct Client {
+    pub email: String,
+    pub access: String,
+    pub refresh: String,
+    pub wallet: String,
+    pub counter: u64,
+    pub index: usize,
+    pub run: String,
+}
+
+/// Why a request did not get the answer the scenario expects.
+#[derive(Debug)]
+pub enum Failure {
+    /// Connection-level failure.
+    Io(io::Error),
+    /// An unexpected status (and the contract code, when there is one).
+    Status(u16, String),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Io(e) => write!(f, "I/O: {e}"),
+            Failure::Status(s, code) => write!(f, "HTTP {s} {code}"),
+        }
+    }
+}
+
+fn expect(response: Response, status: u16) -> Result<Value, Failure> {
+    if response.status == status {
+        Ok(response.json())
+    } else {
+        let code = response.json()["code"].as_str().unwrap_or("").to_owned();
+        Err(Failure::Status(response.status, code))
+    }
+}
+
+fn field(body: &Value, name: &str) -> String {
+    body[name].as_str().unwrap_or_default().to_owned()
+}
+
+/// Sends a hashing request, waiting out 503s (setup only: it must not give up when many
+/// clients register at once).
+fn patiently(
+    conn: &mut Connection,
+    path: &str,
+    bearer: Option<&str>,
+    body: &str,
+    status: u16,
+) -> Result<Value, Failure> {
+    loop {
+        let response = conn.send("POST", path, bearer, Some(body))?;
+        if response.status == 503 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
+        }
+        return expect(response, status);
+    }
+}
+
+/// Creates one app for a run's wallets; returns its id.
+pub fn create_app(conn: &mut Connection, admin_token: &str, run: &str) -> Result<String, Failure> {
+    let body = json!({ "name": format!("bench {run}") }).to_string();
+    let app = expect(
+        conn.send("POST", "/v2/apps", Some(admin_token), Some(&body))?,
+        201,
+    )?;
+    Ok(field(&app, "appId"))
+}
+
+/// Prepares client `index`: a registered user with a session, and for wallet scenarios a
+/// wallet of `app` with a first access token.
+pub fn prepare(
+    conn: &mut Connection,
+    scenario: Scenario,
+    index: usize,
+    run: &str,
+    app: Option<(&str, &str)>,
+) -> Result<Client, Failure> {
+    let mut client = Client {
+        email: format!("bench-{run}-{index}@example.com"),
+        access: String::new(),
+        refresh: String::new(),
+        wallet: String::new(),
+        counter: index as u64 * 37,
+        index,
+        run: run.to_owned(),
+    };
+    match scenario {
+        Scenario::Login | Scenario::Refresh | Scenario::Me | Scenario::Mixed | Scenario::Flood => {
+            let body = json!({
+                "email": client.email,
+                "password": PASSWORD,
+                "username": format!("b{run}-{index}"),
+            })
+            .to_string();
+            let session = patiently(conn, "/api/auth/register", None, &body, 201)?;
+            client.access = field(&session, "accessToken");
+            client.refresh = field(&session, "refreshToken");
+        }
+        Scenario::WalletLogin | Scenario::WalletRefresh => {
+            let Some((app, admin_token)) = app else {
+                return Err(Failure::Status(
+                    0,
+                    "wallet scenarios need --admin-token".into(),
+                ));
+            };
+            let username = format!("wallet{index:03}");
+            let body = json!({
+                "username": username,
+                "password": PASSWORD,
+                "metadata": { "role": "sensor" },
+            })
+            .to_string();
+            patiently(
+                conn,
+                &format!("/v2/apps/{app}/wallets"),
+                Some(admin_token),
+                &body,
+                201,
+            )?;
+            client.wallet = format!("{username}@{app}");
+            if scenario == Scenario::WalletRefresh {
+                let body = json!({ "username": client.wallet, "password": PASSWORD }).to_string();
+                let reply = patiently(conn, "/v2/auth/wallet/login", None, &body, 200)?;
+                client.access = field(&reply, "accessToken");
+            }
+        }
+        Scenario::Device => {}
+    }
+    Ok(client)
+}
+
+fn wallet_login(conn: &mut Connection, wallet: &str) -> Result<String, Failure> {
+    let body = json!({ "username": wallet, "password": PASSWORD }).to_string();
+    let reply = expect(
+        conn.send("POST", "/v2/auth/wallet/login", None, Some(&body))?,
+        200,
+    )?;
+    Ok(field(&reply, "accessToken"))
+}
+
+/// The request a client of `scenario` sends next.
+pub fn next_op(scenario: Scenario, client: &Client) -> Op {
+    match scenario {
+        Scenario::Login => Op::Login,
+        Scenario::Refresh | Scenario::Flood => Op::Refresh,
+        Scenario::Device => Op::Device,
+        Scenario::Me => Op::Me,
+        Scenario::WalletLogin => Op::WalletLogin,
+        Scenario::WalletRefresh => Op::WalletRefresh,
+        Scenario::Mixed => match client.counter % 100 {
+            0 => Op::Login,
+            1..=9 => Op::Refresh,
+            _ => Op::Me,
+        },
+    }
+}
+
+/// Sends one request of kind `op` for `client`, and keeps what it returns.
+pub fn perform(conn: &mut Connection, op: Op, client: &mut Client) -> Result<(), Failure> {
+    client.counter += 1;
+    match op {
+        Op::Login => {
+            let body = json!({ "email": client.email, "password": PASSWORD }).to_string();
+            let session = expect(
+                conn.send("POST", "/api/auth/login", None, Some(&body))?,
+                200,
+            )?;
+            client.access = field(&session, "accessToken");
+            client.refresh = field(&session, "refreshToken");
+        }
+        Op::Refresh => {
+            let body = json!({ "refreshToken": client.refresh }).to_string();
+            let session = expect(
+                conn.send("POST", "/api/auth/refresh", None, Some(&body))?,
+                200,
+            )?;
+            client.access = field(&session, "accessToken");
+            client.refresh = field(&session, "refreshToken");
+        }
+        Op::Device => {
+            let body = json!({
+                "deviceId": format!("bench-{}-{}-{:x}", client.run, client.index, client.counter),
+                "platform": "ANDROID",
+            })
+            .to_string();
+            let session = expect(
+                conn.send("POST", "/api/auth/device", None, Some(&body))?,
+                200,
+            )?;
+            if session["newDevice"] != true {
+                return Err(Failure::Status(200, "device was not new".into()));
+            }
+        }
+        Op::Me => {
+            expect(
+                conn.send("GET", "/api/auth/me", Some(&client.access), None)?,
+                200,
+            )?;
+        }
+        Op::WalletLogin => {
+            wallet_login(conn, &client.wallet)?;
+        }
+        Op::WalletRefresh => {
+            let reply = expect(
+                conn.send(
+                    "POST",
+                    "/v2/auth/wallet/refresh",
+                    Some(&client.access),
+                    None,
+                )?,
+                200,
+            )?;
+            client.access = field(&reply, "accessToken");
+        }
+        Op::Health => {
+            expect(conn.send("GET", "/healthz", None, None)?, 200)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Benchmarks authd over HTTP: starts a fresh authd for each scenario (SQLite, then
+# PostgreSQL), drives it with authd-bench, and prints a Markdown table for
+# docs/benchmarks.md, with the machine's Argon2id bound and authd's cold start.
+#
+#   scripts/bench.sh                 # release build, 10 s per scenario, both databases
+#   scripts/bench.sh --duration 20   # longer runs
+#   scripts/bench.sh --smoke         # CI: debug build, 3 s of a few scenarios on SQLite;
+#                                    # fails if any request fails
+#
+# PostgreSQL: AUTHD_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres)
+# names a server on which a throwaway database is created with psql and dropped after.
+# Without psql or a server, PostgreSQL is skipped with a message.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=10
+smoke=false
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration="$2"; shift 2 ;;
+    --smoke) smoke=true; duration=3; shift ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+if $smoke; then
+  profile=debug
+  cargo build --locked -p authd -p authd-bench
+else
+  profile=release
+  cargo build --release --locked -p authd -p authd-bench
+fi
+authd="target/$profile/authd"
+bench="target/$profile/authd-bench"
+admin_token="bench-admin-token-$(date +%s%N)-0123456789abcdef"
+port=18080
+work="$(mktemp -d)"
+authd_pid=""
+pg_url="${AUTHD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+pg_db="authd_bench_$$"
+pg_used=false
+
+cleanup() {
+  [ -n "$authd_pid" ] && kill "$authd_pid" 2>/dev/null && wait "$authd_pid" 2>/dev/null || true
+  if $pg_used; then
+    psql "$pg_url" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Starts authd on database $1 and waits until it answers /healthz.
+start_authd() {
+  AUTHD_DATABASE_URL="$1" AUTHD_BIND="127.0.0.1:$port" AUTHD_ADMIN_TOKEN="$admin_token" \
+    AUTHD_IP_RATE_PER_MIN=0 RUST_LOG=info "$authd" serve 2>>"$work/authd.log" &
+  authd_pid=$!
+  for _ in $(seq 1 500); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.02
+  done
+  echo "authd did not start; its log:" >&2
+  cat "$work/authd.log" >&2
+  exit 1
+}
+
+stop_authd() {
+  kill "$authd_pid" && wait "$authd_pid" 2>/dev/null || true
+  authd_pid=""
+}
+
+# run <database-url> <label> <scenario> <clients>
+run() {
+  start_authd "$1"
+  local status=0
+  AUTHD_ADMIN_TOKEN="$admin_token" "$bench" run --url "http://127.0.0.1:$port" \
+    --scenario "$3" --concurrency "$4" --duration "$duration" --warmup 2 \
+    --server-pid "$authd_pid" --label "$2" --markdown || status=$?
+  stop_authd
+  if [ "$status" -ne 0 ]; then
+    $smoke && exit "$status"
+    echo "| $3 | $2 | $4 | failed: see the messages above | | | | | | | |"
+  fi
+}
+
+fresh_sqlite() {
+  rm -f "$work"/bench.db*
+  echo "sqlite://$work/bench.db"
+}
+
+fresh_postgres() {
+  psql "$pg_url" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null
+  psql "$pg_url" -qc "CREATE DATABASE $pg_db" >/dev/null
+  echo "${pg_url%/*}/$pg_db"
+}
+
+header() {
+  echo "| scenario | database | clients | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU | server peak RSS |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+}
+
+if $smoke; then
+  header
+  for scenario in mixed wallet-refresh device; do
+    run "$(fresh_sqlite)" sqlite "$scenario" 4
+  done
+  exit 0
+fi
+
+echo "## Machine"
+echo
+echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
+echo "- memory: $(free -g | awk '/Mem:/ {print $2}') GiB; $(uname -sr)"
+echo "- authd $(git rev-parse --short HEAD), release build; PostgreSQL $(psql --version 2>/dev/null | awk '{print $3}' || echo '?')"
+echo "- duration: ${duration} s measured per scenario after 2 s of warm-up; a fresh authd per scenario"
+echo
+echo "## Argon2id bound and cold start"
+echo
+echo "- $("$bench" argon2)"
+echo "- $("$bench" cold-start --authd "$authd")"
+echo
+echo "## HTTP"
+echo
+header
+backends="sqlite"
+if command -v psql >/dev/null && psql "$pg_url" -qc 'SELECT 1' >/dev/null 2>&1; then
+  backends="sqlite postgres"
+  pg_used=true
+else
+  echo "PostgreSQL skipped: psql missing or $pg_url unreachable" >&2
+fi
+for backend in $backends; do
+  fresh() { if [ "$backend" = sqlite ]; then fresh_sqlite; else fresh_postgres; fi; }
+  run "$(fresh)" "$backend" login 8
+  run "$(fresh)" "$backend" refresh 32
+  run "$(fresh)" "$backend" device 32
+  run "$(fresh)" "$backend" me 32
+  run "$(fresh)" "$backend" me 256
+  run "$(fresh)" "$backend" wallet-login 8
+  run "$(fresh)" "$backend" wallet-refresh 32
+  run "$(fresh)" "$backend" mixed 32
+  run "$(fresh)" "$backend" flood 16
+done
