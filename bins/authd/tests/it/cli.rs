@@ -255,7 +255,11 @@ fn authd_openapi_prints_the_committed_description_without_touching_a_database() 
         .env("AUTHD_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
         .output()
         .expect("run authd openapi");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let committed: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
@@ -266,5 +270,8 @@ fn authd_openapi_prints_the_committed_description_without_touching_a_database() 
     )
     .expect("committed JSON");
     assert!(printed == committed, "regenerate docs/openapi.json");
-    assert_eq!(printed["paths"]["/api/auth/login"]["post"]["operationId"], "login");
+    assert_eq!(
+        printed["paths"]["/api/auth/login"]["post"]["operationId"],
+        "login"
+    );
 }
