@@ -76,7 +76,7 @@ impl DeviceStore for Database {
             .filter(devices::platform.eq(platform.as_str()))
             .filter(devices::device_id.eq(device_id.as_str()))
             .select(DeviceRow::as_select())
-            .first(&mut *conn)
+            .get_result(&mut *conn)
             .optional()
             .map_err(store_error)?
             .map(Device::try_from)
@@ -88,7 +88,7 @@ impl DeviceStore for Database {
         devices::table
             .find(id)
             .select(DeviceRow::as_select())
-            .first(&mut *conn)
+            .get_result(&mut *conn)
             .optional()
             .map_err(store_error)?
             .map(Device::try_from)

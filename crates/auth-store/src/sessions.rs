@@ -131,7 +131,7 @@ impl SessionStore for Database {
             .inner_join(sessions::table)
             .filter(refresh_tokens::token_hash.eq(hash.as_str()))
             .select((RefreshRow::as_select(), SessionRow::as_select()))
-            .first::<(RefreshRow, SessionRow)>(&mut *conn)
+            .get_result::<(RefreshRow, SessionRow)>(&mut *conn)
             .optional()
             .map_err(store_error)?;
         found
@@ -144,7 +144,7 @@ impl SessionStore for Database {
         sessions::table
             .find(id.as_str())
             .select(SessionRow::as_select())
-            .first(&mut *conn)
+            .get_result(&mut *conn)
             .optional()
             .map_err(store_error)?
             .map(Session::try_from)

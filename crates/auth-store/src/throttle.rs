@@ -33,7 +33,7 @@ impl ThrottleStore for Database {
         let row = login_failures::table
             .find(account)
             .select(FailureRow::as_select())
-            .first(&mut *conn)
+            .get_result(&mut *conn)
             .optional()
             .map_err(store_error)?;
         Ok(row.as_ref().map(FailureRecord::from))
@@ -57,7 +57,7 @@ impl ThrottleStore for Database {
             let current = login_failures::table
                 .find(account)
                 .select(FailureRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?;
             let record = next(current.as_ref().map(FailureRecord::from).as_ref());
             let row = FailureRow {

@@ -97,7 +97,7 @@ impl UserStore for Database {
         users::table
             .filter(users::email_normalized.eq(email_normalized))
             .select(UserRow::as_select())
-            .first(&mut *conn)
+            .get_result(&mut *conn)
             .optional()
             .map_err(store_error)?
             .map(User::try_from)
@@ -109,7 +109,7 @@ impl UserStore for Database {
         users::table
             .find(id.as_str())
             .select(UserRow::as_select())
-            .first(&mut *conn)
+            .get_result(&mut *conn)
             .optional()
             .map_err(store_error)?
             .map(User::try_from)

@@ -139,7 +139,7 @@ impl WalletStore for Database {
         apps::table
             .find(id.as_str())
             .select(AppRow::as_select())
-            .first(&mut *conn)
+            .get_result(&mut *conn)
             .optional()
             .map_err(store_error)?
             .map(App::try_from)
@@ -204,7 +204,7 @@ impl WalletStore for Database {
             .filter(wallets::app_id.eq(app.as_str()))
             .filter(wallets::username_normalized.eq(username.normalized()))
             .select(WalletRow::as_select())
-            .first(&mut *conn)
+            .get_result(&mut *conn)
             .optional()
             .map_err(store_error)?
             .map(Wallet::try_from)
@@ -216,7 +216,7 @@ impl WalletStore for Database {
         wallets::table
             .find(id)
             .select(WalletRow::as_select())
-            .first(&mut *conn)
+            .get_result(&mut *conn)
             .optional()
             .map_err(store_error)?
             .map(Wallet::try_from)
