@@ -343,6 +343,9 @@ fn closed_loop(
         let result = scenario::perform(&mut conn, op, &mut client);
         let ended = Instant::now();
         if started < measure_from || ended > measure_until {
+            if matches!(result, Err(scenario::Failure::Status(503, _))) {
+                std::thread::sleep(Duration::from_secs(1));
+            }
             continue;
         }
         let Some((_, samples)) = per_op.iter_mut().find(|(o, _)| *o == op) else {
@@ -350,6 +353,12 @@ fn closed_loop(
         };
         match result {
             Ok(()) => samples.record(ended - started),
+            // A login shed by the hashing gate: counted apart, and retried after its
+            // Retry-After, as a well-behaved client does.
+            Err(scenario::Failure::Status(503, _)) if op == Op::Login => {
+                samples.shed += 1;
+                std::thread::sleep(Duration::from_secs(1));
+            }
             Err(e) => {
                 samples.errors += 1;
                 if failures_shown < 3 {
