@@ -4,7 +4,7 @@ use auth_core::{AuditEvent, AuditFilter, AuditStore, Page, StoreError, UnixTime}
 use diesel::prelude::*;
 
 use crate::Database;
-use crate::connection::{DbConnection, write_transaction};
+use crate::connection::DbConnection;
 use crate::error::store_error;
 use crate::schema::audit_events;
 
@@ -77,7 +77,7 @@ fn filtered(
 impl AuditStore for Database {
     fn record_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| {
+        self.write_transaction(&mut conn, |conn| {
             for event in events {
                 diesel::insert_into(audit_events::table)
                     .values(EventRow::from(event))

@@ -8,7 +8,7 @@ use diesel::r2d2::{Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::OpenError;
-use crate::connection::{DbConnection, Manager, Target, establish};
+use crate::connection::{DbConnection, Manager, Target, establish, write_transaction};
 use crate::error::pool_error;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
@@ -54,6 +54,8 @@ impl PoolOptions {
 pub struct Database {
     pool: Pool<Manager>,
     backend: Backend,
+    /// Queues this process's SQLite write transactions (see [`Database::write_transaction`]).
+    sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -105,7 +107,35 @@ impl Database {
             .test_on_check_out(false)
             .build(Manager(target))
             .map_err(|e| OpenError::Connect(e.to_string()))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_writer: std::sync::Arc::default(),
+        })
+    }
+
+    /// Runs `f` in a write transaction on `conn` (see [`write_transaction`]).
+    ///
+    /// SQLite admits one writer at a time, and a writer that finds the database locked
+    /// sleeps in its busy handler with growing back-off (up to 100 ms a nap), so under
+    /// load some refreshes waited over a second while others went straight through. The
+    /// writers of this process therefore queue on a mutex first and reach SQLite one at
+    /// a time; the busy timeout is left for other processes on the same file.
+    pub(crate) fn write_transaction<T>(
+        &self,
+        conn: &mut DbConnection,
+        f: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T>,
+    ) -> diesel::QueryResult<T> {
+        match conn {
+            DbConnection::Sqlite(_) => {
+                let _turn = self
+                    .sqlite_writer
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                write_transaction(conn, f)
+            }
+            DbConnection::Postgres(_) => write_transaction(conn, f),
+        }
     }
 
     /// The engine behind this database.

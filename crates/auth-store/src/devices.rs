@@ -7,7 +7,6 @@ use auth_core::{
 use diesel::prelude::*;
 
 use crate::Database;
-use crate::connection::write_transaction;
 use crate::error::store_error;
 use crate::schema::{devices, sessions};
 use crate::sessions::insert_session;
@@ -57,7 +56,7 @@ impl DeviceStore for Database {
         first_token: &RefreshRecord,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| {
+        self.write_transaction(&mut conn, |conn| {
             diesel::insert_into(devices::table)
                 .values(DeviceRow::from(device))
                 .execute(conn)?;
@@ -107,7 +106,7 @@ impl DeviceStore for Database {
     fn purge_devices(&self, seen_before: UnixTime, limit: usize) -> Result<usize, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| {
+        self.write_transaction(&mut conn, |conn| {
             let candidates: Vec<String> = devices::table
                 .filter(devices::last_seen_at.lt(seen_before.secs()))
                 .select(devices::id)

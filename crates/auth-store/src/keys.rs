@@ -4,7 +4,7 @@ use auth_core::{KeyStore, StoreError, StoredSigningKey, UnixTime};
 use diesel::prelude::*;
 
 use crate::Database;
-use crate::connection::{DbConnection, write_transaction};
+use crate::connection::DbConnection;
 use crate::error::store_error;
 use crate::schema::signing_keys;
 
@@ -55,7 +55,7 @@ impl KeyStore for Database {
 
     fn insert_first_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| {
+        self.write_transaction(&mut conn, |conn| {
             // SQLite's BEGIN IMMEDIATE already serialises writers; Postgres needs a lock,
             // since two READ COMMITTED transactions could both see an empty table.
             if matches!(conn, DbConnection::Postgres(_)) {

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use crate::Database;
-use crate::connection::{DbConnection, write_transaction};
+use crate::connection::DbConnection;
 use crate::error::store_error;
 use crate::schema::{refresh_tokens, sessions};
 
@@ -118,7 +118,7 @@ pub(crate) fn insert_session(
 impl SessionStore for Database {
     fn create_session(&self, session: &Session, first: &RefreshRecord) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| insert_session(conn, session, first))
+        self.write_transaction(&mut conn, |conn| insert_session(conn, session, first))
             .map_err(store_error)
     }
 
@@ -185,7 +185,7 @@ impl SessionStore for Database {
             .map_err(store_error)?;
             return Ok(inserted == 1);
         }
-        write_transaction(&mut conn, |conn| {
+        self.write_transaction(&mut conn, |conn| {
             let advanced = diesel::update(
                 sessions::table
                     .filter(sessions::id.eq(id.as_str()))

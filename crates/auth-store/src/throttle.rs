@@ -4,7 +4,7 @@ use auth_core::{FailureRecord, StoreError, ThrottleStore, UnixTime};
 use diesel::prelude::*;
 
 use crate::Database;
-use crate::connection::{DbConnection, write_transaction};
+use crate::connection::DbConnection;
 use crate::error::store_error;
 use crate::schema::login_failures;
 
@@ -45,7 +45,7 @@ impl ThrottleStore for Database {
         next: &dyn Fn(Option<&FailureRecord>) -> FailureRecord,
     ) -> Result<FailureRecord, StoreError> {
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| {
+        self.write_transaction(&mut conn, |conn| {
             // Serialise failures of one account. A row lock cannot do it while the row does
             // not exist yet; a transaction-scoped advisory lock on the account can. SQLite's
             // BEGIN IMMEDIATE already serialises every writer.

@@ -7,7 +7,6 @@ use auth_core::{
 use diesel::prelude::*;
 
 use crate::Database;
-use crate::connection::write_transaction;
 use crate::error::store_error;
 use crate::schema::users;
 use crate::sessions::insert_session;
@@ -83,7 +82,7 @@ impl UserStore for Database {
         first_token: &RefreshRecord,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| {
+        self.write_transaction(&mut conn, |conn| {
             diesel::insert_into(users::table)
                 .values(UserRow::from(user))
                 .execute(conn)?;

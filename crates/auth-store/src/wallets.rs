@@ -9,7 +9,7 @@ use auth_core::{
 use diesel::prelude::*;
 
 use crate::Database;
-use crate::connection::{DbConnection, write_transaction};
+use crate::connection::DbConnection;
 use crate::error::store_error;
 use crate::schema::{apps, sessions, wallets};
 
@@ -169,7 +169,7 @@ impl WalletStore for Database {
 
     fn set_app_status(&self, id: &AppId, status: Status, at: UnixTime) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| {
+        self.write_transaction(&mut conn, |conn| {
             let found = diesel::update(apps::table.find(id.as_str()))
                 .set(apps::status.eq(status.as_str()))
                 .execute(conn)?;
@@ -254,7 +254,7 @@ impl WalletStore for Database {
         at: UnixTime,
     ) -> Result<Option<u64>, StoreError> {
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| {
+        self.write_transaction(&mut conn, |conn| {
             // Only the fields being changed are written (None columns are skipped).
             let found = diesel::update(wallets::table.find(id))
                 .set(WalletChangeRow {
@@ -279,7 +279,7 @@ impl WalletStore for Database {
 
     fn delete_wallet(&self, id: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, |conn| {
+        self.write_transaction(&mut conn, |conn| {
             // Refresh records go with the sessions (ON DELETE CASCADE).
             diesel::delete(
                 sessions::table
