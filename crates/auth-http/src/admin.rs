@@ -136,8 +136,6 @@ pub(crate) struct CreateApp {
     responses(
         (status = 201, description = "The new app", body = AppBody),
         (status = 400, description = "INVALID_REQUEST"),
-        (status = 401, description = "INVALID_TOKEN"),
-        (status = 403, description = "FORBIDDEN: not an admin"),
     ))]
 pub(crate) async fn create_app(
     state: web::Data<AuthState>,
@@ -158,8 +156,6 @@ pub(crate) async fn create_app(
     responses(
         (status = 200, description = "A page of apps", body = Listing<AppBody>),
         (status = 400, description = "INVALID_REQUEST: a bad limit or offset"),
-        (status = 401, description = "INVALID_TOKEN"),
-        (status = 403, description = "FORBIDDEN: not an admin"),
     ))]
 pub(crate) async fn list_apps(
     state: web::Data<AuthState>,
@@ -185,8 +181,6 @@ pub(crate) async fn list_apps(
     params(("appId" = String, Path, description = "The app's id")),
     responses(
         (status = 200, description = "The app", body = AppBody),
-        (status = 401, description = "INVALID_TOKEN"),
-        (status = 403, description = "FORBIDDEN: not an admin"),
         (status = 404, description = "NOT_FOUND"),
     ))]
 pub(crate) async fn get_app(
@@ -215,8 +209,6 @@ pub(crate) struct PatchApp {
     responses(
         (status = 200, description = "The app as it is now", body = AppBody),
         (status = 400, description = "INVALID_REQUEST"),
-        (status = 401, description = "INVALID_TOKEN"),
-        (status = 403, description = "FORBIDDEN: not an admin"),
         (status = 404, description = "NOT_FOUND"),
     ))]
 pub(crate) async fn patch_app(
@@ -272,8 +264,6 @@ pub(crate) struct CreateWallet {
     responses(
         (status = 201, description = "The new wallet", body = WalletBody),
         (status = 400, description = "INVALID_REQUEST or WEAK_PASSWORD"),
-        (status = 401, description = "INVALID_TOKEN"),
-        (status = 403, description = "FORBIDDEN: not an admin"),
         (status = 404, description = "NOT_FOUND: no such app"),
         (status = 409, description = "ACCOUNT_EXISTS: the username is taken in this app"),
     ))]
@@ -308,8 +298,6 @@ pub(crate) async fn create_wallet(
     responses(
         (status = 200, description = "A page of wallets", body = Listing<WalletBody>),
         (status = 400, description = "INVALID_REQUEST: a bad limit or offset"),
-        (status = 401, description = "INVALID_TOKEN"),
-        (status = 403, description = "FORBIDDEN: not an admin"),
         (status = 404, description = "NOT_FOUND: no such app"),
     ))]
 pub(crate) async fn list_wallets(
@@ -341,8 +329,6 @@ pub(crate) async fn list_wallets(
     ),
     responses(
         (status = 200, description = "The wallet", body = WalletBody),
-        (status = 401, description = "INVALID_TOKEN"),
-        (status = 403, description = "FORBIDDEN: not an admin"),
         (status = 404, description = "NOT_FOUND"),
     ))]
 pub(crate) async fn get_wallet(
@@ -377,8 +363,6 @@ pub(crate) struct PatchWallet {
     responses(
         (status = 200, description = "The wallet as it is now", body = WalletBody),
         (status = 400, description = "INVALID_REQUEST"),
-        (status = 401, description = "INVALID_TOKEN"),
-        (status = 403, description = "FORBIDDEN: not an admin"),
         (status = 404, description = "NOT_FOUND"),
     ))]
 pub(crate) async fn patch_wallet(
@@ -433,8 +417,6 @@ struct PasswordRotated {
     responses(
         (status = 200, description = "Rotated", body = PasswordRotated),
         (status = 400, description = "INVALID_REQUEST or WEAK_PASSWORD"),
-        (status = 401, description = "INVALID_TOKEN"),
-        (status = 403, description = "FORBIDDEN: not an admin"),
         (status = 404, description = "NOT_FOUND"),
     ))]
 pub(crate) async fn rotate_wallet_password(
@@ -469,8 +451,6 @@ pub(crate) async fn rotate_wallet_password(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "INVALID_TOKEN"),
-        (status = 403, description = "FORBIDDEN: not an admin"),
         (status = 404, description = "NOT_FOUND"),
     ))]
 pub(crate) async fn delete_wallet(
@@ -527,8 +507,6 @@ struct AdminUserBody {
     responses(
         (status = 200, description = "The user as it is now", body = AdminUserBody),
         (status = 400, description = "INVALID_REQUEST"),
-        (status = 401, description = "INVALID_TOKEN"),
-        (status = 403, description = "FORBIDDEN: not an admin"),
         (status = 404, description = "NOT_FOUND"),
     ))]
 pub(crate) async fn patch_user(
@@ -635,8 +613,6 @@ fn instant(raw: Option<&str>, name: &str) -> Result<Option<auth_core::UnixTime>,
     responses(
         (status = 200, description = "A page of events", body = Listing<AuditBody>),
         (status = 400, description = "INVALID_REQUEST: a bad filter, limit or offset"),
-        (status = 401, description = "INVALID_TOKEN"),
-        (status = 403, description = "FORBIDDEN: not an admin"),
     ))]
 pub(crate) async fn list_audit(
     state: web::Data<AuthState>,

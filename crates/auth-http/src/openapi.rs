@@ -107,8 +107,9 @@ pub(crate) fn one_of(values: &[&'static str]) -> ObjectBuilder {
 struct ApiDoc;
 
 /// Fills in what every operation shares: the error body on each error response, the
-/// headers that come with 401, 429 and 503, 413 wherever a body is read, and 500 and 503
-/// wherever the database or the hashing pool is involved.
+/// headers that come with 401, 429 and 503, 413 wherever a body is read, 401 and 403 on
+/// the admin routes, and 500 and 503 wherever the database or the hashing pool is
+/// involved.
 struct ContractErrors;
 
 /// Routes answered from memory: they never see the database or the hashing pool.
@@ -151,7 +152,23 @@ impl Modify for ContractErrors {
 }
 
 fn complete(operation: &mut Operation, in_memory: bool) {
+    let administrative = operation
+        .tags
+        .as_ref()
+        .is_some_and(|tags| tags.iter().any(|t| t == "admin"));
     let responses = &mut operation.responses.responses;
+    if administrative {
+        responses.entry("401".into()).or_insert_with(|| {
+            RefOr::T(error(
+                "INVALID_TOKEN: no bearer token, or neither the bootstrap admin token nor a \
+                 live access token",
+            ))
+        });
+        responses.insert(
+            "403".into(),
+            RefOr::T(error("FORBIDDEN: the token's user is not an ADMIN")),
+        );
+    }
     if operation.request_body.is_some() {
         responses.insert(
             "413".into(),
