@@ -70,13 +70,16 @@ fn is_json(req: &HttpRequest) -> bool {
 }
 
 /// Parses a body that must be a JSON object of shape `T`.
+///
+/// JSON that starts with `{` can only be an object, so a well-formed body is parsed once,
+/// straight into `T`; anything else is parsed as a plain value only to say what is wrong.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(describe_json_error(&e)))?;
-    if !value.is_object() {
-        return Err(ApiError::BadRequest(
-            "Request body must be a JSON object".into(),
-        ));
+    let invalid = |e: serde_json::Error| ApiError::BadRequest(describe_json_error(&e));
+    if bytes.trim_ascii_start().first() == Some(&b'{') {
+        return serde_json::from_slice(bytes).map_err(invalid);
     }
-    serde_json::from_value(value).map_err(|e| ApiError::BadRequest(describe_json_error(&e)))
+    serde_json::from_slice::<serde_json::Value>(bytes).map_err(invalid)?;
+    Err(ApiError::BadRequest(
+        "Request body must be a JSON object".into(),
+    ))
 }
