@@ -116,11 +116,21 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
-/// The median time of one hash at authd's production parameters, and cores ÷ that time.
-fn argon2_bound(runs: u32) -> anyhow::Result<(Duration, f64)> {
+/// authd's hasher at its production parameters, a password, and its stored hash.
+fn hashing_fixture() -> anyhow::Result<(
+    auth_core::PasswordHasher,
+    auth_core::Password,
+    auth_core::PasswordHash,
+)> {
     let hasher = auth_core::PasswordHasher::recommended()?;
     let password = auth_core::Password::new(scenario::PASSWORD)?;
     let stored = hasher.hash(&password)?;
+    Ok((hasher, password, stored))
+}
+
+/// The median time of one hash at authd's production parameters, and cores ÷ that time.
+fn argon2_bound(runs: u32) -> anyhow::Result<(Duration, f64)> {
+    let (hasher, password, stored) = hashing_fixture()?;
     let mut times: Vec<Duration> = (0..runs.max(1))
         .map(|_| {
             let start = Instant::now();
@@ -136,9 +146,7 @@ fn argon2_bound(runs: u32) -> anyhow::Result<(Duration, f64)> {
 /// Hashes per second with one thread per core hashing at once (memory bandwidth and
 /// shared caches make this lower than the cores ÷ time bound).
 fn argon2_parallel(runs: u32) -> anyhow::Result<f64> {
-    let hasher = auth_core::PasswordHasher::recommended()?;
-    let password = auth_core::Password::new(scenario::PASSWORD)?;
-    let stored = hasher.hash(&password)?;
+    let (hasher, password, stored) = hashing_fixture()?;
     let start = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..cores() {

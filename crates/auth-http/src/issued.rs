@@ -28,15 +28,11 @@ pub(crate) struct TokenPair {
     access_token: String,
     /// Opaque and single-use: send it to the refresh route for the next pair.
     refresh_token: String,
-    #[schema(schema_with = bearer)]
+    #[schema(schema_with = crate::openapi::bearer_token_type)]
     token_type: &'static str,
     /// Milliseconds until `accessToken` expires.
     #[schema(example = 3_600_000)]
     expires_in: i64,
-}
-
-fn bearer() -> utoipa::openapi::ObjectBuilder {
-    crate::openapi::one_of(&["Bearer"])
 }
 
 impl From<IssuedTokens> for TokenPair {

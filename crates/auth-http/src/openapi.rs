@@ -56,6 +56,11 @@ pub(crate) fn one_of(values: &[&'static str]) -> ObjectBuilder {
         .enum_values(Some(values.iter().copied()))
 }
 
+/// `tokenType` of every token response.
+pub(crate) fn bearer_token_type() -> ObjectBuilder {
+    one_of(&["Bearer"])
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(

@@ -33,12 +33,8 @@ pub(crate) struct WalletTokenBody {
     /// Seconds until `accessToken` expires.
     #[schema(example = 3600)]
     expires_in: i64,
-    #[schema(schema_with = bearer)]
+    #[schema(schema_with = crate::openapi::bearer_token_type)]
     token_type: &'static str,
-}
-
-fn bearer() -> utoipa::openapi::ObjectBuilder {
-    crate::openapi::one_of(&["Bearer"])
 }
 
 impl SessionReply for WalletSession {
