@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::session::{self, TokenPolicy};
 use crate::throttle::ThrottlePolicy;
-use crate::token::UNKNOWN_KID;
+use crate::verifier::is_unknown_kid;
 use crate::{
     AccessClaims, App, AppId, Attributes, AuthError, Device, DeviceId, Email, Jwks, KeyRing, Page,
     Password, PasswordHasher, PasswordVerification, Platform, PrincipalKind, RefreshToken, Role,
@@ -197,7 +197,7 @@ impl Authority {
     /// kids cannot make authd hammer its database.
     fn verify(&self, token: &str, now: UnixTime) -> Result<AccessClaims, AuthError> {
         match self.signer.verify(token, now) {
-            Err(AuthError::InvalidToken(why)) if why == UNKNOWN_KID && self.may_reload(now) => {
+            Err(e) if is_unknown_kid(&e) && self.may_reload(now) => {
                 self.reload_keys(now)?;
                 self.signer.verify(token, now)
             }

@@ -407,6 +407,10 @@ impl KeyRing {
     pub(crate) fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
         self.verifying.get(kid)
     }
+
+    pub(crate) fn verifying_keys(&self) -> &HashMap<String, VerifyingKey> {
+        &self.verifying
+    }
 }
 
 /// The keys still in use at `now`: the newest, and every older key until `retain_secs`

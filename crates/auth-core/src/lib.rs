@@ -4,7 +4,8 @@
 //! credentials ([`Email`], [`Username`], [`Password`]), password hashing
 //! ([`PasswordHasher`]), access tokens ([`TokenSigner`], [`AccessClaims`]), signing keys
 //! and their JWKS ([`KeyRing`]), and the refresh-token rotation state machine
-//! ([`session`]). It never reads the wall clock, a socket or a database: time comes in as
+//! ([`session`]). Services that only check tokens use [`TokenVerifier`] with authd's JWKS
+//! or shared secret. It never reads the wall clock, a socket or a database: time comes in as
 //! [`UnixTime`] from a [`Clock`] owned by the caller, and storage goes through the
 //! [`UserStore`], [`SessionStore`] and [`KeyStore`] traits that `auth-store` implements.
 //!
@@ -26,6 +27,7 @@ pub mod session;
 mod throttle;
 mod token;
 mod user;
+mod verifier;
 mod wallet;
 
 pub use audit::{AuditEvent, AuditFilter, AuditStore};
@@ -44,6 +46,7 @@ pub use session::{
 };
 pub use throttle::{FailureRecord, ThrottlePolicy, ThrottleStore};
 pub use token::{AccessClaims, Attributes, TokenSigner};
+pub use verifier::TokenVerifier;
 
 /// Deletes what no longer matters, in bounded batches: sessions that ended or were revoked
 /// over a day ago (with their refresh records) and forgotten login-failure streaks.

@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{SigningKey, VerifyingKey};
-use crate::{AuthError, KeyRing, Platform, PrincipalKind, SessionId, UnixTime};
+use crate::{AuthError, KeyRing, Platform, PrincipalKind, SessionId, SigningAlgorithm, UnixTime};
 
 /// The claims of an authd access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,108 +202,117 @@ impl TokenSigner {
     /// [`AuthError::InvalidToken`] for everything else that is wrong with it.
     pub fn verify(&self, token: &str, now: UnixTime) -> Result<AccessClaims, AuthError> {
         let ring = self.ring();
-        let kid = self.check_header(token, ring.algorithm())?;
-        let key = ring
-            .verifying_key(&kid)
-            .ok_or(AuthError::InvalidToken(UNKNOWN_KID))?;
-        let rejected = || AuthError::InvalidToken("signature or claims rejected");
-        let claims = match key {
-            VerifyingKey::Ed25519(key) => {
-                // check_header saw exactly three parts.
-                let (message, signature) = token.rsplit_once('.').ok_or_else(rejected)?;
-                let signature: [u8; 64] = URL_SAFE_NO_PAD
-                    .decode(signature)
-                    .ok()
-                    .and_then(|s| s.try_into().ok())
-                    .ok_or_else(rejected)?;
-                // RFC 8032 verification, as jsonwebtoken did (dalek refuses a non-canonical
-                // S); verify_strict would also decompress R, costing a third more for no
-                // gain against forgery.
-                ed25519_dalek::Verifier::verify(
-                    key,
-                    message.as_bytes(),
-                    &ed25519_dalek::Signature::from_bytes(&signature),
-                )
-                .map_err(|_| rejected())?;
-                let payload = message
-                    .split_once('.')
-                    .map(|(_, p)| p)
-                    .ok_or_else(rejected)?;
-                let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| rejected())?;
-                serde_json::from_slice::<AccessClaims>(&payload).map_err(|_| rejected())?
-            }
-            VerifyingKey::Hmac(key) => {
-                let mut validation = Validation::new(ring.algorithm().jose());
-                // Time and issuer are checked below against the caller's clock;
-                // jsonwebtoken would read the wall clock and allow 60 s of leeway.
-                validation.validate_exp = false;
-                validation.validate_nbf = false;
-                validation.validate_aud = false;
-                validation.required_spec_claims.clear();
-                jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
-                    .map_err(|_| rejected())?
-                    .claims
-            }
-        };
-        if claims.iss != self.issuer {
-            return Err(AuthError::InvalidToken("wrong issuer"));
-        }
-        let now = now.secs();
-        if claims.nbf.is_some_and(|nbf| now + Self::LEEWAY_SECS < nbf) {
-            return Err(AuthError::InvalidToken("not yet valid"));
-        }
-        if now + Self::LEEWAY_SECS < claims.iat {
-            return Err(AuthError::InvalidToken("issued in the future"));
-        }
-        if now >= claims.exp + Self::LEEWAY_SECS {
-            return Err(AuthError::TokenExpired);
-        }
-        Ok(claims)
+        verify_token(token, now, ring.algorithm(), &self.issuer, |kid| {
+            ring.verifying_key(kid)
+        })
     }
+}
 
-    /// Checks the JOSE header against the server's rules and returns its `kid`.
-    fn check_header(
-        &self,
-        token: &str,
-        algorithm: crate::SigningAlgorithm,
-    ) -> Result<String, AuthError> {
-        let malformed = AuthError::InvalidToken("malformed token");
-        let mut parts = token.split('.');
-        let (Some(header), Some(_), Some(_), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed);
-        };
-        let bytes = URL_SAFE_NO_PAD.decode(header).map_err(|_| malformed)?;
-        let serde_json::Value::Object(fields) = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .map_err(|_| AuthError::InvalidToken("malformed header"))?
-        else {
-            return Err(AuthError::InvalidToken("malformed header"));
-        };
-        if fields
-            .keys()
-            .any(|k| !ALLOWED_HEADER_FIELDS.contains(&k.as_str()))
-        {
-            return Err(AuthError::InvalidToken("header carries a forbidden field"));
+/// Verifies `token` under the strict rules of this module: `algorithm` from configuration,
+/// a key found by `key` from the header's `kid`, `issuer`, and the time rules at `now`.
+pub(crate) fn verify_token<'k>(
+    token: &str,
+    now: UnixTime,
+    algorithm: SigningAlgorithm,
+    issuer: &str,
+    key: impl FnOnce(&str) -> Option<&'k VerifyingKey>,
+) -> Result<AccessClaims, AuthError> {
+    let kid = checked_kid(token, algorithm)?;
+    let key = key(&kid).ok_or(AuthError::InvalidToken(UNKNOWN_KID))?;
+    let rejected = || AuthError::InvalidToken("signature or claims rejected");
+    let claims = match key {
+        VerifyingKey::Ed25519(key) => {
+            // checked_kid saw exactly three parts.
+            let (message, signature) = token.rsplit_once('.').ok_or_else(rejected)?;
+            let signature: [u8; 64] = URL_SAFE_NO_PAD
+                .decode(signature)
+                .ok()
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(rejected)?;
+            // RFC 8032 verification, as jsonwebtoken did (dalek refuses a non-canonical
+            // S); verify_strict would also decompress R, costing a third more for no
+            // gain against forgery.
+            ed25519_dalek::Verifier::verify(
+                key,
+                message.as_bytes(),
+                &ed25519_dalek::Signature::from_bytes(&signature),
+            )
+            .map_err(|_| rejected())?;
+            let payload = message
+                .split_once('.')
+                .map(|(_, p)| p)
+                .ok_or_else(rejected)?;
+            let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| rejected())?;
+            serde_json::from_slice::<AccessClaims>(&payload).map_err(|_| rejected())?
         }
-        if fields.get("alg").and_then(|v| v.as_str()) != Some(algorithm.as_str()) {
-            return Err(AuthError::InvalidToken("algorithm not accepted"));
+        VerifyingKey::Hmac(key) => {
+            let mut validation = Validation::new(algorithm.jose());
+            // Time and issuer are checked below against the caller's clock;
+            // jsonwebtoken would read the wall clock and allow 60 s of leeway.
+            validation.validate_exp = false;
+            validation.validate_nbf = false;
+            validation.validate_aud = false;
+            validation.required_spec_claims.clear();
+            jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+                .map_err(|_| rejected())?
+                .claims
         }
-        if fields.get("typ").is_some_and(|t| t != "JWT") {
-            return Err(AuthError::InvalidToken("wrong token type"));
-        }
-        fields
-            .get("kid")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-            .ok_or(AuthError::InvalidToken("no kid"))
+    };
+    if claims.iss != issuer {
+        return Err(AuthError::InvalidToken("wrong issuer"));
     }
+    let now = now.secs();
+    let leeway = TokenSigner::LEEWAY_SECS;
+    if claims.nbf.is_some_and(|nbf| now + leeway < nbf) {
+        return Err(AuthError::InvalidToken("not yet valid"));
+    }
+    if now + leeway < claims.iat {
+        return Err(AuthError::InvalidToken("issued in the future"));
+    }
+    if now >= claims.exp + leeway {
+        return Err(AuthError::TokenExpired);
+    }
+    Ok(claims)
+}
+
+/// Checks the JOSE header against the rules of this module and returns its `kid`.
+pub(crate) fn checked_kid(token: &str, algorithm: SigningAlgorithm) -> Result<String, AuthError> {
+    let malformed = AuthError::InvalidToken("malformed token");
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed);
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(header).map_err(|_| malformed)?;
+    let serde_json::Value::Object(fields) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .map_err(|_| AuthError::InvalidToken("malformed header"))?
+    else {
+        return Err(AuthError::InvalidToken("malformed header"));
+    };
+    if fields
+        .keys()
+        .any(|k| !ALLOWED_HEADER_FIELDS.contains(&k.as_str()))
+    {
+        return Err(AuthError::InvalidToken("header carries a forbidden field"));
+    }
+    if fields.get("alg").and_then(|v| v.as_str()) != Some(algorithm.as_str()) {
+        return Err(AuthError::InvalidToken("algorithm not accepted"));
+    }
+    if fields.get("typ").is_some_and(|t| t != "JWT") {
+        return Err(AuthError::InvalidToken("wrong token type"));
+    }
+    fields
+        .get("kid")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or(AuthError::InvalidToken("no kid"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{SigningAlgorithm, StoredSigningKey};
+    use crate::StoredSigningKey;
 
     const NOW: UnixTime = UnixTime(1_800_000_000);
 

@@ -1,0 +1,314 @@
+//! Checking authd access tokens outside authd: in a resource server that holds only the
+//! public keys (authd's JWKS) or the shared HMAC secret, and no database.
+//!
+//! The rules are exactly authd's own (see [`TokenSigner::verify`](crate::TokenSigner)):
+//! the algorithm comes from the verifier, not the token; the header may carry only `alg`,
+//! `typ` and `kid`; the `kid` must name a known key; `iss` must match; `exp` is required;
+//! the leeway is [`TokenSigner::LEEWAY_SECS`](crate::TokenSigner::LEEWAY_SECS).
+//!
+//! What a verifier cannot know is whether the session was revoked since the token was
+//! issued: only authd can tell. A resource server that must refuse a logged-out token at
+//! once asks authd (`GET /api/auth/me`); otherwise revocation takes effect when the access
+//! token expires.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use crate::keys::VerifyingKey;
+use crate::token::{UNKNOWN_KID, checked_kid, verify_token};
+use crate::{AccessClaims, AuthError, KeyRing, SigningAlgorithm, UnixTime};
+
+/// Verifies authd access tokens with public keys or a shared secret; it cannot sign.
+///
+/// ```
+/// use auth_core::{Clock, Platform, PrincipalKind, SystemClock, TokenVerifier};
+/// # use auth_core::{Attributes, KeyRing, SessionId, StoredSigningKey, TokenSigner};
+/// # let now = SystemClock.now();
+/// # let authd = TokenSigner::new(KeyRing::ed25519(&[StoredSigningKey::generate_ed25519(now)?])?, "authd");
+/// # let jwks = serde_json::to_vec(authd.keys().jwks()).unwrap();
+/// # let attributes = Attributes { platform: Some(Platform::Ios), ..Attributes::default() };
+/// # let session = SessionId::from_stored("ses_1".into());
+/// # let token = authd.sign(&authd.claims(PrincipalKind::Device, "dev_1", &session, attributes, now, 3600))?;
+///
+/// // `jwks` is the body of authd's `GET /.well-known/jwks.json`, fetched however the
+/// // service likes; `token` comes from the request's `Authorization: Bearer` header.
+/// let verifier = TokenVerifier::from_jwks(&jwks, "authd")?;
+/// let claims = verifier.verify(&token, SystemClock.now())?;
+/// assert_eq!(claims.kind, PrincipalKind::Device);
+/// assert_eq!(claims.sub, "dev_1");
+/// assert_eq!(claims.attributes.platform, Some(Platform::Ios));
+///
+/// // Anything else is refused: AuthError::InvalidToken or AuthError::TokenExpired.
+/// assert!(verifier.verify("eyJhbGciOiJub25lIn0.e30.", SystemClock.now()).is_err());
+/// # Ok::<(), auth_core::AuthError>(())
+/// ```
+#[derive(Clone)]
+pub struct TokenVerifier {
+    algorithm: SigningAlgorithm,
+    issuer: String,
+    keys: HashMap<String, VerifyingKey>,
+}
+
+impl fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("algorithm", &self.algorithm)
+            .field("issuer", &self.issuer)
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// One key of a JWKS as published, read leniently so that keys of other types are skipped
+/// rather than spoiling the set.
+#[derive(Deserialize)]
+struct PublishedKey {
+    kty: String,
+    crv: Option<String>,
+    x: Option<String>,
+    kid: Option<String>,
+    alg: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PublishedSet {
+    keys: Vec<PublishedKey>,
+}
+
+impl TokenVerifier {
+    /// A verifier for EdDSA tokens of `issuer`, with the Ed25519 signing keys of a JWKS
+    /// document (authd's `GET /.well-known/jwks.json`). Keys of other types or uses are
+    /// ignored.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidRequest`] when the document is not a JWKS or holds no usable
+    /// Ed25519 signing key.
+    pub fn from_jwks(jwks: &[u8], issuer: impl Into<String>) -> Result<Self, AuthError> {
+        let set: PublishedSet = serde_json::from_slice(jwks)
+            .map_err(|e| AuthError::InvalidRequest(format!("not a JWKS document: {e}")))?;
+        let keys: HashMap<String, VerifyingKey> = set
+            .keys
+            .into_iter()
+            .filter_map(|key| {
+                let usable = key.kty == "OKP"
+                    && key.crv.as_deref() == Some("Ed25519")
+                    && key.alg.as_deref().is_none_or(|a| a == "EdDSA")
+                    && key.use_.as_deref().is_none_or(|u| u == "sig");
+                if !usable {
+                    return None;
+                }
+                let x: [u8; 32] = URL_SAFE_NO_PAD.decode(key.x?).ok()?.try_into().ok()?;
+                let public = ed25519_dalek::VerifyingKey::from_bytes(&x).ok()?;
+                Some((key.kid?, VerifyingKey::Ed25519(public)))
+            })
+            .collect();
+        if keys.is_empty() {
+            return Err(AuthError::InvalidRequest(
+                "the JWKS holds no Ed25519 signing key".into(),
+            ));
+        }
+        Ok(Self {
+            algorithm: SigningAlgorithm::EdDSA,
+            issuer: issuer.into(),
+            keys,
+        })
+    }
+
+    /// A verifier for HS256 or HS512 tokens of `issuer`, with authd's `AUTHD_JWT_SECRET`.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidRequest`] when `algorithm` is not HMAC or the secret is shorter
+    /// than 32 bytes.
+    pub fn hmac(
+        algorithm: SigningAlgorithm,
+        secret: &[u8],
+        issuer: impl Into<String>,
+    ) -> Result<Self, AuthError> {
+        Ok(Self::with_ring(&KeyRing::hmac(algorithm, secret)?, issuer))
+    }
+
+    /// A verifier with the verifying halves of a key ring (for embedding next to authd's
+    /// own key store).
+    #[must_use]
+    pub fn with_ring(ring: &KeyRing, issuer: impl Into<String>) -> Self {
+        Self {
+            algorithm: ring.algorithm(),
+            issuer: issuer.into(),
+            keys: ring.verifying_keys().clone(),
+        }
+    }
+
+    /// Verifies a compact JWT at `now` and returns its claims.
+    ///
+    /// # Errors
+    /// [`AuthError::TokenExpired`] for a correctly signed token past `exp` (plus leeway);
+    /// [`AuthError::InvalidToken`] for everything else that is wrong with it, including a
+    /// `kid` this verifier does not know (see [`TokenVerifier::lacks_key_for`]).
+    pub fn verify(&self, token: &str, now: UnixTime) -> Result<AccessClaims, AuthError> {
+        verify_token(token, now, self.algorithm, &self.issuer, |kid| {
+            self.keys.get(kid)
+        })
+    }
+
+    /// Whether `token` is well-formed for this verifier but names a key it does not hold:
+    /// the one case where fetching the JWKS again could change the answer (after authd
+    /// rotated its keys).
+    #[must_use]
+    pub fn lacks_key_for(&self, token: &str) -> bool {
+        checked_kid(token, self.algorithm).is_ok_and(|kid| !self.keys.contains_key(&kid))
+    }
+
+    /// The issuer tokens must carry.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The ids of the keys this verifier holds.
+    pub fn key_ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+}
+
+/// Whether `error` is the refusal of a token whose `kid` is unknown.
+pub(crate) fn is_unknown_kid(error: &AuthError) -> bool {
+    matches!(error, AuthError::InvalidToken(why) if *why == UNKNOWN_KID)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Attributes, PrincipalKind, SessionId, StoredSigningKey, TokenSigner};
+
+    const NOW: UnixTime = UnixTime(1_800_000_000);
+
+    fn authd() -> TokenSigner {
+        let key = StoredSigningKey::generate_ed25519(NOW).unwrap();
+        TokenSigner::new(KeyRing::ed25519(&[key]).unwrap(), "authd")
+    }
+
+    fn token(signer: &TokenSigner) -> String {
+        let claims = signer.claims(
+            PrincipalKind::Wallet,
+            "wal_1",
+            &SessionId::from_stored("ses_1".into()),
+            Attributes {
+                username: Some("sensor01".into()),
+                app_id: Some("app_1".into()),
+                role: Some("device".into()),
+                ..Attributes::default()
+            },
+            NOW,
+            3_600,
+        );
+        signer.sign(&claims).unwrap()
+    }
+
+    fn published(signer: &TokenSigner) -> Vec<u8> {
+        serde_json::to_vec(signer.keys().jwks()).unwrap()
+    }
+
+    #[test]
+    fn a_resource_server_with_the_jwks_reads_what_authd_signed() {
+        let authd = authd();
+        let verifier = TokenVerifier::from_jwks(&published(&authd), "authd").unwrap();
+        let claims = verifier.verify(&token(&authd), NOW.plus_secs(5)).unwrap();
+        assert_eq!(claims.kind, PrincipalKind::Wallet);
+        assert_eq!(claims.sub, "wal_1");
+        assert_eq!(claims.attributes.app_id.as_deref(), Some("app_1"));
+        assert_eq!(claims.attributes.role.as_deref(), Some("device"));
+    }
+
+    #[test]
+    fn the_same_strict_rules_hold_as_in_authd() {
+        let authd = authd();
+        let verifier = TokenVerifier::from_jwks(&published(&authd), "authd").unwrap();
+        let token = token(&authd);
+        assert!(matches!(
+            verifier.verify(&token, NOW.plus_secs(3_605)),
+            Err(AuthError::TokenExpired)
+        ));
+        let elsewhere = TokenVerifier::from_jwks(&published(&authd), "other").unwrap();
+        assert!(matches!(
+            elsewhere.verify(&token, NOW),
+            Err(AuthError::InvalidToken(_))
+        ));
+        let (head, rest) = token.split_once('.').unwrap();
+        let tampered = format!("{head}.e{rest}");
+        assert!(matches!(
+            verifier.verify(&tampered, NOW),
+            Err(AuthError::InvalidToken(_))
+        ));
+        // An HMAC token forged with the public key as its secret.
+        let public = URL_SAFE_NO_PAD
+            .decode(&authd.keys().jwks().keys[0].x)
+            .unwrap();
+        let forged = TokenSigner::new(
+            KeyRing::hmac(SigningAlgorithm::HS256, &[public.as_slice(); 2].concat()).unwrap(),
+            "authd",
+        );
+        assert!(verifier.verify(&self::token(&forged), NOW).is_err());
+    }
+
+    #[test]
+    fn a_token_under_a_key_not_yet_fetched_is_told_apart_from_garbage() {
+        let old = authd();
+        let rotated = authd();
+        let verifier = TokenVerifier::from_jwks(&published(&old), "authd").unwrap();
+        let fresh = token(&rotated);
+        let refused = verifier.verify(&fresh, NOW).unwrap_err();
+        assert!(is_unknown_kid(&refused));
+        assert!(verifier.lacks_key_for(&fresh));
+        assert!(!verifier.lacks_key_for(&token(&old)));
+        assert!(!verifier.lacks_key_for("garbage"));
+        let hs = TokenSigner::new(
+            KeyRing::hmac(SigningAlgorithm::HS256, &[7; 32]).unwrap(),
+            "authd",
+        );
+        assert!(
+            !verifier.lacks_key_for(&token(&hs)),
+            "wrong alg: no refetch"
+        );
+    }
+
+    #[test]
+    fn keys_of_other_types_are_skipped_and_an_empty_set_is_refused() {
+        let authd = authd();
+        let mut set: serde_json::Value = serde_json::from_slice(&published(&authd)).unwrap();
+        let keys = set["keys"].as_array_mut().unwrap();
+        keys.push(serde_json::json!({"kty": "RSA", "kid": "rsa", "n": "AQAB", "e": "AQAB"}));
+        keys.push(
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "use": "enc",
+            "kid": "enc", "x": authd.keys().jwks().keys[0].x}),
+        );
+        let verifier =
+            TokenVerifier::from_jwks(&serde_json::to_vec(&set).unwrap(), "authd").unwrap();
+        assert_eq!(verifier.key_ids().count(), 1);
+        assert!(verifier.verify(&token(&authd), NOW).is_ok());
+        for bad in [&b"{\"keys\":[]}"[..], b"[]", b"not json", b"{}"] {
+            assert!(matches!(
+                TokenVerifier::from_jwks(bad, "authd"),
+                Err(AuthError::InvalidRequest(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_shared_secret_verifies_hmac_tokens() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let authd = TokenSigner::new(
+            KeyRing::hmac(SigningAlgorithm::HS512, secret).unwrap(),
+            "authd",
+        );
+        let verifier = TokenVerifier::hmac(SigningAlgorithm::HS512, secret, "authd").unwrap();
+        assert_eq!(verifier.verify(&token(&authd), NOW).unwrap().sub, "wal_1");
+        let wrong = TokenVerifier::hmac(SigningAlgorithm::HS512, &[1; 32], "authd").unwrap();
+        assert!(wrong.verify(&token(&authd), NOW).is_err());
+    }
+}
