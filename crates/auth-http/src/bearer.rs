@@ -23,7 +23,7 @@ impl BearerToken {
         &self.0
     }
 
-    fn from_request_headers(req: &HttpRequest) -> Result<Self, ApiError> {
+    pub(crate) fn from_request_headers(req: &HttpRequest) -> Result<Self, ApiError> {
         let missing = || ApiError::Auth(AuthError::InvalidToken("missing bearer token"));
         let value = req
             .headers()

@@ -9,8 +9,11 @@
 //! # }
 //! ```
 //!
-//! so tests exercise exactly the route table that ships. [`Authenticated`] is the
-//! extractor other actix services can use to require an authd access token.
+//! so tests exercise exactly the route table that ships.
+//!
+//! Other actix-web services that accept authd access tokens use [`AccessVerifier`],
+//! [`Principal`] and [`RequireRole`]: they need no database, only authd's JWKS URL or a
+//! configured key.
 
 mod admin;
 mod audit;
@@ -26,6 +29,7 @@ mod openapi;
 mod operations;
 mod rate_limit;
 mod request_id;
+mod resource;
 mod routes;
 mod state;
 mod users;
@@ -40,5 +44,6 @@ pub use metrics::Metrics;
 pub use openapi::openapi_json;
 pub use rate_limit::{RateLimiter, RouteFamily};
 pub use request_id::RequestId;
+pub use resource::{AccessVerifier, Principal, RequireRole, RoleGuard};
 pub use routes::{app, configure};
 pub use state::AuthState;

@@ -14,6 +14,7 @@ mod openapi;
 mod rate_limits;
 mod refresh;
 mod register_login;
+mod resource;
 mod throttling;
 mod wallets;
 
