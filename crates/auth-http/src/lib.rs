@@ -32,6 +32,8 @@ mod request_id;
 mod resource;
 mod routes;
 mod state;
+#[cfg(feature = "test-support")]
+mod test_server;
 mod users;
 mod wallets;
 
@@ -47,3 +49,5 @@ pub use request_id::RequestId;
 pub use resource::{AccessVerifier, Principal, RequireRole, RoleGuard};
 pub use routes::{app, configure};
 pub use state::AuthState;
+#[cfg(feature = "test-support")]
+pub use test_server::TestServer;

@@ -1,0 +1,571 @@
+//! The client: a session with authd that stays valid for as long as the program runs.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{ClientError, Credentials, Kind, MemoryTokenStore, TokenStore, Tokens};
+
+/// How calls to authd that failed on the network, or were shed with 503 or 429, are
+/// retried: up to `attempts` tries in all, waiting `initial`, then twice as long each time
+/// (with jitter), never longer than `max`. A `Retry-After` longer than `max` is not waited
+/// for: the refusal is returned.
+///
+/// Refresh calls are safe to retry: authd answers a retried refresh token with the same
+/// successor within its retry grace (10 s by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Tries in all, at least 1.
+    pub attempts: u32,
+    /// The first wait.
+    pub initial: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    /// 5 tries, waiting about 0.2, 0.4, 0.8 and 1.6 s in between, at most 10 s.
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait before try `retry` (1 for the first retry): half to all of the doubled
+    /// delay, so that many clients failing together do not retry together.
+    fn delay(&self, retry: u32) -> Duration {
+        let doubled = self
+            .initial
+            .saturating_mul(1 << retry.saturating_sub(1).min(16))
+            .min(self.max);
+        let jitter = f64::from(getrandom::u32().unwrap_or(u32::MAX)) / f64::from(u32::MAX);
+        doubled.mul_f64(0.5 + jitter / 2.0)
+    }
+}
+
+/// Configures an [`AuthClient`].
+#[derive(Debug)]
+pub struct AuthClientBuilder {
+    base_url: String,
+    credentials: Option<Credentials>,
+    store: Option<Arc<dyn TokenStore>>,
+    refresh_ahead: Duration,
+    backoff: Backoff,
+    http: Option<reqwest::Client>,
+}
+
+impl std::fmt::Debug for dyn TokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenStore")
+    }
+}
+
+impl AuthClientBuilder {
+    /// What the client logs in with, at first use and whenever its session ends. Without
+    /// credentials the client only uses the tokens in its store, and reports
+    /// [`ClientError::SessionEnded`] when they can no longer be renewed.
+    #[must_use]
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Where tokens are kept (default: [`MemoryTokenStore`]).
+    #[must_use]
+    pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// How long before its expiry an access token is renewed (default 60 s; never in the
+    /// first half of a token's life).
+    #[must_use]
+    pub fn refresh_ahead(mut self, ahead: Duration) -> Self {
+        self.refresh_ahead = ahead;
+        self
+    }
+
+    /// How calls to authd are retried (default [`Backoff::default`]).
+    #[must_use]
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The HTTP client to use, for its timeouts, proxy or TLS settings (default: a client
+    /// with a 10 s connect timeout and a 30 s request timeout).
+    #[must_use]
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// The client.
+    ///
+    /// # Errors
+    /// [`ClientError::Network`] when the default HTTP client cannot be built.
+    pub fn build(self) -> Result<AuthClient, ClientError> {
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(30))
+                .build()
+                .map_err(ClientError::Network)?,
+        };
+        Ok(AuthClient {
+            inner: Arc::new(Inner {
+                http,
+                base_url: self.base_url.trim_end_matches('/').to_owned(),
+                credentials: self.credentials,
+                store: self
+                    .store
+                    .unwrap_or_else(|| Arc::new(MemoryTokenStore::default())),
+                refresh_ahead: self.refresh_ahead,
+                backoff: Backoff {
+                    attempts: self.backoff.attempts.max(1),
+                    ..self.backoff
+                },
+                renewal: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+}
+
+/// A session with authd for one principal, shared by every task of a program (clones
+/// share it).
+///
+/// [`AuthClient::access_token`] always answers with a token that is good for a while: it
+/// renews the token `refresh_ahead` before it expires, with exactly one renewal in flight
+/// however many tasks ask at once (the others wait for its result). When the session can
+/// no longer be refreshed (logged out, revoked, past its lifetime) the client logs in
+/// again with its credentials, or reports [`ClientError::SessionEnded`] if it has none.
+#[derive(Debug, Clone)]
+pub struct AuthClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    credentials: Option<Credentials>,
+    store: Arc<dyn TokenStore>,
+    refresh_ahead: Duration,
+    backoff: Backoff,
+    /// Held while renewing: the single flight.
+    renewal: tokio::sync::Mutex<()>,
+}
+
+/// A renewal that authd refused because the session is over, as opposed to a failure that
+/// a later attempt could get past.
+fn session_over(e: &ClientError) -> Option<&str> {
+    match e {
+        ClientError::Refused {
+            status: 401, code, ..
+        } => Some(code),
+        _ => None,
+    }
+}
+
+impl AuthClient {
+    /// Starts configuring a client for the authd at `base_url` (such as
+    /// `https://auth.example.com`).
+    #[must_use]
+    pub fn builder(base_url: impl Into<String>) -> AuthClientBuilder {
+        AuthClientBuilder {
+            base_url: base_url.into(),
+            credentials: None,
+            store: None,
+            refresh_ahead: Duration::from_secs(60),
+            backoff: Backoff::default(),
+            http: None,
+        }
+    }
+
+    /// The HTTP client this client sends with.
+    #[must_use]
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// Logs in with the credentials now, replacing any session the store held.
+    ///
+    /// # Errors
+    /// [`ClientError::NotLoggedIn`] without credentials; [`ClientError::Refused`] when
+    /// authd refuses them (`INVALID_CREDENTIALS`, `ACCOUNT_INACTIVE`, `RATE_LIMITED`);
+    /// [`ClientError::Network`] when authd cannot be reached.
+    pub async fn login(&self) -> Result<(), ClientError> {
+        let _turn = self.inner.renewal.lock().await;
+        self.authenticate().await.map(drop)
+    }
+
+    /// A current access token, renewed first when it is due.
+    ///
+    /// # Errors
+    /// [`ClientError::SessionEnded`] or [`ClientError::NotLoggedIn`] when there is no
+    /// session and no credentials; otherwise as [`AuthClient::login`].
+    pub async fn access_token(&self) -> Result<String, ClientError> {
+        if let Some(tokens) = self.stored()?
+            && !self.due(&tokens)
+        {
+            return Ok(tokens.access_token);
+        }
+        let _turn = self.inner.renewal.lock().await;
+        // Another task may have renewed while this one waited for its turn.
+        match self.stored()? {
+            Some(tokens) if !self.due(&tokens) => Ok(tokens.access_token),
+            current => Ok(self.renew(current).await?.access_token),
+        }
+    }
+
+    /// Sends the request `build` makes, with the current access token. If authd's token
+    /// is refused (401), the session is renewed once and the request built and sent again;
+    /// any other answer is returned as it is. `build` is called once per try.
+    ///
+    /// ```no_run
+    /// # async fn run(client: auth_client::AuthClient) -> Result<(), auth_client::ClientError> {
+    /// let objects = client
+    ///     .send(|http| http.get("https://objects.example.com/v2/objects"))
+    ///     .await?;
+    /// println!("{}", objects.status());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`AuthClient::access_token`], and [`ClientError::Network`] when the request
+    /// cannot be sent (it is not retried: it may not be safe to repeat).
+    pub async fn send<F>(&self, build: F) -> Result<reqwest::Response, ClientError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
+        let token = self.access_token().await?;
+        let response = build(&self.inner.http)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map_err(ClientError::Network)?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let token = self.renew_refused(&token).await?;
+        build(&self.inner.http)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map_err(ClientError::Network)
+    }
+
+    /// Ends the session at authd and forgets its tokens. The tokens are forgotten even when
+    /// authd cannot be reached.
+    ///
+    /// # Errors
+    /// [`ClientError::Network`] or [`ClientError::Refused`] when authd did not confirm;
+    /// a session that had already ended is not an error.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        let _turn = self.inner.renewal.lock().await;
+        let Some(tokens) = self.stored()? else {
+            return Ok(());
+        };
+        self.inner.store.clear().map_err(ClientError::Store)?;
+        let body = tokens
+            .refresh_token
+            .as_ref()
+            .map(|refresh| json!({ "refreshToken": refresh }));
+        match self
+            .call("/api/auth/logout", Some(&tokens.access_token), body)
+            .await
+        {
+            Err(e) if session_over(&e).is_some() => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    fn stored(&self) -> Result<Option<Tokens>, ClientError> {
+        self.inner.store.load().map_err(ClientError::Store)
+    }
+
+    fn due(&self, tokens: &Tokens) -> bool {
+        tokens.due_for_renewal(SystemTime::now(), self.inner.refresh_ahead)
+    }
+
+    /// After authd refused `refused`: renews, unless another task already did.
+    async fn renew_refused(&self, refused: &str) -> Result<String, ClientError> {
+        let _turn = self.inner.renewal.lock().await;
+        match self.stored()? {
+            Some(tokens) if tokens.access_token != refused => Ok(tokens.access_token),
+            current => Ok(self.renew(current).await?.access_token),
+        }
+    }
+
+    /// With the renewal turn held: refreshes the session, or logs in again when it is over.
+    async fn renew(&self, current: Option<Tokens>) -> Result<Tokens, ClientError> {
+        let Some(tokens) = current else {
+            return self.authenticate().await;
+        };
+        match self.refresh(&tokens).await {
+            Ok(fresh) => {
+                self.inner.store.save(&fresh).map_err(ClientError::Store)?;
+                Ok(fresh)
+            }
+            Err(e) => {
+                let Some(code) = session_over(&e) else {
+                    return Err(e);
+                };
+                log::info!(
+                    "the {:?} session ended ({code}); logging in again",
+                    tokens.kind
+                );
+                let code = code.to_owned();
+                self.inner.store.clear().map_err(ClientError::Store)?;
+                if self.inner.credentials.is_some() {
+                    self.authenticate().await
+                } else {
+                    Err(ClientError::SessionEnded { code })
+                }
+            }
+        }
+    }
+
+    /// Logs in with the credentials and saves the new session.
+    async fn authenticate(&self) -> Result<Tokens, ClientError> {
+        let credentials = self
+            .inner
+            .credentials
+            .as_ref()
+            .ok_or(ClientError::NotLoggedIn)?;
+        let (path, body) = match credentials {
+            Credentials::User { email, password } => (
+                "/api/auth/login",
+                json!({"email": email, "password": password}),
+            ),
+            Credentials::Device {
+                device_id,
+                platform,
+            } => (
+                "/api/auth/device",
+                json!({"deviceId": device_id, "platform": platform.as_str()}),
+            ),
+            Credentials::Wallet { login, password } => (
+                "/v2/auth/wallet/login",
+                json!({"username": login, "password": password}),
+            ),
+        };
+        let sent = SystemTime::now();
+        let answer = self.call(path, None, Some(body)).await?;
+        let tokens = issued(credentials.kind(), &answer, sent)?;
+        self.inner.store.save(&tokens).map_err(ClientError::Store)?;
+        Ok(tokens)
+    }
+
+    /// Exchanges the session's tokens for new ones.
+    async fn refresh(&self, tokens: &Tokens) -> Result<Tokens, ClientError> {
+        let ended = |code: &str| ClientError::Refused {
+            status: 401,
+            code: code.to_owned(),
+            message: "the session cannot be renewed".into(),
+        };
+        let sent = SystemTime::now();
+        let answer = match tokens.kind {
+            Kind::User | Kind::Device => {
+                let path = if tokens.kind == Kind::User {
+                    "/api/auth/refresh"
+                } else {
+                    "/api/auth/device/refresh"
+                };
+                let refresh = tokens
+                    .refresh_token
+                    .as_ref()
+                    .ok_or_else(|| ended("INVALID_TOKEN"))?;
+                self.call(path, None, Some(json!({ "refreshToken": refresh })))
+                    .await?
+            }
+            // A wallet exchanges its access token, which must still be valid.
+            Kind::Wallet if tokens.expired(sent) => return Err(ended("TOKEN_EXPIRED")),
+            Kind::Wallet => {
+                self.call("/v2/auth/wallet/refresh", Some(&tokens.access_token), None)
+                    .await?
+            }
+        };
+        issued(tokens.kind, &answer, sent)
+    }
+
+    /// POSTs to authd, retrying network failures and shed requests as [`Backoff`] says.
+    /// Returns the JSON body of a 2xx answer (`null` when empty).
+    async fn call(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.inner.base_url);
+        let backoff = self.inner.backoff;
+        let mut retry = 0;
+        loop {
+            let mut request = self.inner.http.post(&url);
+            if let Some(token) = bearer {
+                request = request.bearer_auth(token);
+            }
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let wait = match answer(request).await {
+                Ok(value) => return Ok(value),
+                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::Transient(e, retry_after)) => {
+                    retry += 1;
+                    let wait = backoff.delay(retry).max(retry_after.unwrap_or_default());
+                    if retry >= backoff.attempts || wait > backoff.max {
+                        return Err(e);
+                    }
+                    log::warn!("{path}: {e}; retrying in {} ms", wait.as_millis());
+                    wait
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// A failed call, and whether trying again could help.
+enum Failure {
+    Final(ClientError),
+    Transient(ClientError, Option<Duration>),
+}
+
+/// Sends one request and reads authd's answer.
+async fn answer(request: reqwest::RequestBuilder) -> Result<Value, Failure> {
+    let transient = |e: reqwest::Error| {
+        if e.is_builder() {
+            Failure::Final(ClientError::Network(e))
+        } else {
+            Failure::Transient(ClientError::Network(e), None)
+        }
+    };
+    let response = request.send().await.map_err(transient)?;
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let bytes = response.bytes().await.map_err(transient)?;
+    let body: Value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).map_err(|_| {
+            Failure::Final(ClientError::Protocol(format!(
+                "a {status} answer that is not JSON"
+            )))
+        })?
+    };
+    if status.is_success() {
+        return Ok(body);
+    }
+    let field = |name: &str| body[name].as_str().unwrap_or_default().to_owned();
+    let refused = ClientError::Refused {
+        status: status.as_u16(),
+        code: field("code"),
+        message: field("error"),
+    };
+    if matches!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+    ) {
+        Err(Failure::Transient(refused, retry_after))
+    } else {
+        Err(Failure::Final(refused))
+    }
+}
+
+/// The tokens of a login or refresh answer. `/api/auth` states lifetimes in milliseconds,
+/// `/v2/auth/wallet` in seconds.
+fn issued(kind: Kind, answer: &Value, sent: SystemTime) -> Result<Tokens, ClientError> {
+    let malformed =
+        || ClientError::Protocol("a token answer without accessToken or expiresIn".into());
+    let access_token = answer["accessToken"]
+        .as_str()
+        .ok_or_else(malformed)?
+        .to_owned();
+    let expires_in = answer["expiresIn"].as_u64().ok_or_else(malformed)?;
+    let lifetime = match kind {
+        Kind::User | Kind::Device => Duration::from_millis(expires_in),
+        Kind::Wallet => Duration::from_secs(expires_in),
+    };
+    let refresh_token = match kind {
+        Kind::User | Kind::Device => Some(
+            answer["refreshToken"]
+                .as_str()
+                .ok_or_else(malformed)?
+                .to_owned(),
+        ),
+        Kind::Wallet => None,
+    };
+    Ok(Tokens {
+        kind,
+        access_token,
+        refresh_token,
+        issued_at: sent,
+        expires_at: sent + lifetime,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_with_jitter_up_to_the_cap() {
+        let backoff = Backoff {
+            attempts: 10,
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        for (retry, full) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1_000),
+            (9, 1_000),
+        ] {
+            let wait = backoff.delay(retry);
+            let full = Duration::from_millis(full);
+            assert!(wait >= full / 2 && wait <= full, "retry {retry}: {wait:?}");
+        }
+    }
+
+    #[test]
+    fn lifetimes_are_milliseconds_for_people_and_seconds_for_wallets() {
+        let sent = SystemTime::UNIX_EPOCH;
+        let user = issued(
+            Kind::User,
+            &json!({"accessToken": "a", "refreshToken": "r", "expiresIn": 3_600_000}),
+            sent,
+        )
+        .unwrap();
+        assert_eq!(user.expires_at, sent + Duration::from_secs(3_600));
+        let wallet = issued(
+            Kind::Wallet,
+            &json!({"accessToken": "a", "expiresIn": 3_600}),
+            sent,
+        )
+        .unwrap();
+        assert_eq!(wallet.expires_at, sent + Duration::from_secs(3_600));
+        assert!(
+            issued(
+                Kind::User,
+                &json!({"accessToken": "a", "expiresIn": 1}),
+                sent
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! The client against a real authd on a socket, through a proxy that records every
+//! request and can break a connection on purpose.
+
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod refresh;
+mod sessions;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use auth_client::{AuthClient, Backoff, Credentials};
+use auth_core::TokenPolicy;
+use auth_http::TestServer;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Access tokens live this long in these tests, so renewals happen within seconds.
+pub(crate) const ACCESS_TTL_SECS: i64 = 4;
+
+/// authd, and the proxy every client of a test talks to it through.
+pub(crate) struct Authd {
+    server: TestServer,
+    pub(crate) proxy: Proxy,
+}
+
+impl Authd {
+    /// authd with 4-second access tokens.
+    pub(crate) async fn start() -> Self {
+        let server = TestServer::start(TokenPolicy {
+            access_ttl_secs: ACCESS_TTL_SECS,
+            ..TokenPolicy::default()
+        });
+        let proxy = Proxy::start(server.url().trim_start_matches("http://")).await;
+        Self { server, proxy }
+    }
+
+    /// A client through the proxy that renews tokens 2 s before they expire and retries
+    /// quickly.
+    pub(crate) fn client(&self, credentials: Option<Credentials>) -> AuthClient {
+        let mut builder = AuthClient::builder(&self.proxy.url)
+            .refresh_ahead(Duration::from_secs(2))
+            .backoff(Backoff {
+                attempts: 5,
+                initial: Duration::from_millis(50),
+                max: Duration::from_secs(1),
+            });
+        if let Some(credentials) = credentials {
+            builder = builder.credentials(credentials);
+        }
+        builder.build().unwrap()
+    }
+
+    /// Calls authd directly (not through the proxy).
+    pub(crate) async fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> Value {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}{path}", self.server.url()))
+            .json(&body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_success(), "{path}: {response:?}");
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    /// Registers a person; returns credentials for it.
+    pub(crate) async fn user(&self, name: &str) -> Credentials {
+        let email = format!("{name}@example.com");
+        self.post(
+            "/api/auth/register",
+            None,
+            json!({"email": email, "username": name, "password": PASSWORD}),
+        )
+        .await;
+        Credentials::user(email, PASSWORD)
+    }
+
+    /// Creates an app and a wallet with role `device` in it; returns credentials for it.
+    pub(crate) async fn wallet(&self) -> Credentials {
+        let admin = Some(TestServer::ADMIN_TOKEN);
+        let app = self
+            .post("/v2/apps", admin, json!({"name": "Sensors"}))
+            .await;
+        let app_id = app["appId"].as_str().unwrap();
+        self.post(
+            &format!("/v2/apps/{app_id}/wallets"),
+            admin,
+            json!({"username": "sensor01", "password": PASSWORD, "metadata": {"role": "device"}}),
+        )
+        .await;
+        Credentials::wallet(format!("sensor01@{app_id}"), PASSWORD)
+    }
+}
+
+pub(crate) const PASSWORD: &str = "correct horse battery";
+
+/// `GET /api/auth/me` through `client`: the principal it is logged in as (authd checks
+/// the session too).
+pub(crate) async fn me(client: &AuthClient, authd: &Authd) -> Value {
+    let url = format!("{}/api/auth/me", authd.proxy.url);
+    let response = client.send(|http| http.get(&url)).await.unwrap();
+    assert_eq!(response.status(), 200, "{response:?}");
+    response.json().await.unwrap()
+}
+
+/// A TCP proxy in front of authd: it records the request line of every request, can
+/// swallow the answer to the next refresh (authd has rotated, the client never hears),
+/// and can refuse connections.
+pub(crate) struct Proxy {
+    pub(crate) url: String,
+    faults: Arc<Faults>,
+}
+
+#[derive(Default)]
+struct Faults {
+    requests: Mutex<Vec<String>>,
+    swallow_next_refresh: AtomicBool,
+    refuse_connections: AtomicUsize,
+}
+
+impl Proxy {
+    async fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let faults = Arc::new(Faults::default());
+        let upstream = upstream.to_owned();
+        let shared = Arc::clone(&faults);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let refused = shared
+                    .refuse_connections
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                if refused {
+                    drop(client);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let faults = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let _ = relay(client, &upstream, &faults).await;
+                });
+            }
+        });
+        Self { url, faults }
+    }
+
+    /// How many requests so far began with `request_line` (such as `POST /api/auth/refresh`).
+    pub(crate) fn count(&self, request_line: &str) -> usize {
+        self.faults
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.starts_with(&format!("{request_line} ")))
+            .count()
+    }
+
+    /// The next refresh reaches authd, but its answer is lost with the connection.
+    pub(crate) fn swallow_next_refresh(&self) {
+        self.faults
+            .swallow_next_refresh
+            .store(true, Ordering::SeqCst);
+    }
+
+    /// The next `n` connections are closed as soon as they are accepted.
+    pub(crate) fn refuse_connections(&self, n: usize) {
+        self.faults.refuse_connections.store(n, Ordering::SeqCst);
+    }
+}
+
+async fn relay(client: TcpStream, upstream: &str, faults: &Faults) -> std::io::Result<()> {
+    let mut client = BufReader::new(client);
+    let mut upstream = BufReader::new(TcpStream::connect(upstream).await?);
+    while let Some(request) = read_message(&mut client).await? {
+        let line = String::from_utf8_lossy(&request)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        faults.requests.lock().unwrap().push(line.clone());
+        upstream.get_mut().write_all(&request).await?;
+        let Some(response) = read_message(&mut upstream).await? else {
+            return Ok(());
+        };
+        if line.contains("/refresh ") && faults.swallow_next_refresh.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        client.get_mut().write_all(&response).await?;
+    }
+    Ok(())
+}
+
+/// One HTTP/1.1 message with a `Content-Length` body (all authd and the client send).
+async fn read_message<R: AsyncBufRead + Unpin>(reader: &mut R) -> std::io::Result<Option<Vec<u8>>> {
+    let mut message = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        if reader.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(None);
+        }
+        message.extend_from_slice(&line);
+        if line == b"\r\n" {
+            break;
+        }
+    }
+    let length = String::from_utf8_lossy(&message)
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).await?;
+    message.extend_from_slice(&body);
+    Ok(Some(message))
+}

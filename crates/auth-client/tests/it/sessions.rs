@@ -1,0 +1,105 @@
+//! When a session ends, and when authd cannot be reached.
+
+use std::sync::Arc;
+
+use auth_client::{AuthClient, ClientError, Credentials, MemoryTokenStore, TokenStore};
+
+use crate::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_of_a_logged_out_session_fail_cleanly() {
+    let authd = Authd::start().await;
+    let store = Arc::new(MemoryTokenStore::default());
+    let client = AuthClient::builder(&authd.proxy.url)
+        .credentials(authd.user("ada").await)
+        .token_store(store.clone())
+        .build()
+        .unwrap();
+    client.login().await.unwrap();
+    let kept = store.load().unwrap().unwrap();
+
+    client.logout().await.unwrap();
+    assert!(store.load().unwrap().is_none(), "logout forgets the tokens");
+    assert_eq!(authd.proxy.count("POST /api/auth/logout"), 1);
+
+    // Another copy of the same tokens, in a client that cannot log in by itself.
+    let copy = Arc::new(MemoryTokenStore::with(kept));
+    let leftover = AuthClient::builder(&authd.proxy.url)
+        .token_store(copy.clone())
+        .build()
+        .unwrap();
+    let url = format!("{}/api/auth/me", authd.proxy.url);
+    let ended = leftover.send(|http| http.get(&url)).await.unwrap_err();
+    assert!(
+        matches!(&ended, ClientError::SessionEnded { code } if code == "INVALID_TOKEN"),
+        "{ended:?}"
+    );
+    assert!(copy.load().unwrap().is_none(), "dead tokens are forgotten");
+    assert!(matches!(
+        leftover.access_token().await,
+        Err(ClientError::NotLoggedIn)
+    ));
+    assert_eq!(authd.proxy.count("POST /api/auth/refresh"), 1, "tried once");
+    assert_eq!(authd.proxy.count("POST /api/auth/login"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_with_credentials_logs_in_again_when_its_session_is_revoked() {
+    let authd = Authd::start().await;
+    let store = Arc::new(MemoryTokenStore::default());
+    let client = AuthClient::builder(&authd.proxy.url)
+        .credentials(authd.user("ada").await)
+        .token_store(store.clone())
+        .build()
+        .unwrap();
+    client.login().await.unwrap();
+    let revoked = store.load().unwrap().unwrap();
+    // Logged out elsewhere (another process holding the same session, say).
+    authd
+        .post(
+            "/api/auth/logout",
+            Some(&revoked.access_token),
+            serde_json::json!({}),
+        )
+        .await;
+
+    assert_eq!(me(&client, &authd).await["username"], "ada");
+    assert_eq!(authd.proxy.count("POST /api/auth/login"), 2);
+    assert_ne!(
+        store.load().unwrap().unwrap().access_token,
+        revoked.access_token
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_reported_and_not_retried() {
+    let authd = Authd::start().await;
+    authd.user("ada").await;
+    let client = authd.client(Some(Credentials::user(
+        "ada@example.com",
+        "not the password",
+    )));
+    let refused = client.access_token().await.unwrap_err();
+    assert_eq!(refused.code(), Some("INVALID_CREDENTIALS"));
+    assert!(!refused.to_string().contains("not the password"));
+    assert_eq!(authd.proxy.count("POST /api/auth/login"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_failures_are_retried_with_backoff() {
+    let authd = Authd::start().await;
+    let credentials = authd.user("ada").await;
+    authd.proxy.refuse_connections(3);
+    let client = authd.client(Some(credentials));
+    client.login().await.unwrap();
+    assert_eq!(authd.proxy.count("POST /api/auth/login"), 1);
+
+    authd.proxy.refuse_connections(10);
+    let client = authd.client(Some(authd.user("grace").await));
+    assert!(matches!(client.login().await, Err(ClientError::Network(_))));
+    assert_eq!(
+        authd.proxy.count("POST /api/auth/login"),
+        1,
+        "5 tries, all refused"
+    );
+}
