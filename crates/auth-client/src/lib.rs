@@ -35,3 +35,8 @@ pub use client::{AuthClient, AuthClientBuilder, Backoff};
 pub use credentials::{Credentials, Platform};
 pub use error::ClientError;
 pub use tokens::{Kind, MemoryTokenStore, TokenStore, Tokens};
+
+/// The Rust examples of the workspace README, compiled as doctests so they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeExamples;
