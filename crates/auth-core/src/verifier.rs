@@ -164,6 +164,16 @@ impl TokenVerifier {
         checked_kid(token, self.algorithm).is_ok_and(|kid| !self.keys.contains_key(&kid))
     }
 
+    /// The `kid` a token names, after the header rules for `algorithm` but before any
+    /// signature check: lets a caller that has no keys yet refuse a malformed token at once.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`] for a token that is not three parts, or whose header is
+    /// malformed, names another algorithm, carries a forbidden field or no `kid`.
+    pub fn header_kid(token: &str, algorithm: SigningAlgorithm) -> Result<String, AuthError> {
+        checked_kid(token, algorithm)
+    }
+
     /// The issuer tokens must carry.
     #[must_use]
     pub fn issuer(&self) -> &str {
@@ -245,15 +255,25 @@ mod tests {
             verifier.verify(&tampered, NOW),
             Err(AuthError::InvalidToken(_))
         ));
-        // An HMAC token forged with the public key as its secret.
-        let public = URL_SAFE_NO_PAD
-            .decode(&authd.keys().jwks().keys[0].x)
+        // The key-confusion attack: HS256 under the Ed25519 kid, keyed with the public key.
+        let published = authd.keys().jwks().keys[0].clone();
+        let public = URL_SAFE_NO_PAD.decode(&published.x).unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(published.kid.clone());
+        let claims = verifier.verify(&token, NOW).unwrap();
+        for secret in [public.as_slice(), published.x.as_bytes()] {
+            let forged = jsonwebtoken::encode(
+                &header,
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(secret),
+            )
             .unwrap();
-        let forged = TokenSigner::new(
-            KeyRing::hmac(SigningAlgorithm::HS256, &[public.as_slice(); 2].concat()).unwrap(),
-            "authd",
-        );
-        assert!(verifier.verify(&self::token(&forged), NOW).is_err());
+            assert!(matches!(
+                verifier.verify(&forged, NOW),
+                Err(AuthError::InvalidToken(_))
+            ));
+            assert!(!verifier.lacks_key_for(&forged), "no refetch for it either");
+        }
     }
 
     #[test]
@@ -267,6 +287,11 @@ mod tests {
         assert!(verifier.lacks_key_for(&fresh));
         assert!(!verifier.lacks_key_for(&token(&old)));
         assert!(!verifier.lacks_key_for("garbage"));
+        assert_eq!(
+            TokenVerifier::header_kid(&fresh, SigningAlgorithm::EdDSA).unwrap(),
+            rotated.keys().signing_kid()
+        );
+        assert!(TokenVerifier::header_kid("garbage", SigningAlgorithm::EdDSA).is_err());
         let hs = TokenSigner::new(
             KeyRing::hmac(SigningAlgorithm::HS256, &[7; 32]).unwrap(),
             "authd",

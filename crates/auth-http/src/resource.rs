@@ -49,7 +49,8 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 use auth_core::{
-    AccessClaims, AuthError, Clock, Platform, PrincipalKind, SystemClock, TokenVerifier,
+    AccessClaims, AuthError, Clock, Platform, PrincipalKind, SigningAlgorithm, SystemClock,
+    TokenVerifier,
 };
 
 use crate::{ApiError, BearerToken};
@@ -91,11 +92,17 @@ impl AccessVerifier {
     }
 
     /// Verifies EdDSA tokens of `issuer` with the keys published at `jwks_url` (authd's
-    /// `/.well-known/jwks.json`). The set is fetched on first use and cached; it is fetched
-    /// again when it is older than [`AccessVerifier::max_age`] (5 min), and when a token
-    /// names an unknown `kid` (authd rotated its keys), at most once per
-    /// [`AccessVerifier::min_refetch_interval`] (10 s) so that forged kids cannot make
-    /// this service hammer authd. Only one fetch is in flight at a time.
+    /// `/.well-known/jwks.json`).
+    ///
+    /// The set is fetched on first use and cached. When it is older than
+    /// [`AccessVerifier::max_age`] (5 min) one request fetches it again while the others
+    /// go on with the keys held; a token naming an unknown `kid` (authd rotated its keys)
+    /// waits for a fetch. Fetches happen at most once per
+    /// [`AccessVerifier::min_refetch_interval`] (10 s) and one at a time, so forged kids
+    /// cannot make this service hammer authd, and a malformed token is refused before any
+    /// fetch. While authd cannot be reached the keys held keep working, for at most twelve
+    /// times `max_age` (1 h, the default access-token lifetime) after their last
+    /// successful fetch; after that requests are answered 503 until authd is back.
     ///
     /// `https://` URLs need this crate's `rustls` feature.
     #[must_use]
@@ -108,7 +115,7 @@ impl AccessVerifier {
                 fetch: tokio::sync::Mutex::new(Fetches::default()),
                 min_interval: Duration::from_secs(10),
                 max_age: Duration::from_secs(300),
-                timeout: Duration::from_secs(5),
+                timeout: Duration::from_secs(3),
             }),
             clock: Arc::new(SystemClock),
         }
@@ -124,7 +131,8 @@ impl AccessVerifier {
     }
 
     /// How long a fetched JWKS is used before it is fetched again (default 5 min), so
-    /// that a key authd stopped publishing stops being accepted.
+    /// that a key authd stopped publishing stops being accepted. Keys are never used
+    /// longer than twelve times this without a successful fetch.
     #[must_use]
     pub fn max_age(mut self, age: Duration) -> Self {
         if let Keys::Fetched(cache) = &mut self.keys {
@@ -151,22 +159,20 @@ impl AccessVerifier {
         match &self.keys {
             Keys::Configured(keys) => Ok(keys.verify(token, now)?),
             Keys::Fetched(cache) => {
-                let mut keys = cache.current();
-                if keys
-                    .as_ref()
-                    .is_none_or(|(_, fetched)| cache.is_stale(*fetched))
-                {
-                    keys = cache.refresh().await;
-                }
-                let Some((verifier, _)) = keys else {
-                    return Err(ApiError::KeysUnavailable);
+                TokenVerifier::header_kid(token, SigningAlgorithm::EdDSA)?;
+                let keys = match cache.current() {
+                    Some((held, fetched)) if cache.is_stale(fetched) => {
+                        cache.refresh_unless_under_way().await.unwrap_or(held)
+                    }
+                    Some((held, _)) => held,
+                    None => cache.refresh().await.ok_or(ApiError::KeysUnavailable)?,
                 };
-                if verifier.lacks_key_for(token)
-                    && let Some((refreshed, _)) = cache.refresh().await
+                if keys.lacks_key_for(token)
+                    && let Some(refreshed) = cache.refresh().await
                 {
                     return Ok(refreshed.verify(token, now)?);
                 }
-                Ok(verifier.verify(token, now)?)
+                Ok(keys.verify(token, now)?)
             }
         }
     }
@@ -193,11 +199,14 @@ struct Fetches {
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 impl JwksCache {
+    /// The keys held and when they were fetched, unless they are too old to trust.
     fn current(&self) -> Option<(Arc<TokenVerifier>, Instant)> {
-        self.current
+        let held = self
+            .current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        held.filter(|(_, fetched)| fetched.elapsed() < self.max_age.saturating_mul(12))
     }
 
     fn is_stale(&self, fetched: Instant) -> bool {
@@ -205,14 +214,28 @@ impl JwksCache {
     }
 
     /// Fetches the set again unless a fetch started within the minimum interval (another
-    /// caller's, possibly the one just waited for), and returns the keys in use afterwards.
-    async fn refresh(&self) -> Option<(Arc<TokenVerifier>, Instant)> {
-        let mut fetches = self.fetch.lock().await;
+    /// caller's, possibly the one just waited for); returns the keys held afterwards.
+    async fn refresh(&self) -> Option<Arc<TokenVerifier>> {
+        let fetches = self.fetch.lock().await;
+        self.refresh_holding(fetches).await
+    }
+
+    /// As [`JwksCache::refresh`], but returns `None` at once when a fetch is under way:
+    /// while stale keys still work, no request waits for another's fetch.
+    async fn refresh_unless_under_way(&self) -> Option<Arc<TokenVerifier>> {
+        let fetches = self.fetch.try_lock().ok()?;
+        self.refresh_holding(fetches).await
+    }
+
+    async fn refresh_holding(
+        &self,
+        mut fetches: tokio::sync::MutexGuard<'_, Fetches>,
+    ) -> Option<Arc<TokenVerifier>> {
         if fetches
             .last_attempt
             .is_some_and(|at| at.elapsed() < self.min_interval)
         {
-            return self.current();
+            return self.current().map(|(keys, _)| keys);
         }
         fetches.last_attempt = Some(Instant::now());
         match self.fetch().await {
@@ -222,13 +245,14 @@ impl JwksCache {
                     verifier.key_ids().count(),
                     self.url
                 );
-                let fresh = (Arc::new(verifier), Instant::now());
-                *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(fresh.clone());
-                Some(fresh)
+                let keys = Arc::new(verifier);
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) =
+                    Some((Arc::clone(&keys), Instant::now()));
+                Some(keys)
             }
             Err(e) => {
                 log::warn!("fetching the JWKS from {} failed: {e}", self.url);
-                self.current()
+                self.current().map(|(keys, _)| keys)
             }
         }
     }

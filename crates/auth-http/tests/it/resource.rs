@@ -80,6 +80,8 @@ fn serve_authd(ctx: &Ctx) -> String {
 struct PublishedKeys {
     body: Mutex<Vec<u8>>,
     fetches: AtomicUsize,
+    /// Answer 503, as an authd that is down behind its load balancer.
+    down: std::sync::atomic::AtomicBool,
 }
 
 impl PublishedKeys {
@@ -105,6 +107,9 @@ impl PublishedKeys {
                     let keys = Arc::clone(&keys);
                     async move {
                         keys.fetches.fetch_add(1, Ordering::SeqCst);
+                        if keys.down.load(Ordering::SeqCst) {
+                            return HttpResponse::ServiceUnavailable().finish();
+                        }
                         let body = keys.body.lock().unwrap().clone();
                         HttpResponse::Ok()
                             .content_type("application/json")
@@ -390,6 +395,10 @@ async fn without_keys_it_answers_503_and_a_configured_key_needs_no_authd() {
         &clock,
     ))
     .await;
+    // A malformed token is refused as such, before any key is needed.
+    send(&unreachable, get_with("/whoami", "not-a-jwt"))
+        .await
+        .assert_error(401, "INVALID_TOKEN");
     let authd = signer();
     let reply = send(&unreachable, get_with("/whoami", &user_token(&authd))).await;
     reply.assert_error(503, "SERVICE_UNAVAILABLE");
@@ -404,4 +413,46 @@ async fn without_keys_it_answers_503_and_a_configured_key_needs_no_authd() {
     let reply = send(&configured, get_with("/whoami", &user_token(&authd))).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.body["roles"], json!(["USER"]));
+}
+
+#[actix_web::test]
+async fn while_authd_is_down_the_keys_held_work_for_a_bounded_time() {
+    let keys = Arc::new(PublishedKeys::default());
+    let authd = signer();
+    keys.publish(&[&authd]);
+    let url = keys.serve();
+    let clock = Arc::new(auth_core::ManualClock::new(T0));
+    let service = resource(
+        verifier_at(&url, &clock)
+            .max_age(Duration::from_millis(100))
+            .min_refetch_interval(Duration::from_millis(50)),
+    )
+    .await;
+    let token = user_token(&authd);
+    assert_eq!(
+        send(&service, get_with("/whoami", &token)).await.status,
+        200
+    );
+
+    keys.down.store(true, Ordering::SeqCst);
+    actix_web::rt::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        send(&service, get_with("/whoami", &token)).await.status,
+        200,
+        "stale keys still serve while authd is down"
+    );
+    assert_eq!(keys.fetches(), 2, "and a refetch was tried");
+
+    // Twelve times max_age after the last good fetch, the keys are no longer trusted.
+    actix_web::rt::time::sleep(Duration::from_millis(1_100)).await;
+    send(&service, get_with("/whoami", &token))
+        .await
+        .assert_error(503, "SERVICE_UNAVAILABLE");
+
+    keys.down.store(false, Ordering::SeqCst);
+    actix_web::rt::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(
+        send(&service, get_with("/whoami", &token)).await.status,
+        200
+    );
 }
