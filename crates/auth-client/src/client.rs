@@ -1,20 +1,24 @@
 //! The client: a session with authd that stays valid for as long as the program runs.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{ClientError, Credentials, Kind, MemoryTokenStore, TokenStore, Tokens};
 
-/// How calls to authd that failed on the network, or were shed with 503 or 429, are
-/// retried: up to `attempts` tries in all, waiting `initial`, then twice as long each time
+/// How calls to authd that failed on the network, or were answered 429, 502, 503 or 504,
+/// are retried: up to `attempts` tries in all, waiting `initial`, then twice as long each time
 /// (with jitter), never longer than `max`. A `Retry-After` longer than `max` is not waited
 /// for: the refusal is returned.
 ///
-/// Refresh calls are safe to retry: authd answers a retried refresh token with the same
-/// successor within its retry grace (10 s by default).
+/// Each try waits at most [`TRY_TIMEOUT`] for authd's answer. Refresh calls are safe to
+/// retry because authd answers a retried refresh token with the same successor within its
+/// retry grace (10 s by default); so that a retry never lands after the grace (which
+/// authd would take for reuse and revoke the session), a refresh is not retried once
+/// [`REFRESH_RETRY_WINDOW`] has passed since its first try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     /// Tries in all, at least 1.
@@ -24,6 +28,13 @@ pub struct Backoff {
     /// The longest wait.
     pub max: Duration,
 }
+
+/// The longest a single call to authd waits for its answer.
+pub const TRY_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// How long after its first try a refresh may still be retried: inside authd's default
+/// 10 s retry grace, with room for one more try.
+pub const REFRESH_RETRY_WINDOW: Duration = Duration::from_secs(5);
 
 impl Default for Backoff {
     /// 5 tries, waiting about 0.2, 0.4, 0.8 and 1.6 s in between, at most 10 s.
@@ -133,6 +144,7 @@ impl AuthClientBuilder {
                     ..self.backoff
                 },
                 renewal: tokio::sync::Mutex::new(()),
+                logged_out: AtomicBool::new(false),
             }),
         })
     }
@@ -161,6 +173,8 @@ struct Inner {
     backoff: Backoff,
     /// Held while renewing: the single flight.
     renewal: tokio::sync::Mutex<()>,
+    /// Set by `logout`: no automatic login until `login` is called.
+    logged_out: AtomicBool,
 }
 
 /// A renewal that authd refused because the session is over, as opposed to a failure that
@@ -195,7 +209,8 @@ impl AuthClient {
         &self.inner.http
     }
 
-    /// Logs in with the credentials now, replacing any session the store held.
+    /// Logs in with the credentials now, replacing any session the store held. This is
+    /// also how a client resumes after [`AuthClient::logout`].
     ///
     /// # Errors
     /// [`ClientError::NotLoggedIn`] without credentials; [`ClientError::Refused`] when
@@ -203,6 +218,7 @@ impl AuthClient {
     /// [`ClientError::Network`] when authd cannot be reached.
     pub async fn login(&self) -> Result<(), ClientError> {
         let _turn = self.inner.renewal.lock().await;
+        self.inner.logged_out.store(false, Ordering::SeqCst);
         self.authenticate().await.map(drop)
     }
 
@@ -262,7 +278,8 @@ impl AuthClient {
             .map_err(ClientError::Network)
     }
 
-    /// Ends the session at authd and forgets its tokens. The tokens are forgotten even when
+    /// Ends the session at authd and forgets its tokens; the client does not log in again
+    /// by itself until [`AuthClient::login`] is called. The tokens are forgotten even when
     /// authd cannot be reached.
     ///
     /// # Errors
@@ -270,10 +287,20 @@ impl AuthClient {
     /// a session that had already ended is not an error.
     pub async fn logout(&self) -> Result<(), ClientError> {
         let _turn = self.inner.renewal.lock().await;
-        let Some(tokens) = self.stored()? else {
+        self.inner.logged_out.store(true, Ordering::SeqCst);
+        let Some(mut tokens) = self.stored()? else {
             return Ok(());
         };
         self.inner.store.clear().map_err(ClientError::Store)?;
+        // authd's logout needs a live access token: an expired one would be refused while
+        // the refresh token went on working for days.
+        if self.due(&tokens) {
+            match self.refresh(&tokens).await {
+                Ok(fresh) => tokens = fresh,
+                Err(e) if session_over(&e).is_some() => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
         let body = tokens
             .refresh_token
             .as_ref()
@@ -324,7 +351,8 @@ impl AuthClient {
                 );
                 let code = code.to_owned();
                 self.inner.store.clear().map_err(ClientError::Store)?;
-                if self.inner.credentials.is_some() {
+                if self.inner.credentials.is_some() && !self.inner.logged_out.load(Ordering::SeqCst)
+                {
                     self.authenticate().await
                 } else {
                     Err(ClientError::SessionEnded { code })
@@ -335,6 +363,9 @@ impl AuthClient {
 
     /// Logs in with the credentials and saves the new session.
     async fn authenticate(&self) -> Result<Tokens, ClientError> {
+        if self.inner.logged_out.load(Ordering::SeqCst) {
+            return Err(ClientError::NotLoggedIn);
+        }
         let credentials = self
             .inner
             .credentials
@@ -406,9 +437,11 @@ impl AuthClient {
     ) -> Result<Value, ClientError> {
         let url = format!("{}{path}", self.inner.base_url);
         let backoff = self.inner.backoff;
+        let window = path.ends_with("/refresh").then_some(REFRESH_RETRY_WINDOW);
+        let first_try = Instant::now();
         let mut retry = 0;
         loop {
-            let mut request = self.inner.http.post(&url);
+            let mut request = self.inner.http.post(&url).timeout(TRY_TIMEOUT);
             if let Some(token) = bearer {
                 request = request.bearer_auth(token);
             }
@@ -421,7 +454,8 @@ impl AuthClient {
                 Err(Failure::Transient(e, retry_after)) => {
                     retry += 1;
                     let wait = backoff.delay(retry).max(retry_after.unwrap_or_default());
-                    if retry >= backoff.attempts || wait > backoff.max {
+                    let too_late = window.is_some_and(|w| first_try.elapsed() + wait > w);
+                    if retry >= backoff.attempts || wait > backoff.max || too_late {
                         return Err(e);
                     }
                     log::warn!("{path}: {e}; retrying in {} ms", wait.as_millis());
@@ -457,18 +491,19 @@ async fn answer(request: reqwest::RequestBuilder) -> Result<Value, Failure> {
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_secs);
     let bytes = response.bytes().await.map_err(transient)?;
-    let body: Value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).map_err(|_| {
-            Failure::Final(ClientError::Protocol(format!(
-                "a {status} answer that is not JSON"
-            )))
-        })?
-    };
     if status.is_success() {
-        return Ok(body);
+        return if bytes.is_empty() {
+            Ok(Value::Null)
+        } else {
+            serde_json::from_slice(&bytes).map_err(|_| {
+                Failure::Final(ClientError::Protocol(format!(
+                    "a {status} answer that is not JSON"
+                )))
+            })
+        };
     }
+    // A contract error, or a proxy's page in front of authd.
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let field = |name: &str| body[name].as_str().unwrap_or_default().to_owned();
     let refused = ClientError::Refused {
         status: status.as_u16(),
@@ -477,7 +512,10 @@ async fn answer(request: reqwest::RequestBuilder) -> Result<Value, Failure> {
     };
     if matches!(
         status,
-        StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT
     ) {
         Err(Failure::Transient(refused, retry_after))
     } else {

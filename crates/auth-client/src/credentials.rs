@@ -94,14 +94,11 @@ impl std::fmt::Debug for Credentials {
                 .debug_struct("User")
                 .field("email", email)
                 .finish_non_exhaustive(),
-            Credentials::Device {
-                device_id,
-                platform,
-            } => f
+            // A device id is the device's only credential.
+            Credentials::Device { platform, .. } => f
                 .debug_struct("Device")
-                .field("device_id", device_id)
                 .field("platform", platform)
-                .finish(),
+                .finish_non_exhaustive(),
             Credentials::Wallet { login, .. } => f
                 .debug_struct("Wallet")
                 .field("login", login)

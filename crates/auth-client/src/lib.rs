@@ -31,7 +31,7 @@ mod credentials;
 mod error;
 mod tokens;
 
-pub use client::{AuthClient, AuthClientBuilder, Backoff};
+pub use client::{AuthClient, AuthClientBuilder, Backoff, REFRESH_RETRY_WINDOW, TRY_TIMEOUT};
 pub use credentials::{Credentials, Platform};
 pub use error::ClientError;
 pub use tokens::{Kind, MemoryTokenStore, TokenStore, Tokens};

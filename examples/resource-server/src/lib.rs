@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
+use actix_web::error::JsonPayloadError;
 use actix_web::{HttpResponse, web};
 use auth_http::{ApiError, Principal, RequireRole};
 use serde::Deserialize;
@@ -17,13 +18,21 @@ use serde_json::json;
 pub struct Objects(Mutex<BTreeMap<String, Vec<serde_json::Value>>>);
 
 /// The routes: `GET`/`POST /v2/objects` for wallets whose role is `device`, and
-/// `GET /admin/objects` for users holding `ADMIN`.
+/// `GET /admin/objects` for users holding `ADMIN`. Register [`not_found`] as the app's
+/// default service so that unknown paths answer in the same shape.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // Malformed bodies get the same error shape as authd's.
+    // Bad bodies get the same error shape as authd's, without echoing their content.
     cfg.app_data(
         web::JsonConfig::default()
             .limit(16 * 1024)
-            .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+            .error_handler(|e, _| {
+                match e {
+                    JsonPayloadError::Overflow { .. }
+                    | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
+                    _ => ApiError::BadRequest("Request body must be JSON: {\"name\": …}".into()),
+                }
+                .into()
+            }),
     )
     .service(
         web::scope("/v2/objects")
@@ -78,4 +87,9 @@ async fn file(
 async fn all(_admin: Principal, objects: web::Data<Objects>) -> HttpResponse {
     let objects = objects.0.lock().unwrap_or_else(PoisonError::into_inner);
     HttpResponse::Ok().json(&*objects)
+}
+
+/// The contract's 404 for every path the service does not have.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
 }

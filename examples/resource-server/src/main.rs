@@ -10,7 +10,7 @@
 
 use actix_web::{App, HttpServer, web};
 use auth_http::AccessVerifier;
-use resource_server::{Objects, routes};
+use resource_server::{Objects, not_found, routes};
 
 fn setting(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
@@ -35,6 +35,7 @@ async fn main() -> std::io::Result<()> {
             .app_data(verifier.clone())
             .app_data(objects.clone())
             .configure(routes)
+            .default_service(web::to(not_found))
     })
     .bind(bind)?
     .run()

@@ -7,7 +7,7 @@ use actix_web::{App, HttpServer, web};
 use auth_client::{AuthClient, Credentials};
 use auth_core::TokenPolicy;
 use auth_http::{AccessVerifier, TestServer};
-use resource_server::{Objects, routes};
+use resource_server::{Objects, not_found, routes};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
@@ -26,6 +26,7 @@ fn serve_objects(authd: &TestServer) -> String {
             .app_data(verifier.clone())
             .app_data(objects.clone())
             .configure(routes)
+            .default_service(web::to(not_found))
     })
     .workers(1)
     .disable_signals()
@@ -171,4 +172,20 @@ async fn requests_without_a_sensor_token_get_authds_error_shape() {
         malformed.json::<Value>().await.unwrap()["code"],
         "INVALID_REQUEST"
     );
+
+    let oversized = sensor
+        .send(|http| {
+            http.post(format!("{objects}/v2/objects"))
+                .json(&json!({"name": "x".repeat(20_000)}))
+        })
+        .await
+        .unwrap();
+    assert_eq!(oversized.status(), 413);
+    let nowhere = http
+        .get(format!("{objects}/v3/nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nowhere.status(), 404);
+    assert_eq!(nowhere.json::<Value>().await.unwrap()["code"], "NOT_FOUND");
 }

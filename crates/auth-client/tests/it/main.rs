@@ -54,8 +54,20 @@ impl Authd {
         builder.build().unwrap()
     }
 
-    /// Calls authd directly (not through the proxy).
+    /// Calls authd directly (not through the proxy); expects success.
     pub(crate) async fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> Value {
+        let (status, body) = self.try_post(path, bearer, body).await;
+        assert!((200..300).contains(&status), "{path}: {status} {body}");
+        body
+    }
+
+    /// Calls authd directly (not through the proxy): the status and JSON body.
+    pub(crate) async fn try_post(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        body: Value,
+    ) -> (u16, Value) {
         let mut request = reqwest::Client::new()
             .post(format!("{}{path}", self.server.url()))
             .json(&body);
@@ -63,8 +75,8 @@ impl Authd {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.unwrap();
-        assert!(response.status().is_success(), "{path}: {response:?}");
-        response.json().await.unwrap_or(Value::Null)
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// Registers a person; returns credentials for it.
@@ -120,7 +132,12 @@ struct Faults {
     requests: Mutex<Vec<String>>,
     swallow_next_refresh: AtomicBool,
     refuse_connections: AtomicUsize,
+    busy_pages: AtomicUsize,
 }
+
+/// What a load balancer answers while authd restarts: 503 with an HTML page.
+const BUSY_PAGE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/html\r\n\
+content-length: 40\r\n\r\n<html><body>503 Bad Gateway</body></html>";
 
 impl Proxy {
     async fn start(upstream: &str) -> Self {
@@ -171,6 +188,16 @@ impl Proxy {
     pub(crate) fn refuse_connections(&self, n: usize) {
         self.faults.refuse_connections.store(n, Ordering::SeqCst);
     }
+
+    /// How many of the connections to refuse have not been tried yet.
+    pub(crate) fn refusals_left(&self) -> usize {
+        self.faults.refuse_connections.load(Ordering::SeqCst)
+    }
+
+    /// The next `n` requests are answered with a load balancer's HTML 503 page.
+    pub(crate) fn answer_busy(&self, n: usize) {
+        self.faults.busy_pages.store(n, Ordering::SeqCst);
+    }
 }
 
 async fn relay(client: TcpStream, upstream: &str, faults: &Faults) -> std::io::Result<()> {
@@ -183,6 +210,14 @@ async fn relay(client: TcpStream, upstream: &str, faults: &Faults) -> std::io::R
             .unwrap_or_default()
             .to_owned();
         faults.requests.lock().unwrap().push(line.clone());
+        let busy = faults
+            .busy_pages
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if busy {
+            client.get_mut().write_all(BUSY_PAGE).await?;
+            continue;
+        }
         upstream.get_mut().write_all(&request).await?;
         let Some(response) = read_message(&mut upstream).await? else {
             return Ok(());

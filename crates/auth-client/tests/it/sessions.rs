@@ -92,14 +92,62 @@ async fn network_failures_are_retried_with_backoff() {
     authd.proxy.refuse_connections(3);
     let client = authd.client(Some(credentials));
     client.login().await.unwrap();
+    assert_eq!(authd.proxy.refusals_left(), 0);
     assert_eq!(authd.proxy.count("POST /api/auth/login"), 1);
+
+    authd.proxy.answer_busy(2);
+    client.login().await.unwrap();
+    assert_eq!(
+        authd.proxy.count("POST /api/auth/login"),
+        4,
+        "two busy pages, then authd"
+    );
 
     authd.proxy.refuse_connections(10);
     let client = authd.client(Some(authd.user("grace").await));
     assert!(matches!(client.login().await, Err(ClientError::Network(_))));
+    assert_eq!(authd.proxy.refusals_left(), 5, "5 tries, all refused");
+    assert_eq!(authd.proxy.count("POST /api/auth/login"), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_ends_the_session_even_when_the_access_token_has_expired() {
+    let authd = Authd::start().await;
+    let store = Arc::new(MemoryTokenStore::default());
+    let client = AuthClient::builder(&authd.proxy.url)
+        .credentials(authd.user("ada").await)
+        .token_store(store.clone())
+        .build()
+        .unwrap();
+    client.login().await.unwrap();
+    // An access token authd no longer accepts, as after a night asleep.
+    let mut tokens = store.load().unwrap().unwrap();
+    let refresh_token = tokens.refresh_token.clone().unwrap();
+    tokens.access_token = "eyJhbGciOiJFZERTQSJ9.e30.c2lnbmF0dXJl".into();
+    tokens.expires_at = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    store.save(&tokens).unwrap();
+
+    client.logout().await.unwrap();
+    assert_eq!(authd.proxy.count("POST /api/auth/logout"), 1);
+    // The refresh token the client held is dead: not even its retry grace answers.
+    let (status, body) = authd
+        .try_post(
+            "/api/auth/refresh",
+            None,
+            serde_json::json!({ "refreshToken": refresh_token }),
+        )
+        .await;
     assert_eq!(
-        authd.proxy.count("POST /api/auth/login"),
-        1,
-        "5 tries, all refused"
+        (status, body["code"].as_str()),
+        (401, Some("INVALID_TOKEN"))
     );
+
+    // Logged out means logged out, credentials or not, until login is called.
+    assert!(matches!(
+        client.access_token().await,
+        Err(ClientError::NotLoggedIn)
+    ));
+    assert_eq!(authd.proxy.count("POST /api/auth/login"), 1);
+    client.login().await.unwrap();
+    assert_eq!(me(&client, &authd).await["username"], "ada");
 }
