@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auth_client::{AuthClient, Backoff, Credentials};
+use auth_client::{AuthClient, AuthClientBuilder, Backoff, Credentials, MemoryTokenStore};
 use auth_core::TokenPolicy;
 use auth_http::TestServer;
 use serde_json::{Value, json};
@@ -40,18 +40,34 @@ impl Authd {
 
     /// A client through the proxy that renews tokens 2 s before they expire and retries
     /// quickly.
-    pub(crate) fn client(&self, credentials: Option<Credentials>) -> AuthClient {
-        let mut builder = AuthClient::builder(&self.proxy.url)
+    pub(crate) fn client(&self, credentials: Credentials) -> AuthClient {
+        self.builder().credentials(credentials).build().unwrap()
+    }
+
+    /// A client through the proxy that keeps its tokens in `store`, with `credentials`
+    /// or none.
+    pub(crate) fn client_storing(
+        &self,
+        store: &Arc<MemoryTokenStore>,
+        credentials: Option<Credentials>,
+    ) -> AuthClient {
+        let builder = self.builder().token_store(store.clone());
+        match credentials {
+            Some(credentials) => builder.credentials(credentials),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    }
+
+    fn builder(&self) -> AuthClientBuilder {
+        AuthClient::builder(&self.proxy.url)
             .refresh_ahead(Duration::from_secs(2))
             .backoff(Backoff {
                 attempts: 5,
                 initial: Duration::from_millis(50),
                 max: Duration::from_secs(1),
-            });
-        if let Some(credentials) = credentials {
-            builder = builder.credentials(credentials);
-        }
-        builder.build().unwrap()
+            })
     }
 
     /// Calls authd directly (not through the proxy); expects success.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use auth_client::{AuthClient, Kind, MemoryTokenStore, Tokens};
+use auth_client::{Kind, MemoryTokenStore, Tokens};
 
 use crate::*;
 
@@ -14,7 +14,7 @@ const INTO_RENEWAL: Duration = Duration::from_millis(2_300);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_is_renewed_before_it_expires_and_not_before_it_is_due() {
     let authd = Authd::start().await;
-    let client = authd.client(Some(authd.user("ada").await));
+    let client = authd.client(authd.user("ada").await);
 
     let first = client.access_token().await.unwrap();
     assert_eq!(client.access_token().await.unwrap(), first);
@@ -32,7 +32,7 @@ async fn a_token_is_renewed_before_it_expires_and_not_before_it_is_due() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_tasks_that_need_a_token_at_once_cause_one_refresh() {
     let authd = Authd::start().await;
-    let client = authd.client(Some(authd.user("ada").await));
+    let client = authd.client(authd.user("ada").await);
     client.login().await.unwrap();
     tokio::time::sleep(INTO_RENEWAL).await;
 
@@ -57,7 +57,7 @@ async fn fifty_tasks_that_need_a_token_at_once_cause_one_refresh() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_whose_answer_is_lost_is_retried_and_the_session_survives() {
     let authd = Authd::start().await;
-    let client = authd.client(Some(authd.user("ada").await));
+    let client = authd.client(authd.user("ada").await);
     let first = client.access_token().await.unwrap();
     tokio::time::sleep(INTO_RENEWAL).await;
 
@@ -86,11 +86,7 @@ async fn a_request_answered_401_is_renewed_once_and_sent_again() {
         // The session's refresh token, with an access token authd will refuse: what a
         // client holds when its clock runs behind authd's.
         let store = Arc::new(MemoryTokenStore::default());
-        let client = AuthClient::builder(&authd.proxy.url)
-            .token_store(store.clone())
-            .credentials(authd.user("grace").await)
-            .build()
-            .unwrap();
+        let client = authd.client_storing(&store, Some(authd.user("grace").await));
         client.login().await.unwrap();
         let mut tokens = store.load_tokens();
         tokens.access_token = "eyJhbGciOiJFZERTQSJ9.e30.c2lnbmF0dXJl".into();
@@ -98,10 +94,7 @@ async fn a_request_answered_401_is_renewed_once_and_sent_again() {
         tokens
     };
     let store = Arc::new(MemoryTokenStore::with(refresh_token));
-    let client = AuthClient::builder(&authd.proxy.url)
-        .token_store(store)
-        .build()
-        .unwrap();
+    let client = authd.client_storing(&store, None);
 
     assert_eq!(me(&client, &authd).await["username"], "grace");
     assert_eq!(authd.proxy.count("GET /api/auth/me"), 2);
@@ -111,17 +104,17 @@ async fn a_request_answered_401_is_renewed_once_and_sent_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_and_wallets_stay_logged_in_through_their_own_routes() {
     let authd = Authd::start().await;
-    let device = authd.client(Some(auth_client::Credentials::device(
+    let device = authd.client(auth_client::Credentials::device(
         "phone-0001",
         auth_client::Platform::Android,
-    )));
+    ));
     let first = device.access_token().await.unwrap();
     tokio::time::sleep(INTO_RENEWAL).await;
     assert_ne!(device.access_token().await.unwrap(), first);
     assert_eq!(me(&device, &authd).await["platform"], "ANDROID");
     assert_eq!(authd.proxy.count("POST /api/auth/device/refresh"), 1);
 
-    let wallet = authd.client(Some(authd.wallet().await));
+    let wallet = authd.client(authd.wallet().await);
     let first = wallet.access_token().await.unwrap();
     tokio::time::sleep(INTO_RENEWAL).await;
     assert_ne!(wallet.access_token().await.unwrap(), first);

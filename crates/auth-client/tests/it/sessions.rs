@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use auth_client::{AuthClient, ClientError, Credentials, MemoryTokenStore, TokenStore};
+use auth_client::{ClientError, Credentials, MemoryTokenStore, TokenStore};
 
 use crate::*;
 
@@ -10,11 +10,7 @@ use crate::*;
 async fn tokens_of_a_logged_out_session_fail_cleanly() {
     let authd = Authd::start().await;
     let store = Arc::new(MemoryTokenStore::default());
-    let client = AuthClient::builder(&authd.proxy.url)
-        .credentials(authd.user("ada").await)
-        .token_store(store.clone())
-        .build()
-        .unwrap();
+    let client = authd.client_storing(&store, Some(authd.user("ada").await));
     client.login().await.unwrap();
     let kept = store.load().unwrap().unwrap();
 
@@ -24,10 +20,7 @@ async fn tokens_of_a_logged_out_session_fail_cleanly() {
 
     // Another copy of the same tokens, in a client that cannot log in by itself.
     let copy = Arc::new(MemoryTokenStore::with(kept));
-    let leftover = AuthClient::builder(&authd.proxy.url)
-        .token_store(copy.clone())
-        .build()
-        .unwrap();
+    let leftover = authd.client_storing(&copy, None);
     let url = format!("{}/api/auth/me", authd.proxy.url);
     let ended = leftover.send(|http| http.get(&url)).await.unwrap_err();
     assert!(
@@ -47,11 +40,7 @@ async fn tokens_of_a_logged_out_session_fail_cleanly() {
 async fn a_client_with_credentials_logs_in_again_when_its_session_is_revoked() {
     let authd = Authd::start().await;
     let store = Arc::new(MemoryTokenStore::default());
-    let client = AuthClient::builder(&authd.proxy.url)
-        .credentials(authd.user("ada").await)
-        .token_store(store.clone())
-        .build()
-        .unwrap();
+    let client = authd.client_storing(&store, Some(authd.user("ada").await));
     client.login().await.unwrap();
     let revoked = store.load().unwrap().unwrap();
     // Logged out elsewhere (another process holding the same session, say).
@@ -75,10 +64,7 @@ async fn a_client_with_credentials_logs_in_again_when_its_session_is_revoked() {
 async fn a_wrong_password_is_reported_and_not_retried() {
     let authd = Authd::start().await;
     authd.user("ada").await;
-    let client = authd.client(Some(Credentials::user(
-        "ada@example.com",
-        "not the password",
-    )));
+    let client = authd.client(Credentials::user("ada@example.com", "not the password"));
     let refused = client.access_token().await.unwrap_err();
     assert_eq!(refused.code(), Some("INVALID_CREDENTIALS"));
     assert!(!refused.to_string().contains("not the password"));
@@ -90,7 +76,7 @@ async fn network_failures_are_retried_with_backoff() {
     let authd = Authd::start().await;
     let credentials = authd.user("ada").await;
     authd.proxy.refuse_connections(3);
-    let client = authd.client(Some(credentials));
+    let client = authd.client(credentials);
     client.login().await.unwrap();
     assert_eq!(authd.proxy.refusals_left(), 0);
     assert_eq!(authd.proxy.count("POST /api/auth/login"), 1);
@@ -104,7 +90,7 @@ async fn network_failures_are_retried_with_backoff() {
     );
 
     authd.proxy.refuse_connections(10);
-    let client = authd.client(Some(authd.user("grace").await));
+    let client = authd.client(authd.user("grace").await);
     assert!(matches!(client.login().await, Err(ClientError::Network(_))));
     assert_eq!(authd.proxy.refusals_left(), 5, "5 tries, all refused");
     assert_eq!(authd.proxy.count("POST /api/auth/login"), 4);
@@ -114,11 +100,7 @@ async fn network_failures_are_retried_with_backoff() {
 async fn logout_ends_the_session_even_when_the_access_token_has_expired() {
     let authd = Authd::start().await;
     let store = Arc::new(MemoryTokenStore::default());
-    let client = AuthClient::builder(&authd.proxy.url)
-        .credentials(authd.user("ada").await)
-        .token_store(store.clone())
-        .build()
-        .unwrap();
+    let client = authd.client_storing(&store, Some(authd.user("ada").await));
     client.login().await.unwrap();
     // An access token authd no longer accepts, as after a night asleep.
     let mut tokens = store.load().unwrap().unwrap();
