@@ -3,7 +3,8 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use auth_core::{
-    AuthError, Email, Password, PrincipalKind, UserId, UserSession, UserStatus, Username,
+    AccessClaims, AuthError, Authority, Device, Email, Password, PrincipalKind, User, UserId,
+    UserSession, UserStatus, Username, Wallet,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -11,7 +12,7 @@ use utoipa::ToSchema;
 use crate::body::JsonBody;
 use crate::error::body_error;
 use crate::issued::{SessionReply, TokenPair, blocking, refresh_response, session_response};
-use crate::{ApiError, AuthState, Authenticated, ClientInfo, RouteFamily, audit};
+use crate::{ApiError, AuthState, Authenticated, BearerToken, ClientInfo, RouteFamily, audit};
 
 /// `POST /api/auth/register`.
 #[derive(Deserialize, ToSchema)]
@@ -288,14 +289,29 @@ enum MeBody {
     ))]
 pub(crate) async fn me(
     state: web::Data<AuthState>,
-    Authenticated(claims): Authenticated,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = claims.sub;
-    let body = match claims.kind {
-        PrincipalKind::User => {
-            let user = blocking(move || state.authority.user(&UserId::from_stored(id)))
-                .await
-                .map_err(principal_gone)?;
+    // As the Authenticated extractor, but the session check and the principal's record
+    // are read in one trip to the blocking pool instead of two.
+    let client = ClientInfo::of(&req);
+    let now = state.clock.now();
+    let checked = match BearerToken::from_request_headers(&req) {
+        Err(e) => Err(e),
+        Ok(token) => {
+            let inner = state.clone();
+            blocking(move || {
+                let claims = inner.authority.authenticate(token.expose(), now)?;
+                let principal = describe(&inner.authority, &claims);
+                Ok((claims, principal))
+            })
+            .await
+        }
+    };
+    let subject = checked.as_ref().ok().map(|(claims, _)| claims.sub.clone());
+    audit::record_bearer_check(&state, &client, subject.as_deref(), &checked);
+    let (_, principal) = checked?;
+    let body = match principal.map_err(|e| principal_gone(e.into()))? {
+        Described::User(user) => {
             if user.status != UserStatus::Active {
                 return Err(AuthError::AccountInactive.into());
             }
@@ -307,32 +323,40 @@ pub(crate) async fn me(
                 username: user.username,
             }
         }
-        PrincipalKind::Device => {
-            let device = blocking(move || state.authority.device(&id))
-                .await
-                .map_err(principal_gone)?;
-            MeBody::Device {
-                id: device.id,
-                device_id: device.device_id.as_str().to_owned(),
-                platform: device.platform.as_str(),
-                created_at: crate::operations::rfc3339(device.created_at),
-            }
-        }
-        PrincipalKind::Wallet => {
-            let wallet = blocking(move || state.authority.wallet_by_id(&id))
-                .await
-                .map_err(principal_gone)?;
-            MeBody::Wallet {
-                id: wallet.id,
-                username: wallet.username,
-                app_id: wallet.app_id.as_str().to_owned(),
-                role: wallet.role.as_str().to_owned(),
-            }
-        }
+        Described::Device(device) => MeBody::Device {
+            id: device.id,
+            device_id: device.device_id.as_str().to_owned(),
+            platform: device.platform.as_str(),
+            created_at: crate::operations::rfc3339(device.created_at),
+        },
+        Described::Wallet(wallet) => MeBody::Wallet {
+            id: wallet.id,
+            username: wallet.username,
+            app_id: wallet.app_id.as_str().to_owned(),
+            role: wallet.role.as_str().to_owned(),
+        },
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body))
+}
+
+/// The stored record of a token's principal.
+enum Described {
+    User(User),
+    Device(Device),
+    Wallet(Wallet),
+}
+
+fn describe(authority: &Authority, claims: &AccessClaims) -> Result<Described, AuthError> {
+    let id = claims.sub.as_str();
+    match claims.kind {
+        PrincipalKind::User => authority
+            .user(&UserId::from_stored(id.to_owned()))
+            .map(Described::User),
+        PrincipalKind::Device => authority.device(id).map(Described::Device),
+        PrincipalKind::Wallet => authority.wallet_by_id(id).map(Described::Wallet),
+    }
 }
 
 /// A live session whose principal has since been deleted is an invalid token, not a 404.
