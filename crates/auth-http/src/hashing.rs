@@ -97,6 +97,7 @@ impl HashingGate {
 /// A hashing thread: takes jobs until the gate is dropped. A job that panics fails its own
 /// request and leaves the thread serving.
 fn work(receiver: &Mutex<Receiver<Job>>, waiting: &AtomicUsize) {
+    lower_priority();
     loop {
         let job = match receiver.lock() {
             Ok(receiver) => receiver.recv(),
@@ -111,6 +112,31 @@ fn work(receiver: &Mutex<Receiver<Job>>, waiting: &AtomicUsize) {
         }
     }
 }
+
+/// The nice value of the hashing threads: the kernel gives a busy nice-0 thread about
+/// nine times their share of a contended core, and an idle core to them in full.
+pub(crate) const HASHING_NICE: i32 = 10;
+
+/// Makes the calling hashing thread yield the CPU to request handling, so that a login
+/// flood slows logins rather than refresh, `me` and `/healthz`; with nothing else to run,
+/// hashing still gets whole cores.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn lower_priority() {
+    // SAFETY: setpriority takes plain integers and touches no memory of this process. On
+    // Linux, PRIO_PROCESS with id 0 names the calling thread alone (nice values are per
+    // thread), and raising one's own nice value needs no privilege.
+    let status = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICE) };
+    if status != 0 {
+        log::warn!(
+            "cannot lower the priority of a password-hashing thread: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 #[cfg(test)]
 mod tests {
@@ -153,6 +179,28 @@ mod tests {
         assert_eq!(second.await.unwrap().unwrap(), 2);
         assert_eq!(gate.run(|| Ok(4)).await.unwrap(), 4);
         assert_eq!(gate.queue_depth(), 0);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[actix_web::test]
+    async fn hashing_runs_at_a_lower_priority_than_request_handling() {
+        let nice_of_this_thread = || {
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+            // Fields after the command name: state is the 3rd field, nice the 19th.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .collect();
+            fields[16].parse::<i32>().unwrap()
+        };
+        let gate = HashingGate::new(1, 1);
+        let hashing = gate.run(move || Ok(nice_of_this_thread())).await.unwrap();
+        // The request side keeps its priority; a process started niced beyond 10 keeps its
+        // own for hashing too (raising a priority needs privilege).
+        let requests = nice_of_this_thread();
+        assert_eq!(hashing, HASHING_NICE.max(requests));
     }
 
     #[actix_web::test]
