@@ -31,6 +31,54 @@ pub struct IssuedTokens {
     pub expires_in_secs: i64,
 }
 
+/// A password login between its steps: what [`Authority::begin_login`] (or
+/// [`Authority::begin_wallet_login`]) read, then the verdict of
+/// [`Authority::check_password`], for the finishing step to act on. The steps are apart so
+/// that the hash can run on dedicated threads while storage work runs on others; a
+/// hashing thread that also waited for the database would idle for part of every login.
+pub struct LoginAttempt<T> {
+    account: String,
+    had_failures: bool,
+    subject: Option<T>,
+    stored: Option<crate::PasswordHash>,
+    outcome: Outcome,
+}
+
+impl<T> LoginAttempt<T> {
+    fn new(
+        account: String,
+        had_failures: bool,
+        subject: Option<T>,
+        stored: Option<crate::PasswordHash>,
+    ) -> Self {
+        Self {
+            account,
+            had_failures,
+            subject,
+            stored,
+            outcome: Outcome::Unchecked,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for LoginAttempt<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginAttempt")
+            .field("account", &self.account)
+            .field("known", &self.subject.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the hash said.
+enum Outcome {
+    Unchecked,
+    Wrong,
+    Right {
+        rehashed: Option<crate::PasswordHash>,
+    },
+}
+
 /// A user together with fresh tokens for one of their sessions.
 #[derive(Debug)]
 pub struct UserSession {
@@ -237,42 +285,89 @@ impl Authority {
         Ok(UserSession { user, tokens })
     }
 
-    /// Checks a user's email and password and starts a session.
-    ///
-    /// An unknown email costs the same as a wrong password and gets the same answer.
+    /// Logs a user in with email and password, starting a session: [`Authority::begin_login`],
+    /// [`Authority::check_password`] and [`Authority::finish_login`] in one go. Unknown
+    /// email and wrong password get the same answer in the same time.
     ///
     /// # Errors
-    /// [`AuthError::InvalidCredentials`] for an unknown email or a wrong password;
-    /// [`AuthError::AccountInactive`] for a suspended user whose password was right;
-    /// [`AuthError::Store`] when storage fails.
+    /// [`AuthError::InvalidCredentials`], [`AuthError::RateLimited`],
+    /// [`AuthError::AccountInactive`] (only after the password was right), or
+    /// [`AuthError::Store`].
     pub fn login(
         &self,
         email: &Email,
         password: &Password,
         now: UnixTime,
     ) -> Result<UserSession, AuthError> {
+        let mut attempt = self.begin_login(email, now)?;
+        self.check_password(&mut attempt, password);
+        self.finish_login(attempt, now)
+    }
+
+    /// The storage half before a user's password is checked: the account's throttle and
+    /// its record.
+    ///
+    /// # Errors
+    /// [`AuthError::RateLimited`] while the account is delayed; [`AuthError::Store`].
+    pub fn begin_login(
+        &self,
+        email: &Email,
+        now: UnixTime,
+    ) -> Result<LoginAttempt<User>, AuthError> {
         let account = format!("user:{}", email.normalized());
         let had_failures = self.admit_attempt(&account, now)?;
-        let Some(user) = self.store.user_by_email(email.normalized())? else {
-            self.hasher.verify_dummy(password);
-            return Err(self.refuse_attempt(&account, now));
-        };
-        match self.hasher.verify(password, &user.password_hash) {
-            PasswordVerification::Invalid => return Err(self.refuse_attempt(&account, now)),
-            PasswordVerification::Valid => {}
-            PasswordVerification::ValidNeedsRehash => {
-                // Upgrading the hash is best effort: the login itself is already proven.
-                let upgraded = self
-                    .hasher
-                    .hash(password)
-                    .and_then(|h| Ok(self.store.update_password_hash(&user.id, &h, now)?));
-                if let Err(e) = upgraded {
-                    log::warn!("password rehash for user {} failed: {e}", user.id.as_str());
-                }
+        let user = self.store.user_by_email(email.normalized())?;
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        Ok(LoginAttempt::new(account, had_failures, user, stored))
+    }
+
+    /// The hash of a login, and nothing else: no storage, so that callers can run it on
+    /// threads of their own (authd's hashing threads) while storage work runs elsewhere.
+    /// An unknown account costs a verification against a dummy hash, like a real one.
+    pub fn check_password<T>(&self, attempt: &mut LoginAttempt<T>, password: &Password) {
+        attempt.outcome = match &attempt.stored {
+            None => {
+                self.hasher.verify_dummy(password);
+                Outcome::Wrong
             }
+            Some(stored) => match self.hasher.verify(password, stored) {
+                PasswordVerification::Invalid => Outcome::Wrong,
+                PasswordVerification::Valid => Outcome::Right { rehashed: None },
+                // Upgrading the hash is best effort: the login itself is already proven.
+                PasswordVerification::ValidNeedsRehash => Outcome::Right {
+                    rehashed: self.hasher.hash(password).ok(),
+                },
+            },
+        };
+    }
+
+    /// The storage half after a user's password was checked: counts a failure, or clears
+    /// the failure streak, upgrades an old hash and starts the session.
+    ///
+    /// # Errors
+    /// As [`Authority::login`].
+    pub fn finish_login(
+        &self,
+        attempt: LoginAttempt<User>,
+        now: UnixTime,
+    ) -> Result<UserSession, AuthError> {
+        let (user, rehashed) = match attempt.outcome {
+            Outcome::Right { rehashed } => match attempt.subject {
+                Some(user) => (user, rehashed),
+                None => return Err(self.refuse_attempt(&attempt.account, now)),
+            },
+            // Unchecked counts as wrong: a caller that skipped the hash gets nothing.
+            Outcome::Unchecked | Outcome::Wrong => {
+                return Err(self.refuse_attempt(&attempt.account, now));
+            }
+        };
+        if let Some(hash) = rehashed
+            && let Err(e) = self.store.update_password_hash(&user.id, &hash, now)
+        {
+            log::warn!("password rehash for user {} failed: {e}", user.id.as_str());
         }
-        if had_failures {
-            self.store.clear_failures(&account)?;
+        if attempt.had_failures {
+            self.store.clear_failures(&attempt.account)?;
         }
         if user.status != UserStatus::Active {
             return Err(AuthError::AccountInactive);
@@ -476,18 +571,34 @@ impl Authority {
     }
 
     /// Logs a wallet in with `walletUsername@appId` and its password, starting a wallet
-    /// session. Unknown app, unknown wallet and wrong password get the same answer in the
-    /// same time; a suspended wallet or app is told only after the password was right.
+    /// session: [`Authority::begin_wallet_login`], [`Authority::check_password`] and
+    /// [`Authority::finish_wallet_login`] in one go. Unknown app, unknown wallet and wrong
+    /// password get the same answer in the same time; a suspended wallet or app is told
+    /// only after the password was right.
     ///
     /// # Errors
-    /// [`AuthError::InvalidCredentials`], [`AuthError::AccountInactive`], or
-    /// [`AuthError::Store`].
+    /// [`AuthError::InvalidCredentials`], [`AuthError::RateLimited`],
+    /// [`AuthError::AccountInactive`], or [`AuthError::Store`].
     pub fn wallet_login(
         &self,
         login: &WalletLogin,
         password: &Password,
         now: UnixTime,
     ) -> Result<WalletSession, AuthError> {
+        let mut attempt = self.begin_wallet_login(login, now)?;
+        self.check_password(&mut attempt, password);
+        self.finish_wallet_login(attempt, now)
+    }
+
+    /// The storage half before a wallet's password is checked.
+    ///
+    /// # Errors
+    /// [`AuthError::RateLimited`] while the account is delayed; [`AuthError::Store`].
+    pub fn begin_wallet_login(
+        &self,
+        login: &WalletLogin,
+        now: UnixTime,
+    ) -> Result<LoginAttempt<(App, Wallet)>, AuthError> {
         let account = format!(
             "wallet:{}:{}",
             login.app_id.as_str(),
@@ -501,30 +612,41 @@ impl Authority {
                 .wallet_by_username(&login.app_id, &login.username)?,
             None => None,
         };
-        let (Some(app), Some(mut wallet)) = (app, wallet) else {
-            self.hasher.verify_dummy(password);
-            return Err(self.refuse_attempt(&account, now));
+        let subject = app.zip(wallet);
+        let stored = subject.as_ref().map(|(_, w)| w.password_hash.clone());
+        Ok(LoginAttempt::new(account, had_failures, subject, stored))
+    }
+
+    /// The storage half after a wallet's password was checked.
+    ///
+    /// # Errors
+    /// As [`Authority::wallet_login`].
+    pub fn finish_wallet_login(
+        &self,
+        attempt: LoginAttempt<(App, Wallet)>,
+        now: UnixTime,
+    ) -> Result<WalletSession, AuthError> {
+        let ((app, mut wallet), rehashed) = match attempt.outcome {
+            Outcome::Right { rehashed } => match attempt.subject {
+                Some(subject) => (subject, rehashed),
+                None => return Err(self.refuse_attempt(&attempt.account, now)),
+            },
+            Outcome::Unchecked | Outcome::Wrong => {
+                return Err(self.refuse_attempt(&attempt.account, now));
+            }
         };
-        match self.hasher.verify(password, &wallet.password_hash) {
-            PasswordVerification::Invalid => return Err(self.refuse_attempt(&account, now)),
-            PasswordVerification::Valid => {}
-            PasswordVerification::ValidNeedsRehash => {
-                let upgraded = self.hasher.hash(password).and_then(|hash| {
-                    let change = WalletChange {
-                        password_hash: Some(hash.clone()),
-                        ..WalletChange::default()
-                    };
-                    self.store.update_wallet(&wallet.id, &change, false, now)?;
-                    Ok(hash)
-                });
-                match upgraded {
-                    Ok(hash) => wallet.password_hash = hash,
-                    Err(e) => log::warn!("password rehash for wallet {} failed: {e}", wallet.id),
-                }
+        if let Some(hash) = rehashed {
+            let change = WalletChange {
+                password_hash: Some(hash.clone()),
+                ..WalletChange::default()
+            };
+            match self.store.update_wallet(&wallet.id, &change, false, now) {
+                Ok(_) => wallet.password_hash = hash,
+                Err(e) => log::warn!("password rehash for wallet {} failed: {e}", wallet.id),
             }
         }
-        if had_failures {
-            self.store.clear_failures(&account)?;
+        if attempt.had_failures {
+            self.store.clear_failures(&attempt.account)?;
         }
         if wallet.status != Status::Active || app.status != Status::Active {
             return Err(AuthError::AccountInactive);
@@ -996,6 +1118,41 @@ mod tests {
         let (a, _) = authority();
         register(&a, "alice@example.com", "alice").unwrap();
         assert!(login(&a, "ALICE@EXAMPLE.COM", "correct horse battery").is_ok());
+    }
+
+    #[test]
+    fn a_login_in_steps_needs_its_password_checked_and_counts_failures() {
+        use crate::ThrottleStore;
+        let (a, store) = authority();
+        register(&a, "alice@example.com", "alice").unwrap();
+        let email = Email::parse("alice@example.com").unwrap();
+
+        // A caller that skips the hash gets what a wrong password gets, counted as one.
+        let unchecked = a.begin_login(&email, T0).unwrap();
+        assert!(matches!(
+            a.finish_login(unchecked, T0),
+            Err(AuthError::InvalidCredentials)
+        ));
+        assert_eq!(
+            store
+                .failures("user:alice@example.com")
+                .unwrap()
+                .unwrap()
+                .failures,
+            1
+        );
+
+        let mut attempt = a.begin_login(&email, T0).unwrap();
+        a.check_password(
+            &mut attempt,
+            &Password::presented("correct horse battery").unwrap(),
+        );
+        let session = a.finish_login(attempt, T0).unwrap();
+        assert_eq!(session.user.username, "alice");
+        assert!(
+            store.failures("user:alice@example.com").unwrap().is_none(),
+            "a success clears the streak"
+        );
     }
 
     #[test]

@@ -31,7 +31,9 @@ mod verifier;
 mod wallet;
 
 pub use audit::{AuditEvent, AuditFilter, AuditStore};
-pub use authority::{Authority, DeviceSession, IssuedTokens, UserSession, WalletSession};
+pub use authority::{
+    Authority, DeviceSession, IssuedTokens, LoginAttempt, UserSession, WalletSession,
+};
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use credentials::{Email, Password, Username};
 pub use device::{Device, DeviceId, DeviceStore, Platform, purge_inactive_devices};

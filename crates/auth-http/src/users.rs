@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::body::JsonBody;
 use crate::error::body_error;
+use crate::hashing::password_login;
 use crate::issued::{SessionReply, TokenPair, blocking, refresh_response, session_response};
 use crate::{ApiError, AuthState, Authenticated, BearerToken, ClientInfo, RouteFamily, audit};
 
@@ -155,10 +156,13 @@ pub(crate) async fn login(
         let email = email?;
         let password = Password::presented(&body.password)?;
         let now = state.clock.now();
-        let state = state.clone();
-        let gate = state.hashing.clone();
-        gate.run(move || state.authority.login(&email, &password, now))
-            .await
+        password_login(
+            &state,
+            move |authority| authority.begin_login(&email, now),
+            password,
+            move |authority, attempt| authority.finish_login(attempt, now),
+        )
+        .await
     }
     .await;
     session_response(&state, "login", StatusCode::OK, who, &client, result)

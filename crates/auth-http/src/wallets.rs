@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::body::JsonBody;
+use crate::hashing::password_login;
 use crate::issued::{SessionReply, refresh_response, session_response};
 use crate::{ApiError, AuthState, BearerToken, ClientInfo, RouteFamily};
 
@@ -75,10 +76,13 @@ pub(crate) async fn login(
         let login = WalletLogin::parse(&body.username)?;
         let password = Password::presented(&body.password)?;
         let now = state.clock.now();
-        let state = state.clone();
-        let gate = state.hashing.clone();
-        gate.run(move || state.authority.wallet_login(&login, &password, now))
-            .await
+        password_login(
+            &state,
+            move |authority| authority.begin_wallet_login(&login, now),
+            password,
+            move |authority, attempt| authority.finish_wallet_login(attempt, now),
+        )
+        .await
     }
     .await;
     let tried = WalletLogin::parse(&tried).ok().map(|_| tried);
