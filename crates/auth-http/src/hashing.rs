@@ -31,6 +31,7 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct HashingGate {
     jobs: SyncSender<Job>,
     waiting: Arc<AtomicUsize>,
+    queued: usize,
 }
 
 impl HashingGate {
@@ -50,7 +51,11 @@ impl HashingGate {
                 log::error!("cannot start a password-hashing thread: {e}");
             }
         }
-        Self { jobs, waiting }
+        Self {
+            jobs,
+            waiting,
+            queued,
+        }
     }
 
     /// One hashing thread per core, and eight requests per core waiting (at worst about
@@ -65,6 +70,13 @@ impl HashingGate {
     #[must_use]
     pub fn queue_depth(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Whether a job offered now would be shed: lets a login refuse before it does any
+    /// storage work. A hint only; [`HashingGate::run`] enforces the bound.
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        self.queue_depth() >= self.queued
     }
 
     /// Runs a hashing operation on a hashing thread once one is free.
@@ -110,6 +122,10 @@ where
     T: Send + 'static,
     R: Send + 'static,
 {
+    // Under a flood most logins are shed: they should cost no database work.
+    if state.hashing.is_full() {
+        return Err(ApiError::Overloaded);
+    }
     let authority = state.authority.clone();
     let attempt = blocking(move || begin(&authority)).await?;
     let authority = state.authority.clone();
@@ -202,6 +218,7 @@ mod tests {
         while gate.queue_depth() < 1 {
             actix_web::rt::task::yield_now().await;
         }
+        assert!(gate.is_full());
         let refused = gate.run(|| Ok(3)).await;
         assert!(matches!(refused, Err(ApiError::Overloaded)), "{refused:?}");
 
@@ -210,6 +227,7 @@ mod tests {
         assert_eq!(second.await.unwrap().unwrap(), 2);
         assert_eq!(gate.run(|| Ok(4)).await.unwrap(), 4);
         assert_eq!(gate.queue_depth(), 0);
+        assert!(!gate.is_full());
     }
 
     #[cfg(target_os = "linux")]
