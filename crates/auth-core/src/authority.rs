@@ -196,6 +196,25 @@ impl Authority {
         Ok(record.is_some())
     }
 
+    /// The subject of a login whose password was right (with its hash upgraded, if it
+    /// needs to be), its failure streak cleared. Anything else, including an attempt whose
+    /// password was never checked, is refused and counted as a wrong password.
+    fn accept<T>(
+        &self,
+        attempt: LoginAttempt<T>,
+        now: UnixTime,
+    ) -> Result<(T, Option<crate::PasswordHash>), AuthError> {
+        match (attempt.outcome, attempt.subject) {
+            (Outcome::Right { rehashed }, Some(subject)) => {
+                if attempt.had_failures {
+                    self.store.clear_failures(&attempt.account)?;
+                }
+                Ok((subject, rehashed))
+            }
+            _ => Err(self.refuse_attempt(&attempt.account, now)),
+        }
+    }
+
     /// Counts a failed attempt and answers as a wrong password does.
     fn refuse_attempt(&self, account: &str, now: UnixTime) -> AuthError {
         let throttle = self.throttle;
@@ -351,23 +370,11 @@ impl Authority {
         attempt: LoginAttempt<User>,
         now: UnixTime,
     ) -> Result<UserSession, AuthError> {
-        let (user, rehashed) = match attempt.outcome {
-            Outcome::Right { rehashed } => match attempt.subject {
-                Some(user) => (user, rehashed),
-                None => return Err(self.refuse_attempt(&attempt.account, now)),
-            },
-            // Unchecked counts as wrong: a caller that skipped the hash gets nothing.
-            Outcome::Unchecked | Outcome::Wrong => {
-                return Err(self.refuse_attempt(&attempt.account, now));
-            }
-        };
+        let (user, rehashed) = self.accept(attempt, now)?;
         if let Some(hash) = rehashed
             && let Err(e) = self.store.update_password_hash(&user.id, &hash, now)
         {
             log::warn!("password rehash for user {} failed: {e}", user.id.as_str());
-        }
-        if attempt.had_failures {
-            self.store.clear_failures(&attempt.account)?;
         }
         if user.status != UserStatus::Active {
             return Err(AuthError::AccountInactive);
@@ -626,15 +633,7 @@ impl Authority {
         attempt: LoginAttempt<(App, Wallet)>,
         now: UnixTime,
     ) -> Result<WalletSession, AuthError> {
-        let ((app, mut wallet), rehashed) = match attempt.outcome {
-            Outcome::Right { rehashed } => match attempt.subject {
-                Some(subject) => (subject, rehashed),
-                None => return Err(self.refuse_attempt(&attempt.account, now)),
-            },
-            Outcome::Unchecked | Outcome::Wrong => {
-                return Err(self.refuse_attempt(&attempt.account, now));
-            }
-        };
+        let ((app, mut wallet), rehashed) = self.accept(attempt, now)?;
         if let Some(hash) = rehashed {
             let change = WalletChange {
                 password_hash: Some(hash.clone()),
@@ -644,9 +643,6 @@ impl Authority {
                 Ok(_) => wallet.password_hash = hash,
                 Err(e) => log::warn!("password rehash for wallet {} failed: {e}", wallet.id),
             }
-        }
-        if attempt.had_failures {
-            self.store.clear_failures(&attempt.account)?;
         }
         if wallet.status != Status::Active || app.status != Status::Active {
             return Err(AuthError::AccountInactive);
