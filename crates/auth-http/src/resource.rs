@@ -153,7 +153,8 @@ impl AccessVerifier {
     ///
     /// # Errors
     /// 401 `INVALID_TOKEN` or `TOKEN_EXPIRED` for a token that fails the rules, and 503
-    /// `SERVICE_UNAVAILABLE` when the JWKS has never been fetched successfully.
+    /// `SERVICE_UNAVAILABLE` when no keys are held (the JWKS could not be fetched since
+    /// start, or not for twelve times `max_age`).
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, ApiError> {
         let now = self.clock.now();
         match &self.keys {
