@@ -8,8 +8,9 @@ use std::pin::Pin;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use auth_core::{AccessClaims, AuthError};
+use auth_core::{AccessClaims, AuthError, Authority};
 
+use crate::issued::blocking;
 use crate::{ApiError, AuthState, ClientInfo, audit};
 
 /// The raw token of an `Authorization: Bearer …` header, not yet verified.
@@ -149,24 +150,41 @@ impl FromRequest for Authenticated {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = BearerToken::from_request_headers(req);
-        let state = req.app_data::<web::Data<AuthState>>().cloned();
-        let client = ClientInfo::of(req);
+        let req = req.clone();
         Box::pin(async move {
-            let state =
-                state.ok_or_else(|| ApiError::Internal("AuthState is not registered".into()))?;
-            let result = async {
-                let token = token?;
-                let now = state.clock.now();
-                let inner = state.clone();
-                let claims =
-                    web::block(move || inner.authority.authenticate(token.expose(), now)).await??;
-                Ok(Authenticated(claims))
-            }
-            .await;
-            let principal = result.as_ref().ok().map(|a| a.0.sub.clone());
-            audit::record_bearer_check(&state, &client, principal.as_deref(), &result);
-            result
+            let state = req
+                .app_data::<web::Data<AuthState>>()
+                .cloned()
+                .ok_or_else(|| ApiError::Internal("AuthState is not registered".into()))?;
+            let (claims, ()) = authenticated(&state, &req, |_, _| ()).await?;
+            Ok(Authenticated(claims))
         })
     }
+}
+
+/// Checks the request's bearer token (signature, live session) and runs `then` with its
+/// claims in the same trip to the blocking pool; records the check in the audit trail.
+/// What [`Authenticated`] does, for handlers that need more from the store at once.
+pub(crate) async fn authenticated<T: Send + 'static>(
+    state: &web::Data<AuthState>,
+    req: &HttpRequest,
+    then: impl FnOnce(&Authority, &AccessClaims) -> T + Send + 'static,
+) -> Result<(AccessClaims, T), ApiError> {
+    let client = ClientInfo::of(req);
+    let now = state.clock.now();
+    let result = match BearerToken::from_request_headers(req) {
+        Err(e) => Err(e),
+        Ok(token) => {
+            let inner = state.clone();
+            blocking(move || {
+                let claims = inner.authority.authenticate(token.expose(), now)?;
+                let more = then(&inner.authority, &claims);
+                Ok((claims, more))
+            })
+            .await
+        }
+    };
+    let principal = result.as_ref().ok().map(|(claims, _)| claims.sub.clone());
+    audit::record_bearer_check(state, &client, principal.as_deref(), &result);
+    result
 }

@@ -9,11 +9,12 @@ use auth_core::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::bearer::authenticated;
 use crate::body::JsonBody;
 use crate::error::body_error;
 use crate::hashing::password_login;
 use crate::issued::{SessionReply, TokenPair, blocking, refresh_response, session_response};
-use crate::{ApiError, AuthState, Authenticated, BearerToken, ClientInfo, RouteFamily, audit};
+use crate::{ApiError, AuthState, Authenticated, ClientInfo, RouteFamily, audit};
 
 /// `POST /api/auth/register`.
 #[derive(Deserialize, ToSchema)]
@@ -295,25 +296,8 @@ pub(crate) async fn me(
     state: web::Data<AuthState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    // As the Authenticated extractor, but the session check and the principal's record
-    // are read in one trip to the blocking pool instead of two.
-    let client = ClientInfo::of(&req);
-    let now = state.clock.now();
-    let checked = match BearerToken::from_request_headers(&req) {
-        Err(e) => Err(e),
-        Ok(token) => {
-            let inner = state.clone();
-            blocking(move || {
-                let claims = inner.authority.authenticate(token.expose(), now)?;
-                let principal = describe(&inner.authority, &claims);
-                Ok((claims, principal))
-            })
-            .await
-        }
-    };
-    let subject = checked.as_ref().ok().map(|(claims, _)| claims.sub.clone());
-    audit::record_bearer_check(&state, &client, subject.as_deref(), &checked);
-    let (_, principal) = checked?;
+    // The session check and the principal's record in one trip to the blocking pool.
+    let (_, principal) = authenticated(&state, &req, describe).await?;
     let body = match principal.map_err(|e| principal_gone(e.into()))? {
         Described::User(user) => {
             if user.status != UserStatus::Active {
