@@ -395,19 +395,18 @@ impl Authority {
     /// exists and [`AuthError::AccountInactive`] when the user is suspended.
     pub fn refresh_user(&self, presented: &str, now: UnixTime) -> Result<UserSession, AuthError> {
         let presented = RefreshToken::parse(presented)?;
-        let (rotated, user) = session::rotate_admitting(
+        // The token, its session and the user in one read.
+        let (rotated, user) = session::rotate_found(
             self.store.as_ref(),
             &presented,
             PrincipalKind::User,
             now,
             &self.policy,
-            |session| {
-                let user = self
-                    .store
-                    .user_by_id(&UserId::from_stored(session.principal_id.clone()))?
-                    .ok_or(AuthError::InvalidToken(
-                        "the session's user no longer exists",
-                    ))?;
+            |hash| self.store.find_user_refresh(hash),
+            |_, user| {
+                let user = user.ok_or(AuthError::InvalidToken(
+                    "the session's user no longer exists",
+                ))?;
                 if user.status != UserStatus::Active {
                     return Err(AuthError::AccountInactive);
                 }
@@ -1224,6 +1223,24 @@ mod tests {
             a.authenticate(&r.tokens.access_token, T0.plus_secs(31))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_session_whose_user_is_gone_cannot_refresh_and_keeps_its_token() {
+        use crate::SessionStore;
+        let (a, store) = authority();
+        let orphan = session::start(PrincipalKind::User, "usr_gone", T0, &a.policy).unwrap();
+        store
+            .create_session(&orphan.session, &orphan.first)
+            .unwrap();
+        for _ in 0..2 {
+            assert!(matches!(
+                a.refresh_user(orphan.token.expose(), T0.plus_secs(30)),
+                Err(AuthError::InvalidToken(_))
+            ));
+        }
+        let (_, stored) = store.find_refresh(&orphan.first.hash).unwrap().unwrap();
+        assert_eq!(stored.generation, 0, "a refused refresh advances nothing");
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 
 use crate::{
     App, AppId, Device, DeviceId, DeviceStore, KeyStore, Page, PasswordHash, Platform,
-    RefreshRecord, Session, SessionId, SessionStore, Status, StoreError, StoredSigningKey,
-    TokenHash, UnixTime, User, UserId, UserStore, Username, Wallet, WalletStore,
+    PrincipalKind, RefreshRecord, Session, SessionId, SessionStore, Status, StoreError,
+    StoredSigningKey, TokenHash, UnixTime, User, UserId, UserStore, Username, Wallet, WalletStore,
 };
 
 #[derive(Default)]
@@ -80,6 +80,24 @@ impl UserStore for MemoryStore {
 
     fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         Ok(self.state().users.iter().find(|u| &u.id == id).cloned())
+    }
+
+    fn find_user_refresh(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(RefreshRecord, Session, Option<User>)>, StoreError> {
+        let s = self.state();
+        Ok(s.refresh.get(hash.as_str()).and_then(|r| {
+            let session = s.sessions.get(r.session_id.as_str())?;
+            let user = (session.kind == PrincipalKind::User)
+                .then(|| {
+                    s.users
+                        .iter()
+                        .find(|u| u.id.as_str() == session.principal_id)
+                })
+                .flatten();
+            Some((r.clone(), session.clone(), user.cloned()))
+        }))
     }
 
     fn set_status(

@@ -1,6 +1,8 @@
 //! People who log in with email and password.
 
-use crate::{Email, PasswordHash, RefreshRecord, Role, Session, StoreError, UnixTime, Username};
+use crate::{
+    Email, PasswordHash, RefreshRecord, Role, Session, StoreError, TokenHash, UnixTime, Username,
+};
 
 /// A user's id: a random UUID, unguessable and stable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -138,6 +140,17 @@ pub trait UserStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] when storage fails.
     fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError>;
+
+    /// The refresh-token record with this hash, its session, and the session's user when
+    /// the session is a user's and the user still exists: what a user's refresh reads,
+    /// in one lookup.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn find_user_refresh(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(RefreshRecord, Session, Option<User>)>, StoreError>;
 
     /// Suspends or reactivates a user. Sessions are kept: authd refuses a suspended user on
     /// every route it serves, and reactivation restores access without a new login.

@@ -15,7 +15,7 @@ use crate::schema::{refresh_tokens, sessions};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
-struct SessionRow {
+pub(crate) struct SessionRow {
     id: String,
     principal_kind: String,
     principal_id: String,
@@ -31,7 +31,7 @@ struct SessionRow {
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
-struct RefreshRow {
+pub(crate) struct RefreshRow {
     token_hash: String,
     session_id: String,
     generation: i64,

@@ -1,15 +1,15 @@
 //! [`UserStore`] on both backends.
 
 use auth_core::{
-    PasswordHash, RefreshRecord, Role, Session, StoreError, UnixTime, User, UserId, UserStatus,
-    UserStore,
+    PasswordHash, PrincipalKind, RefreshRecord, Role, Session, StoreError, TokenHash, UnixTime,
+    User, UserId, UserStatus, UserStore,
 };
 use diesel::prelude::*;
 
 use crate::Database;
 use crate::error::store_error;
-use crate::schema::users;
-use crate::sessions::insert_session;
+use crate::schema::{refresh_tokens, sessions, users};
+use crate::sessions::{RefreshRow, SessionRow, insert_session};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -112,6 +112,35 @@ impl UserStore for Database {
             .optional()
             .map_err(store_error)?
             .map(User::try_from)
+            .transpose()
+    }
+
+    fn find_user_refresh(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(RefreshRecord, Session, Option<User>)>, StoreError> {
+        let mut conn = self.conn()?;
+        let found = refresh_tokens::table
+            .inner_join(sessions::table)
+            .left_join(
+                users::table.on(users::id
+                    .eq(sessions::principal_id)
+                    .and(sessions::principal_kind.eq(PrincipalKind::User.as_str()))),
+            )
+            .filter(refresh_tokens::token_hash.eq(hash.as_str()))
+            .select((
+                RefreshRow::as_select(),
+                SessionRow::as_select(),
+                Option::<UserRow>::as_select(),
+            ))
+            .get_result::<(RefreshRow, SessionRow, Option<UserRow>)>(&mut *conn)
+            .optional()
+            .map_err(store_error)?;
+        found
+            .map(|(record, session, user)| {
+                let user = user.map(User::try_from).transpose()?;
+                Ok((record.into(), session.try_into()?, user))
+            })
             .transpose()
     }
 
