@@ -6,7 +6,7 @@ use auth_core::{
     PrincipalKind, RefreshRecord, Session, SessionId, SessionStore, StoreError, TokenHash, UnixTime,
 };
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 
 use crate::Database;
 use crate::connection::DbConnection;
@@ -118,6 +118,38 @@ pub(crate) fn insert_session(
 impl SessionStore for Database {
     fn create_session(&self, session: &Session, first: &RefreshRecord) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
+        if let DbConnection::Postgres(pg) = &mut *conn {
+            // One statement, all or nothing, instead of BEGIN, two INSERTs and COMMIT: three
+            // round trips fewer per login. The token's foreign key is checked at the end of
+            // the statement, when the session exists.
+            diesel::sql_query(
+                "WITH session AS (
+                     INSERT INTO sessions (id, principal_kind, principal_id, generation,
+                                           current_hash, current_expires_at, rotated_at,
+                                           rotation_key, created_at, expires_at, revoked_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11))
+                 INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
+                 VALUES ($12, $13, $14, $15)",
+            )
+            .bind::<Text, _>(session.id.as_str())
+            .bind::<Text, _>(session.kind.as_str())
+            .bind::<Text, _>(&session.principal_id)
+            .bind::<BigInt, _>(session.generation)
+            .bind::<Text, _>(session.current_hash.as_str())
+            .bind::<BigInt, _>(session.current_expires_at.secs())
+            .bind::<Nullable<BigInt>, _>(session.rotated_at.map(UnixTime::secs))
+            .bind::<Text, _>(session.rotation_key.as_str())
+            .bind::<BigInt, _>(session.created_at.secs())
+            .bind::<BigInt, _>(session.expires_at.secs())
+            .bind::<Nullable<BigInt>, _>(session.revoked_at.map(UnixTime::secs))
+            .bind::<Text, _>(first.hash.as_str())
+            .bind::<Text, _>(first.session_id.as_str())
+            .bind::<BigInt, _>(first.generation)
+            .bind::<BigInt, _>(first.expires_at.secs())
+            .execute(pg)
+            .map_err(store_error)?;
+            return Ok(());
+        }
         self.write_transaction(&mut conn, |conn| insert_session(conn, session, first))
             .map_err(store_error)
     }

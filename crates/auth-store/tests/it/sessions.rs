@@ -10,6 +10,7 @@ crate::on_both_backends!(
     a_revoked_session_cannot_advance,
     revoking_twice_reports_the_second_as_a_no_op,
     purging_deletes_ended_and_long_revoked_sessions_with_their_tokens,
+    a_session_whose_first_token_cannot_be_stored_is_not_stored,
 );
 
 fn a_session_is_found_by_the_hash_of_its_token(db: &TestDatabase) {
@@ -146,4 +147,24 @@ fn purging_deletes_ended_and_long_revoked_sessions_with_their_tokens(db: &TestDa
         assert!(store.session(&kept.session.id).unwrap().is_some());
     }
     assert_eq!(auth_core::purge_expired(&store, now).unwrap(), (0, 0));
+}
+
+fn a_session_whose_first_token_cannot_be_stored_is_not_stored(db: &TestDatabase) {
+    let store = db.open();
+    let first = session::start(PrincipalKind::User, "u1", T0, &TokenPolicy::default()).unwrap();
+    store.create_session(&first.session, &first.first).unwrap();
+    let mut second =
+        session::start(PrincipalKind::User, "u1", T0, &TokenPolicy::default()).unwrap();
+    second.first.hash = first.first.hash.clone();
+    second.first.session_id = second.session.id.clone();
+    assert!(
+        store
+            .create_session(&second.session, &second.first)
+            .is_err()
+    );
+    assert_eq!(
+        store.session(&second.session.id).unwrap(),
+        None,
+        "all or nothing"
+    );
 }
