@@ -100,6 +100,23 @@ impl UserStore for MemoryStore {
         }))
     }
 
+    fn find_user_session(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(Session, Option<User>)>, StoreError> {
+        let s = self.state();
+        Ok(s.sessions.get(id.as_str()).map(|session| {
+            let user = (session.kind == PrincipalKind::User)
+                .then(|| {
+                    s.users
+                        .iter()
+                        .find(|u| u.id.as_str() == session.principal_id)
+                })
+                .flatten();
+            (session.clone(), user.cloned())
+        }))
+    }
+
     fn set_status(
         &self,
         id: &UserId,

@@ -1,7 +1,8 @@
 //! People who log in with email and password.
 
 use crate::{
-    Email, PasswordHash, RefreshRecord, Role, Session, StoreError, TokenHash, UnixTime, Username,
+    Email, PasswordHash, RefreshRecord, Role, Session, SessionId, StoreError, TokenHash, UnixTime,
+    Username,
 };
 
 /// A user's id: a random UUID, unguessable and stable.
@@ -151,6 +152,17 @@ pub trait UserStore: Send + Sync {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<(RefreshRecord, Session, Option<User>)>, StoreError>;
+
+    /// The session with this id, and its user when the session is a user's and the user
+    /// still exists: what checking a user's access token and describing the user read,
+    /// in one lookup.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn find_user_session(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(Session, Option<User>)>, StoreError>;
 
     /// Suspends or reactivates a user. Sessions are kept: authd refuses a suspended user on
     /// every route it serves, and reactivation restores access without a new login.

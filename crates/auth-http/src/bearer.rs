@@ -8,7 +8,7 @@ use std::pin::Pin;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use auth_core::{AccessClaims, AuthError, Authority};
+use auth_core::{AccessClaims, AuthError, Authority, UnixTime};
 
 use crate::issued::blocking;
 use crate::{ApiError, AuthState, ClientInfo, audit};
@@ -156,19 +156,25 @@ impl FromRequest for Authenticated {
                 .app_data::<web::Data<AuthState>>()
                 .cloned()
                 .ok_or_else(|| ApiError::Internal("AuthState is not registered".into()))?;
-            let (claims, ()) = authenticated(&state, &req, |_, _| ()).await?;
+            let (claims, ()) = authenticated(&state, &req, |authority, token, now| {
+                Ok((authority.authenticate(token, now)?, ()))
+            })
+            .await?;
             Ok(Authenticated(claims))
         })
     }
 }
 
-/// Checks the request's bearer token (signature, live session) and runs `then` with its
-/// claims in the same trip to the blocking pool; records the check in the audit trail.
-/// What [`Authenticated`] does, for handlers that need more from the store at once.
+/// Checks the request's bearer token with `check` (signature, live session, and whatever
+/// else the handler reads with it) in one trip to the blocking pool, and records the
+/// check in the audit trail. What [`Authenticated`] does, for handlers that need more
+/// from the store at once.
 pub(crate) async fn authenticated<T: Send + 'static>(
     state: &web::Data<AuthState>,
     req: &HttpRequest,
-    then: impl FnOnce(&Authority, &AccessClaims) -> T + Send + 'static,
+    check: impl FnOnce(&Authority, &str, UnixTime) -> Result<(AccessClaims, T), AuthError>
+    + Send
+    + 'static,
 ) -> Result<(AccessClaims, T), ApiError> {
     let client = ClientInfo::of(req);
     let now = state.clock.now();
@@ -176,12 +182,7 @@ pub(crate) async fn authenticated<T: Send + 'static>(
         Err(e) => Err(e),
         Ok(token) => {
             let inner = state.clone();
-            blocking(move || {
-                let claims = inner.authority.authenticate(token.expose(), now)?;
-                let more = then(&inner.authority, &claims);
-                Ok((claims, more))
-            })
-            .await
+            blocking(move || check(&inner.authority, token.expose(), now)).await
         }
     };
     let principal = result.as_ref().ok().map(|(claims, _)| claims.sub.clone());

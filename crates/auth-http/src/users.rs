@@ -3,8 +3,8 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use auth_core::{
-    AccessClaims, AuthError, Authority, Device, Email, Password, PrincipalKind, User, UserId,
-    UserSession, UserStatus, Username, Wallet,
+    AccessClaims, AuthError, Authority, Device, Email, Password, PrincipalKind, User, UserSession,
+    UserStatus, Username, Wallet,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -296,8 +296,14 @@ pub(crate) async fn me(
     state: web::Data<AuthState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    // The session check and the principal's record in one trip to the blocking pool.
-    let (_, principal) = authenticated(&state, &req, describe).await?;
+    // The session check and the principal's record in one trip to the blocking pool, and
+    // for a user in one query.
+    let (_, principal) = authenticated(&state, &req, |authority, token, now| {
+        let (claims, user) = authority.authenticate_with_user(token, now)?;
+        let described = describe(authority, &claims, user);
+        Ok((claims, described))
+    })
+    .await?;
     let body = match principal.map_err(|e| principal_gone(e.into()))? {
         Described::User(user) => {
             if user.status != UserStatus::Active {
@@ -336,12 +342,15 @@ enum Described {
     Wallet(Wallet),
 }
 
-fn describe(authority: &Authority, claims: &AccessClaims) -> Result<Described, AuthError> {
+/// The principal of `claims`; a user's record (`user`) was read with the session.
+fn describe(
+    authority: &Authority,
+    claims: &AccessClaims,
+    user: Option<User>,
+) -> Result<Described, AuthError> {
     let id = claims.sub.as_str();
     match claims.kind {
-        PrincipalKind::User => authority
-            .user(&UserId::from_stored(id.to_owned()))
-            .map(Described::User),
+        PrincipalKind::User => user.map(Described::User).ok_or(AuthError::NotFound),
         PrincipalKind::Device => authority.device(id).map(Described::Device),
         PrincipalKind::Wallet => authority.wallet_by_id(id).map(Described::Wallet),
     }

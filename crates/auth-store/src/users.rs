@@ -1,8 +1,8 @@
 //! [`UserStore`] on both backends.
 
 use auth_core::{
-    PasswordHash, PrincipalKind, RefreshRecord, Role, Session, StoreError, TokenHash, UnixTime,
-    User, UserId, UserStatus, UserStore,
+    PasswordHash, PrincipalKind, RefreshRecord, Role, Session, SessionId, StoreError, TokenHash,
+    UnixTime, User, UserId, UserStatus, UserStore,
 };
 use diesel::prelude::*;
 
@@ -140,6 +140,30 @@ impl UserStore for Database {
             .map(|(record, session, user)| {
                 let user = user.map(User::try_from).transpose()?;
                 Ok((record.into(), session.try_into()?, user))
+            })
+            .transpose()
+    }
+
+    fn find_user_session(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(Session, Option<User>)>, StoreError> {
+        let mut conn = self.conn()?;
+        let found = sessions::table
+            .left_join(
+                users::table.on(users::id
+                    .eq(sessions::principal_id)
+                    .and(sessions::principal_kind.eq(PrincipalKind::User.as_str()))),
+            )
+            .filter(sessions::id.eq(id.as_str()))
+            .select((SessionRow::as_select(), Option::<UserRow>::as_select()))
+            .get_result::<(SessionRow, Option<UserRow>)>(&mut *conn)
+            .optional()
+            .map_err(store_error)?;
+        found
+            .map(|(session, user)| {
+                let user = user.map(User::try_from).transpose()?;
+                Ok((session.try_into()?, user))
             })
             .transpose()
     }

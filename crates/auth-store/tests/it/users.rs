@@ -14,6 +14,7 @@ crate::on_both_backends!(
     a_refused_registration_leaves_no_session_behind,
     a_user_can_be_suspended_and_reactivated,
     a_refresh_token_is_found_with_its_user_in_one_lookup,
+    a_session_is_found_with_its_user_in_one_lookup,
 );
 
 fn a_user_reads_back_as_it_was_stored(db: &TestDatabase) {
@@ -193,6 +194,39 @@ fn a_refresh_token_is_found_with_its_user_in_one_lookup(db: &TestDatabase) {
     assert_eq!(
         store
             .find_user_refresh(&TokenHash::from_stored("00".into()))
+            .unwrap(),
+        None
+    );
+}
+
+fn a_session_is_found_with_its_user_in_one_lookup(db: &TestDatabase) {
+    use auth_core::session::{self, TokenPolicy};
+    use auth_core::{PrincipalKind, SessionId, SessionStore};
+    let store = db.open();
+    let alice = user("alice@example.com", "alice");
+    let policy = TokenPolicy::default();
+    let hers = session::start(PrincipalKind::User, alice.id.as_str(), T0, &policy).unwrap();
+    store
+        .create_user(&alice, &hers.session, &hers.first)
+        .unwrap();
+    assert_eq!(
+        store.find_user_session(&hers.session.id).unwrap(),
+        Some((hers.session, Some(alice.clone())))
+    );
+
+    let device = session::start(PrincipalKind::Device, alice.id.as_str(), T0, &policy).unwrap();
+    store
+        .create_session(&device.session, &device.first)
+        .unwrap();
+    assert_eq!(
+        store.find_user_session(&device.session.id).unwrap(),
+        Some((device.session, None)),
+        "a device's session never finds a user"
+    );
+
+    assert_eq!(
+        store
+            .find_user_session(&SessionId::from_stored("ses_none".into()))
             .unwrap(),
         None
     );
