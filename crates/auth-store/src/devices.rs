@@ -1,11 +1,11 @@
 //! [`DeviceStore`] on both backends.
 
+use crate::statement::Prepared;
 use auth_core::{
     Device, DeviceId, DeviceStore, Platform, PrincipalKind, RefreshRecord, Session, StoreError,
     UnixTime,
 };
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
 
 use crate::Database;
 use crate::connection::DbConnection;
@@ -63,7 +63,7 @@ impl DeviceStore for Database {
             // four round trips fewer per new device. The foreign keys are checked at the
             // end of the statement, when the device and the session exist; a device
             // registered concurrently makes the whole statement fail as a duplicate.
-            diesel::sql_query(
+            Prepared::new(
                 "WITH device AS (
                      INSERT INTO devices (id, device_id, platform, created_at, last_seen_at)
                      VALUES ($1, $2, $3, $4, $5)),
@@ -75,26 +75,26 @@ impl DeviceStore for Database {
                  INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
                  VALUES ($16, $20, $17, $18)",
             )
-            .bind::<Text, _>(&device.id)
-            .bind::<Text, _>(device.device_id.as_str())
-            .bind::<Text, _>(device.platform.as_str())
-            .bind::<BigInt, _>(device.created_at.secs())
-            .bind::<BigInt, _>(device.last_seen_at.secs())
-            .bind::<Text, _>(session.id.as_str())
-            .bind::<Text, _>(session.kind.as_str())
-            .bind::<BigInt, _>(session.generation)
-            .bind::<Text, _>(session.current_hash.as_str())
-            .bind::<BigInt, _>(session.current_expires_at.secs())
-            .bind::<Nullable<BigInt>, _>(session.rotated_at.map(UnixTime::secs))
-            .bind::<Text, _>(session.rotation_key.as_str())
-            .bind::<BigInt, _>(session.created_at.secs())
-            .bind::<BigInt, _>(session.expires_at.secs())
-            .bind::<Nullable<BigInt>, _>(session.revoked_at.map(UnixTime::secs))
-            .bind::<Text, _>(first_token.hash.as_str())
-            .bind::<BigInt, _>(first_token.generation)
-            .bind::<BigInt, _>(first_token.expires_at.secs())
-            .bind::<Text, _>(&session.principal_id)
-            .bind::<Text, _>(first_token.session_id.as_str())
+            .text(&device.id)
+            .text(device.device_id.as_str())
+            .text(device.platform.as_str())
+            .int(device.created_at.secs())
+            .int(device.last_seen_at.secs())
+            .text(session.id.as_str())
+            .text(session.kind.as_str())
+            .int(session.generation)
+            .text(session.current_hash.as_str())
+            .int(session.current_expires_at.secs())
+            .optional_int(session.rotated_at.map(UnixTime::secs))
+            .text(session.rotation_key.as_str())
+            .int(session.created_at.secs())
+            .int(session.expires_at.secs())
+            .optional_int(session.revoked_at.map(UnixTime::secs))
+            .text(first_token.hash.as_str())
+            .int(first_token.generation)
+            .int(first_token.expires_at.secs())
+            .text(&session.principal_id)
+            .text(first_token.session_id.as_str())
             .execute(pg)
             .map_err(store_error)?;
             return Ok(());

@@ -16,6 +16,7 @@ mod error;
 mod keys;
 mod schema;
 mod sessions;
+mod statement;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod throttle;

@@ -1,12 +1,12 @@
 //! [`SessionStore`] on both backends. The compare-and-set in `advance_session` is one
 //! conditional `UPDATE` inside a write transaction, so it holds across processes.
 
+use crate::statement::Prepared;
 use auth_core::session::RotationKey;
 use auth_core::{
     PrincipalKind, RefreshRecord, Session, SessionId, SessionStore, StoreError, TokenHash, UnixTime,
 };
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
 
 use crate::Database;
 use crate::connection::DbConnection;
@@ -122,7 +122,7 @@ impl SessionStore for Database {
             // One statement, all or nothing, instead of BEGIN, two INSERTs and COMMIT: three
             // round trips fewer per login. The token's foreign key is checked at the end of
             // the statement, when the session exists.
-            diesel::sql_query(
+            Prepared::new(
                 "WITH session AS (
                      INSERT INTO sessions (id, principal_kind, principal_id, generation,
                                            current_hash, current_expires_at, rotated_at,
@@ -131,21 +131,21 @@ impl SessionStore for Database {
                  INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
                  VALUES ($12, $13, $14, $15)",
             )
-            .bind::<Text, _>(session.id.as_str())
-            .bind::<Text, _>(session.kind.as_str())
-            .bind::<Text, _>(&session.principal_id)
-            .bind::<BigInt, _>(session.generation)
-            .bind::<Text, _>(session.current_hash.as_str())
-            .bind::<BigInt, _>(session.current_expires_at.secs())
-            .bind::<Nullable<BigInt>, _>(session.rotated_at.map(UnixTime::secs))
-            .bind::<Text, _>(session.rotation_key.as_str())
-            .bind::<BigInt, _>(session.created_at.secs())
-            .bind::<BigInt, _>(session.expires_at.secs())
-            .bind::<Nullable<BigInt>, _>(session.revoked_at.map(UnixTime::secs))
-            .bind::<Text, _>(first.hash.as_str())
-            .bind::<Text, _>(first.session_id.as_str())
-            .bind::<BigInt, _>(first.generation)
-            .bind::<BigInt, _>(first.expires_at.secs())
+            .text(session.id.as_str())
+            .text(session.kind.as_str())
+            .text(&session.principal_id)
+            .int(session.generation)
+            .text(session.current_hash.as_str())
+            .int(session.current_expires_at.secs())
+            .optional_int(session.rotated_at.map(UnixTime::secs))
+            .text(session.rotation_key.as_str())
+            .int(session.created_at.secs())
+            .int(session.expires_at.secs())
+            .optional_int(session.revoked_at.map(UnixTime::secs))
+            .text(first.hash.as_str())
+            .text(first.session_id.as_str())
+            .int(first.generation)
+            .int(first.expires_at.secs())
             .execute(pg)
             .map_err(store_error)?;
             return Ok(());
@@ -197,7 +197,7 @@ impl SessionStore for Database {
             // an explicit transaction, a third of a rotation's time on PostgreSQL. A
             // concurrent rotation re-checks `generation` after the first commits
             // (READ COMMITTED), so exactly one of them advances.
-            let inserted = diesel::sql_query(
+            let inserted = Prepared::new(
                 "WITH advanced AS (
                      UPDATE sessions
                         SET generation = $1, current_hash = $2, current_expires_at = $3,
@@ -207,12 +207,12 @@ impl SessionStore for Database {
                  INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
                  SELECT $2, id, $1, $3 FROM advanced",
             )
-            .bind::<BigInt, _>(next.generation)
-            .bind::<Text, _>(next.hash.as_str())
-            .bind::<BigInt, _>(next.expires_at.secs())
-            .bind::<BigInt, _>(rotated_at.secs())
-            .bind::<Text, _>(id.as_str())
-            .bind::<BigInt, _>(from_generation)
+            .int(next.generation)
+            .text(next.hash.as_str())
+            .int(next.expires_at.secs())
+            .int(rotated_at.secs())
+            .text(id.as_str())
+            .int(from_generation)
             .execute(pg)
             .map_err(store_error)?;
             return Ok(inserted == 1);
