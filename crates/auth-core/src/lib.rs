@@ -27,6 +27,7 @@ pub mod session;
 mod throttle;
 mod token;
 mod user;
+mod verified;
 mod verifier;
 mod wallet;
 

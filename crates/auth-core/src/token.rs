@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{SigningKey, VerifyingKey};
+use crate::verified::VerifiedTokens;
 use crate::{AuthError, KeyRing, Platform, PrincipalKind, SessionId, SigningAlgorithm, UnixTime};
 
 /// The claims of an authd access token.
@@ -93,6 +94,8 @@ impl AccessClaims {
 pub struct TokenSigner {
     keys: Arc<RwLock<KeyRing>>,
     issuer: String,
+    /// Tokens already verified against `keys`; emptied whenever they are replaced.
+    verified: Arc<VerifiedTokens>,
 }
 
 /// The reason given when a token names a key this process does not know (yet).
@@ -111,6 +114,7 @@ impl TokenSigner {
         Self {
             keys: Arc::new(RwLock::new(keys)),
             issuer: issuer.into(),
+            verified: Arc::default(),
         }
     }
 
@@ -128,10 +132,14 @@ impl TokenSigner {
 
     /// Swaps in reloaded keys (after a rotation); every clone of this signer sees them.
     pub fn replace_keys(&self, keys: KeyRing) {
-        *self
+        let mut ring = self
             .keys
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *ring = keys;
+        // Under the write lock: no verification against the old keys can be remembered
+        // after this.
+        self.verified.forget_all();
     }
 
     /// The issuer every token carries.
@@ -201,10 +209,19 @@ impl TokenSigner {
     /// [`AuthError::TokenExpired`] for a correctly signed token past `exp` (plus leeway);
     /// [`AuthError::InvalidToken`] for everything else that is wrong with it.
     pub fn verify(&self, token: &str, now: UnixTime) -> Result<AccessClaims, AuthError> {
+        // The ring stays read-locked until the result is remembered, so that replacing the
+        // keys cannot slip in between.
         let ring = self.ring();
-        verify_token(token, now, ring.algorithm(), &self.issuer, |kid| {
+        let digest = VerifiedTokens::digest(token);
+        if let Some(claims) = self.verified.get(&digest) {
+            check_time(&claims, now)?;
+            return Ok(claims);
+        }
+        let claims = verify_token(token, now, ring.algorithm(), &self.issuer, |kid| {
             ring.verifying_key(kid)
-        })
+        })?;
+        self.verified.remember(digest, &claims);
+        Ok(claims)
     }
 }
 
@@ -261,6 +278,12 @@ pub(crate) fn verify_token<'k>(
     if claims.iss != issuer {
         return Err(AuthError::InvalidToken("wrong issuer"));
     }
+    check_time(&claims, now)?;
+    Ok(claims)
+}
+
+/// The time rules at `now`, with [`TokenSigner::LEEWAY_SECS`] of leeway.
+fn check_time(claims: &AccessClaims, now: UnixTime) -> Result<(), AuthError> {
     let now = now.secs();
     let leeway = TokenSigner::LEEWAY_SECS;
     if claims.nbf.is_some_and(|nbf| now + leeway < nbf) {
@@ -272,7 +295,7 @@ pub(crate) fn verify_token<'k>(
     if now >= claims.exp + leeway {
         return Err(AuthError::TokenExpired);
     }
-    Ok(claims)
+    Ok(())
 }
 
 /// Checks the JOSE header against the rules of this module and returns its `kid`.
@@ -351,6 +374,53 @@ mod tests {
 
     fn invalid(result: Result<AccessClaims, AuthError>) -> bool {
         matches!(result, Err(AuthError::InvalidToken(_)))
+    }
+
+    #[test]
+    fn a_token_verified_before_is_still_held_to_its_expiry() {
+        let (signer, _) = ed_signer();
+        let c = claims(&signer);
+        let token = signer.sign(&c).unwrap();
+        assert_eq!(signer.verify(&token, NOW).unwrap(), c);
+        assert_eq!(signer.verified.len(), 1, "remembered");
+        assert_eq!(signer.verify(&token, NOW.plus_secs(60)).unwrap(), c);
+        assert!(matches!(
+            signer.verify(&token, UnixTime(c.exp + TokenSigner::LEEWAY_SECS)),
+            Err(AuthError::TokenExpired)
+        ));
+    }
+
+    #[test]
+    fn a_token_differing_by_one_byte_from_a_verified_one_is_checked_in_full() {
+        let (signer, _) = ed_signer();
+        let token = signer.sign(&claims(&signer)).unwrap();
+        signer.verify(&token, NOW).unwrap();
+        let mut tampered = token.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(invalid(signer.verify(&tampered, NOW)));
+        assert_eq!(
+            signer.verified.len(),
+            1,
+            "a refused token is not remembered"
+        );
+    }
+
+    #[test]
+    fn replacing_the_keys_forgets_the_tokens_they_verified() {
+        let (signer, _) = ed_signer();
+        let token = signer.sign(&claims(&signer)).unwrap();
+        signer.verify(&token, NOW).unwrap();
+        let other = StoredSigningKey::generate_ed25519(NOW).unwrap();
+        signer.replace_keys(KeyRing::ed25519(std::slice::from_ref(&other)).unwrap());
+        assert_eq!(signer.verified.len(), 0);
+        assert!(
+            matches!(
+                signer.verify(&token, NOW),
+                Err(AuthError::InvalidToken(UNKNOWN_KID))
+            ),
+            "the withdrawn key's token is refused at once"
+        );
     }
 
     #[test]

@@ -1,0 +1,102 @@
+//! Access tokens this process has already verified, so that a client presenting the same
+//! token on every request for an hour pays for its signature check once.
+//!
+//! Only tokens that passed every check are remembered, by the SHA-256 of their exact text,
+//! with their claims; a token that differs in one byte is a different token and is checked
+//! in full. A remembered token still goes through the time rules at the caller's clock on
+//! every use. [`crate::TokenSigner`] empties this memory whenever its keys are replaced,
+//! so a withdrawn key stops being honoured exactly when it would without it. It is
+//! bounded: a full shard is emptied rather than grown.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use sha2::{Digest, Sha256};
+
+use crate::AccessClaims;
+
+/// Shards, so that concurrent requests rarely wait for one another.
+const SHARDS: usize = 16;
+
+/// Tokens remembered per shard (8,192 in all, a few MiB at most).
+const PER_SHARD: usize = 512;
+
+/// The SHA-256 of a token's text.
+pub(crate) type TokenDigest = [u8; 32];
+
+/// Verified tokens' claims by the digest of the token.
+#[derive(Debug, Default)]
+pub(crate) struct VerifiedTokens {
+    shards: [Mutex<HashMap<TokenDigest, AccessClaims>>; SHARDS],
+}
+
+impl VerifiedTokens {
+    /// The key a token is remembered by.
+    pub(crate) fn digest(token: &str) -> TokenDigest {
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    /// The claims of a token verified before, if it is remembered.
+    pub(crate) fn get(&self, digest: &TokenDigest) -> Option<AccessClaims> {
+        self.shard(digest).get(digest).cloned()
+    }
+
+    /// Remembers a token that passed every check.
+    pub(crate) fn remember(&self, digest: TokenDigest, claims: &AccessClaims) {
+        let mut shard = self.shard(&digest);
+        if shard.len() >= PER_SHARD {
+            shard.clear();
+        }
+        shard.insert(digest, claims.clone());
+    }
+
+    /// Forgets every token (the keys they were checked against have changed).
+    pub(crate) fn forget_all(&self) {
+        for shard in &self.shards {
+            shard.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        }
+    }
+
+    /// How many tokens are remembered.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+
+    fn shard(&self, digest: &TokenDigest) -> MutexGuard<'_, HashMap<TokenDigest, AccessClaims>> {
+        self.shards[usize::from(digest[0]) % SHARDS]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AccessClaims, Attributes, PrincipalKind};
+
+    #[test]
+    fn memory_stays_bounded_however_many_tokens_are_verified() {
+        let claims = AccessClaims {
+            iss: "authd".into(),
+            sub: "user-1".into(),
+            sid: "ses_1".into(),
+            jti: "jti".into(),
+            iat: 0,
+            exp: 3_600,
+            nbf: None,
+            kind: PrincipalKind::User,
+            attributes: Attributes::default(),
+        };
+        let verified = VerifiedTokens::default();
+        for i in 0..3 * SHARDS * PER_SHARD {
+            verified.remember(VerifiedTokens::digest(&format!("token-{i}")), &claims);
+        }
+        assert!(verified.len() <= SHARDS * PER_SHARD, "{}", verified.len());
+        let last = VerifiedTokens::digest(&format!("token-{}", 3 * SHARDS * PER_SHARD - 1));
+        assert_eq!(verified.get(&last), Some(claims));
+    }
+}
