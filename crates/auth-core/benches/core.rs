@@ -10,7 +10,7 @@ use std::hint::black_box;
 use auth_core::{
     AccessClaims, Attributes, KeyRing, Password, PasswordHasher, PrincipalKind, RefreshRecord,
     RefreshToken, SessionId, SigningAlgorithm, StoredSigningKey, TokenPolicy, TokenSigner,
-    UnixTime, session,
+    TokenVerifier, UnixTime, session,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -56,7 +56,14 @@ fn tokens(c: &mut Criterion) {
             b.iter(|| signer.sign(black_box(&claims)).unwrap());
         });
         let token = signer.sign(&claims).unwrap();
+        // The full check, as for a token seen for the first time (TokenVerifier applies
+        // the same rules without TokenSigner's memory of verified tokens).
+        let verifier = TokenVerifier::with_ring(&signer.keys(), "authd");
         group.bench_function(format!("verify/{name}"), |b| {
+            b.iter(|| verifier.verify(black_box(&token), NOW).unwrap());
+        });
+        // A token TokenSigner has verified before: the time rules only.
+        group.bench_function(format!("verify_remembered/{name}"), |b| {
             b.iter(|| signer.verify(black_box(&token), NOW).unwrap());
         });
     }
