@@ -21,6 +21,19 @@ struct State {
     failures: HashMap<String, crate::FailureRecord>,
 }
 
+impl State {
+    /// The user a session belongs to, if it is a user's and the user exists.
+    fn user_of(&self, session: &Session) -> Option<User> {
+        if session.kind != PrincipalKind::User {
+            return None;
+        }
+        self.users
+            .iter()
+            .find(|u| u.id.as_str() == session.principal_id)
+            .cloned()
+    }
+}
+
 fn revoke_all(s: &mut State, kind: crate::PrincipalKind, principal: &str, at: UnixTime) -> u64 {
     let mut n = 0;
     for sess in s.sessions.values_mut() {
@@ -89,14 +102,7 @@ impl UserStore for MemoryStore {
         let s = self.state();
         Ok(s.refresh.get(hash.as_str()).and_then(|r| {
             let session = s.sessions.get(r.session_id.as_str())?;
-            let user = (session.kind == PrincipalKind::User)
-                .then(|| {
-                    s.users
-                        .iter()
-                        .find(|u| u.id.as_str() == session.principal_id)
-                })
-                .flatten();
-            Some((r.clone(), session.clone(), user.cloned()))
+            Some((r.clone(), session.clone(), s.user_of(session)))
         }))
     }
 
@@ -105,16 +111,9 @@ impl UserStore for MemoryStore {
         id: &SessionId,
     ) -> Result<Option<(Session, Option<User>)>, StoreError> {
         let s = self.state();
-        Ok(s.sessions.get(id.as_str()).map(|session| {
-            let user = (session.kind == PrincipalKind::User)
-                .then(|| {
-                    s.users
-                        .iter()
-                        .find(|u| u.id.as_str() == session.principal_id)
-                })
-                .flatten();
-            (session.clone(), user.cloned())
-        }))
+        Ok(s.sessions
+            .get(id.as_str())
+            .map(|session| (session.clone(), s.user_of(session))))
     }
 
     fn set_status(

@@ -11,7 +11,7 @@ use crate::Database;
 use crate::connection::DbConnection;
 use crate::error::store_error;
 use crate::schema::{devices, sessions};
-use crate::sessions::insert_session;
+use crate::sessions::{bind_session, insert_session};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = devices)]
@@ -63,7 +63,7 @@ impl DeviceStore for Database {
             // four round trips fewer per new device. The foreign keys are checked at the
             // end of the statement, when the device and the session exist; a device
             // registered concurrently makes the whole statement fail as a duplicate.
-            Prepared::new(
+            let device_insert = Prepared::new(
                 "WITH device AS (
                      INSERT INTO devices (id, device_id, platform, created_at, last_seen_at)
                      VALUES ($1, $2, $3, $4, $5)),
@@ -71,32 +71,18 @@ impl DeviceStore for Database {
                      INSERT INTO sessions (id, principal_kind, principal_id, generation,
                                            current_hash, current_expires_at, rotated_at,
                                            rotation_key, created_at, expires_at, revoked_at)
-                     VALUES ($6, $7, $19, $8, $9, $10, $11, $12, $13, $14, $15))
+                     VALUES ($6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16))
                  INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
-                 VALUES ($16, $20, $17, $18)",
+                 VALUES ($17, $18, $19, $20)",
             )
             .text(&device.id)
             .text(device.device_id.as_str())
             .text(device.platform.as_str())
             .int(device.created_at.secs())
-            .int(device.last_seen_at.secs())
-            .text(session.id.as_str())
-            .text(session.kind.as_str())
-            .int(session.generation)
-            .text(session.current_hash.as_str())
-            .int(session.current_expires_at.secs())
-            .optional_int(session.rotated_at.map(UnixTime::secs))
-            .text(session.rotation_key.as_str())
-            .int(session.created_at.secs())
-            .int(session.expires_at.secs())
-            .optional_int(session.revoked_at.map(UnixTime::secs))
-            .text(first_token.hash.as_str())
-            .int(first_token.generation)
-            .int(first_token.expires_at.secs())
-            .text(&session.principal_id)
-            .text(first_token.session_id.as_str())
-            .execute(pg)
-            .map_err(store_error)?;
+            .int(device.last_seen_at.secs());
+            bind_session(device_insert, session, first_token)
+                .execute(pg)
+                .map_err(store_error)?;
             return Ok(());
         }
         self.write_transaction(&mut conn, |conn| {

@@ -115,6 +115,31 @@ pub(crate) fn insert_session(
     Ok(())
 }
 
+/// Binds, in this order, the eleven columns of a new session and the four of its first
+/// token to the next placeholders of `statement`, as `insert_session` writes them.
+pub(crate) fn bind_session<'a>(
+    statement: Prepared<'a>,
+    session: &'a Session,
+    first: &'a RefreshRecord,
+) -> Prepared<'a> {
+    statement
+        .text(session.id.as_str())
+        .text(session.kind.as_str())
+        .text(&session.principal_id)
+        .int(session.generation)
+        .text(session.current_hash.as_str())
+        .int(session.current_expires_at.secs())
+        .optional_int(session.rotated_at.map(UnixTime::secs))
+        .text(session.rotation_key.as_str())
+        .int(session.created_at.secs())
+        .int(session.expires_at.secs())
+        .optional_int(session.revoked_at.map(UnixTime::secs))
+        .text(first.hash.as_str())
+        .text(first.session_id.as_str())
+        .int(first.generation)
+        .int(first.expires_at.secs())
+}
+
 impl SessionStore for Database {
     fn create_session(&self, session: &Session, first: &RefreshRecord) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
@@ -122,30 +147,19 @@ impl SessionStore for Database {
             // One statement, all or nothing, instead of BEGIN, two INSERTs and COMMIT: three
             // round trips fewer per login. The token's foreign key is checked at the end of
             // the statement, when the session exists.
-            Prepared::new(
-                "WITH session AS (
+            bind_session(
+                Prepared::new(
+                    "WITH session AS (
                      INSERT INTO sessions (id, principal_kind, principal_id, generation,
                                            current_hash, current_expires_at, rotated_at,
                                            rotation_key, created_at, expires_at, revoked_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11))
                  INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
                  VALUES ($12, $13, $14, $15)",
+                ),
+                session,
+                first,
             )
-            .text(session.id.as_str())
-            .text(session.kind.as_str())
-            .text(&session.principal_id)
-            .int(session.generation)
-            .text(session.current_hash.as_str())
-            .int(session.current_expires_at.secs())
-            .optional_int(session.rotated_at.map(UnixTime::secs))
-            .text(session.rotation_key.as_str())
-            .int(session.created_at.secs())
-            .int(session.expires_at.secs())
-            .optional_int(session.revoked_at.map(UnixTime::secs))
-            .text(first.hash.as_str())
-            .text(first.session_id.as_str())
-            .int(first.generation)
-            .int(first.expires_at.secs())
             .execute(pg)
             .map_err(store_error)?;
             return Ok(());
