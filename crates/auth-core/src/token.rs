@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{SigningKey, VerifyingKey};
-use crate::verified::VerifiedTokens;
+use crate::verified::{Verified, VerifiedTokens};
 use crate::{AuthError, KeyRing, Platform, PrincipalKind, SessionId, SigningAlgorithm, UnixTime};
 
 /// The claims of an authd access token.
@@ -136,10 +136,17 @@ impl TokenSigner {
             .keys
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Reloads mostly bring the same keys: keep what they verified. An Ed25519 kid is
+        // the thumbprint of its key, so the same published set is the same keys, and a
+        // remembered token whose key is gone is refused anyway (see `verify`). An HMAC
+        // secret is never published: any new HMAC ring counts as a change.
+        let changed = keys.algorithm() != SigningAlgorithm::EdDSA
+            || ring.algorithm() != keys.algorithm()
+            || ring.jwks() != keys.jwks();
         *ring = keys;
-        // Under the write lock: no verification against the old keys can be remembered
-        // after this.
-        self.verified.forget_all();
+        if changed {
+            self.verified.forget_all();
+        }
     }
 
     /// The issuer every token carries.
@@ -213,14 +220,26 @@ impl TokenSigner {
         // keys cannot slip in between.
         let ring = self.ring();
         let digest = VerifiedTokens::digest(token);
-        if let Some(claims) = self.verified.get(&digest) {
-            check_time(&claims, now)?;
-            return Ok(claims);
+        if let Some(known) = self.verified.get(&digest)
+            && ring.verifying_key(&known.kid).is_some()
+        {
+            check_time(&known.claims, now)?;
+            return Ok(known.claims);
         }
+        let mut signed_by = None;
         let claims = verify_token(token, now, ring.algorithm(), &self.issuer, |kid| {
+            signed_by = Some(kid.to_owned());
             ring.verifying_key(kid)
         })?;
-        self.verified.remember(digest, &claims);
+        if let Some(kid) = signed_by {
+            self.verified.remember(
+                digest,
+                Verified {
+                    kid,
+                    claims: claims.clone(),
+                },
+            );
+        }
         Ok(claims)
     }
 }
@@ -421,6 +440,44 @@ mod tests {
             ),
             "the withdrawn key's token is refused at once"
         );
+    }
+
+    #[test]
+    fn a_token_verified_before_is_refused_before_its_issue_time() {
+        let (signer, _) = ed_signer();
+        let token = signer.sign(&claims(&signer)).unwrap();
+        signer.verify(&token, NOW).unwrap();
+        assert!(
+            invalid(signer.verify(&token, NOW.plus_secs(-TokenSigner::LEEWAY_SECS - 1))),
+            "a clock set back sees a token issued in the future"
+        );
+    }
+
+    #[test]
+    fn reloading_the_same_keys_keeps_what_they_verified() {
+        let (signer, key) = ed_signer();
+        let token = signer.sign(&claims(&signer)).unwrap();
+        signer.verify(&token, NOW).unwrap();
+        signer.replace_keys(KeyRing::ed25519(std::slice::from_ref(&key)).unwrap());
+        assert_eq!(signer.verified.len(), 1);
+        assert!(signer.verify(&token, NOW).is_ok());
+    }
+
+    #[test]
+    fn a_remembered_token_of_a_withdrawn_key_is_refused() {
+        let (signer, old) = ed_signer();
+        let token = signer.sign(&claims(&signer)).unwrap();
+        signer.verify(&token, NOW).unwrap();
+        let new = StoredSigningKey::generate_ed25519(NOW.plus_secs(1)).unwrap();
+        // A rotation keeps the old key for verification: its tokens stay good.
+        signer.replace_keys(KeyRing::ed25519(&[old.clone(), new.clone()]).unwrap());
+        assert!(signer.verify(&token, NOW).is_ok());
+        // Withdrawn: refused, although it was remembered, whatever the memory holds.
+        signer.replace_keys(KeyRing::ed25519(std::slice::from_ref(&new)).unwrap());
+        assert!(matches!(
+            signer.verify(&token, NOW),
+            Err(AuthError::InvalidToken(UNKNOWN_KID))
+        ));
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! token on every request for an hour pays for its signature check once.
 //!
 //! Only tokens that passed every check are remembered, by the SHA-256 of their exact text,
-//! with their claims; a token that differs in one byte is a different token and is checked
-//! in full. A remembered token still goes through the time rules at the caller's clock on
-//! every use. [`crate::TokenSigner`] empties this memory whenever its keys are replaced,
-//! so a withdrawn key stops being honoured exactly when it would without it. It is
+//! with their claims and the id of the key that signed them; a token that differs in one
+//! byte is a different token and is checked in full. On every use a remembered token still
+//! goes through the time rules at the caller's clock, and its key must still be in the
+//! ring, so a withdrawn key stops being honoured exactly when it would without this
+//! memory. [`crate::TokenSigner`] also empties it when the set of keys changes. It is
 //! bounded: a full shard is emptied rather than grown.
 
 use std::collections::HashMap;
@@ -24,10 +25,17 @@ const PER_SHARD: usize = 512;
 /// The SHA-256 of a token's text.
 pub(crate) type TokenDigest = [u8; 32];
 
-/// Verified tokens' claims by the digest of the token.
+/// What was verified: the claims, and the key that signed them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Verified {
+    pub(crate) kid: String,
+    pub(crate) claims: AccessClaims,
+}
+
+/// Verified tokens by the digest of the token.
 #[derive(Debug, Default)]
 pub(crate) struct VerifiedTokens {
-    shards: [Mutex<HashMap<TokenDigest, AccessClaims>>; SHARDS],
+    shards: [Mutex<HashMap<TokenDigest, Verified>>; SHARDS],
 }
 
 impl VerifiedTokens {
@@ -36,18 +44,18 @@ impl VerifiedTokens {
         Sha256::digest(token.as_bytes()).into()
     }
 
-    /// The claims of a token verified before, if it is remembered.
-    pub(crate) fn get(&self, digest: &TokenDigest) -> Option<AccessClaims> {
+    /// A token verified before, if it is remembered.
+    pub(crate) fn get(&self, digest: &TokenDigest) -> Option<Verified> {
         self.shard(digest).get(digest).cloned()
     }
 
     /// Remembers a token that passed every check.
-    pub(crate) fn remember(&self, digest: TokenDigest, claims: &AccessClaims) {
+    pub(crate) fn remember(&self, digest: TokenDigest, verified: Verified) {
         let mut shard = self.shard(&digest);
         if shard.len() >= PER_SHARD {
             shard.clear();
         }
-        shard.insert(digest, claims.clone());
+        shard.insert(digest, verified);
     }
 
     /// Forgets every token (the keys they were checked against have changed).
@@ -66,7 +74,7 @@ impl VerifiedTokens {
             .sum()
     }
 
-    fn shard(&self, digest: &TokenDigest) -> MutexGuard<'_, HashMap<TokenDigest, AccessClaims>> {
+    fn shard(&self, digest: &TokenDigest) -> MutexGuard<'_, HashMap<TokenDigest, Verified>> {
         self.shards[usize::from(digest[0]) % SHARDS]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -91,12 +99,16 @@ mod tests {
             kind: PrincipalKind::User,
             attributes: Attributes::default(),
         };
+        let entry = Verified {
+            kid: "k1".into(),
+            claims,
+        };
         let verified = VerifiedTokens::default();
         for i in 0..3 * SHARDS * PER_SHARD {
-            verified.remember(VerifiedTokens::digest(&format!("token-{i}")), &claims);
+            verified.remember(VerifiedTokens::digest(&format!("token-{i}")), entry.clone());
         }
         assert!(verified.len() <= SHARDS * PER_SHARD, "{}", verified.len());
         let last = VerifiedTokens::digest(&format!("token-{}", 3 * SHARDS * PER_SHARD - 1));
-        assert_eq!(verified.get(&last), Some(claims));
+        assert_eq!(verified.get(&last), Some(entry));
     }
 }
