@@ -136,6 +136,8 @@ pub struct Authority {
     policy: TokenPolicy,
     throttle: ThrottlePolicy,
     last_key_reload: Arc<AtomicI64>,
+    /// Held through a key reload, so that a slow reload never replaces a newer one's keys.
+    key_reload: Arc<std::sync::Mutex<()>>,
     key_cipher: Option<KeyCipher>,
 }
 
@@ -169,6 +171,7 @@ impl Authority {
             policy,
             throttle: ThrottlePolicy::default(),
             last_key_reload: Arc::new(AtomicI64::new(0)),
+            key_reload: Arc::default(),
             key_cipher: None,
         }
     }
@@ -249,6 +252,10 @@ impl Authority {
             return Ok(());
         }
         let retain = self.policy.access_ttl_secs + KEY_RETENTION_MARGIN_SECS;
+        let _one_at_a_time = self
+            .key_reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.signer.replace_keys(KeyRing::load(
             self.store.as_ref(),
             now,
@@ -1277,7 +1284,8 @@ mod tests {
     }
 
     #[test]
-    fn a_users_token_is_checked_and_described_in_one_lookup() {
+    fn a_users_token_is_checked_and_comes_with_the_user() {
+        use crate::SessionStore;
         let (a, store) = authority();
         let s = register(&a, "alice@example.com", "alice").unwrap();
         let (claims, user) = a
@@ -1297,6 +1305,22 @@ mod tests {
             .authenticate_with_user(&device.tokens.access_token, T0.plus_secs(1))
             .unwrap();
         assert_eq!(user, None, "a device's token describes no user");
+        // Not even a device session whose principal id happens to be a user's.
+        let lookalike =
+            session::start(PrincipalKind::Device, s.user.id.as_str(), T0, &a.policy).unwrap();
+        store
+            .create_session(&lookalike.session, &lookalike.first)
+            .unwrap();
+        assert_eq!(
+            store.find_user_session(&lookalike.session.id).unwrap(),
+            Some((lookalike.session.clone(), None))
+        );
+        assert!(
+            store
+                .find_user_refresh(&lookalike.first.hash)
+                .unwrap()
+                .is_some_and(|(_, _, user)| user.is_none())
+        );
 
         a.logout(&s.tokens.claims, None, T0.plus_secs(2)).unwrap();
         assert!(matches!(
