@@ -21,7 +21,8 @@ enum Value<'a> {
 }
 
 /// A constant SQL statement with placeholders `$1`, `$2`, … (every `$` in the text starts
-/// one; a placeholder may appear more than once) and the values bound to them, in order.
+/// one; a placeholder may appear more than once) and the values bound to them, in order:
+/// exactly one value per placeholder number, or the statement is refused unsent.
 pub(crate) struct Prepared<'a> {
     sql: &'static str,
     values: Vec<Value<'a>>,
@@ -63,20 +64,21 @@ impl QueryId for Prepared<'_> {
 impl QueryFragment<Pg> for Prepared<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         let mut rest = self.sql;
+        let mut highest = 0;
         while let Some(at) = rest.find('$') {
             out.push_sql(&rest[..at]);
             let after = &rest[at + 1..];
             let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-            let value = after[..digits]
-                .parse::<usize>()
-                .ok()
-                .and_then(|n| n.checked_sub(1))
+            let number = after[..digits].parse::<usize>().unwrap_or(0);
+            let value = number
+                .checked_sub(1)
                 .and_then(|i| self.values.get(i))
                 .ok_or_else(|| {
                     Error::QueryBuilderError(
                         format!("placeholder ${} has no value", &after[..digits]).into(),
                     )
                 })?;
+            highest = highest.max(number);
             // Each occurrence becomes a parameter of its own: PostgreSQL numbers them anew.
             match value {
                 Value::Int(v) => out.push_bind_param::<BigInt, i64>(v)?,
@@ -86,6 +88,15 @@ impl QueryFragment<Pg> for Prepared<'_> {
             rest = &after[digits..];
         }
         out.push_sql(rest);
+        if highest != self.values.len() {
+            return Err(Error::QueryBuilderError(
+                format!(
+                    "{} values bound to a statement whose highest placeholder is ${highest}",
+                    self.values.len()
+                )
+                .into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -116,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn postgres_prepares_a_statement_once_and_refuses_a_placeholder_without_a_value() {
+    fn postgres_prepares_a_statement_once_and_refuses_values_that_do_not_fit() {
         let Some(db) = TestDatabase::postgres() else {
             return;
         };
@@ -146,6 +157,15 @@ mod tests {
         assert!(
             matches!(missing, Err(Error::QueryBuilderError(_))),
             "{missing:?}"
+        );
+        let extra = Prepared::new("INSERT INTO t (a, b) VALUES ($1, $2)")
+            .int(9)
+            .text("x")
+            .int(10)
+            .execute(&mut conn);
+        assert!(
+            matches!(extra, Err(Error::QueryBuilderError(_))),
+            "{extra:?}"
         );
     }
 }
