@@ -54,7 +54,7 @@ pub enum AuthError {
 }
 
 /// What a storage adapter reports through the ports.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was violated (an email, username or key id already exists).
     #[error("duplicate")]

@@ -10,6 +10,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::OpenError;
 use crate::connection::{DbConnection, Manager, Target, establish, write_transaction};
 use crate::error::pool_error;
+use crate::group_commit::GroupCommit;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -56,6 +57,8 @@ pub struct Database {
     backend: Backend,
     /// Queues this process's SQLite write transactions (see [`Database::write_transaction`]).
     sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Shares SQLite commits among concurrent writes (see [`Database::group_write`]).
+    group_commit: std::sync::Arc<GroupCommit>,
 }
 
 impl std::fmt::Debug for Database {
@@ -111,6 +114,7 @@ impl Database {
             pool,
             backend,
             sqlite_writer: std::sync::Arc::default(),
+            group_commit: std::sync::Arc::default(),
         })
     }
 
@@ -135,6 +139,34 @@ impl Database {
                 write_transaction(conn, f)
             }
             DbConnection::Postgres(_) => write_transaction(conn, f),
+        }
+    }
+
+    /// Runs `write` in a write transaction on SQLite, sharing the transaction (and its
+    /// fsync) with the writes of other threads that arrive meanwhile; see
+    /// [`GroupCommit`]. The outcome is that of running the writes one after another,
+    /// each in its own transaction. The write owns its data because another thread may
+    /// apply it.
+    pub(crate) fn group_write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.group_commit
+            .write(|| self.conn(), &self.sqlite_writer, write)
+    }
+
+    /// Runs `f` on a pooled PostgreSQL connection, for the statements written for
+    /// PostgreSQL alone; callers check [`Database::backend`] first.
+    pub(crate) fn on_postgres<T>(
+        &self,
+        f: impl FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<T>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        match &mut *conn {
+            DbConnection::Postgres(pg) => f(pg).map_err(crate::error::store_error),
+            DbConnection::Sqlite(_) => Err(StoreError::Backend(
+                "a PostgreSQL statement was sent to SQLite".into(),
+            )),
         }
     }
 

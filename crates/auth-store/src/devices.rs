@@ -7,11 +7,10 @@ use auth_core::{
 };
 use diesel::prelude::*;
 
-use crate::Database;
-use crate::connection::DbConnection;
 use crate::error::store_error;
 use crate::schema::{devices, sessions};
 use crate::sessions::{bind_session, insert_session};
+use crate::{Backend, Database};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = devices)]
@@ -57,8 +56,17 @@ impl DeviceStore for Database {
         session: &Session,
         first_token: &RefreshRecord,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        if let DbConnection::Postgres(pg) = &mut *conn {
+        if self.backend() == Backend::Sqlite {
+            let row = DeviceRow::from(device);
+            let (session, first_token) = (session.clone(), first_token.clone());
+            return self.group_write(move |conn| {
+                diesel::insert_into(devices::table)
+                    .values(row)
+                    .execute(conn)?;
+                insert_session(conn, &session, &first_token)
+            });
+        }
+        self.on_postgres(|pg| {
             // One statement, all or nothing, instead of BEGIN, three INSERTs and COMMIT:
             // four round trips fewer per new device. The foreign keys are checked at the
             // end of the statement, when the device and the session exist; a device
@@ -82,16 +90,8 @@ impl DeviceStore for Database {
             .int(device.last_seen_at.secs());
             bind_session(device_insert, session, first_token)
                 .execute(pg)
-                .map_err(store_error)?;
-            return Ok(());
-        }
-        self.write_transaction(&mut conn, |conn| {
-            diesel::insert_into(devices::table)
-                .values(DeviceRow::from(device))
-                .execute(conn)?;
-            insert_session(conn, session, first_token)
+                .map(drop)
         })
-        .map_err(store_error)
     }
 
     fn device_by_key(

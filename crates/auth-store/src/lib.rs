@@ -13,6 +13,7 @@ mod connection;
 mod database;
 mod devices;
 mod error;
+mod group_commit;
 mod keys;
 mod schema;
 mod sessions;

@@ -8,10 +8,10 @@ use auth_core::{
 };
 use diesel::prelude::*;
 
-use crate::Database;
 use crate::connection::DbConnection;
 use crate::error::store_error;
 use crate::schema::{refresh_tokens, sessions};
+use crate::{Backend, Database};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
@@ -142,8 +142,11 @@ pub(crate) fn bind_session<'a>(
 
 impl SessionStore for Database {
     fn create_session(&self, session: &Session, first: &RefreshRecord) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        if let DbConnection::Postgres(pg) = &mut *conn {
+        if self.backend() == Backend::Sqlite {
+            let (session, first) = (session.clone(), first.clone());
+            return self.group_write(move |conn| insert_session(conn, &session, &first));
+        }
+        self.on_postgres(|pg| {
             // One statement, all or nothing, instead of BEGIN, two INSERTs and COMMIT: three
             // round trips fewer per login. The token's foreign key is checked at the end of
             // the statement, when the session exists.
@@ -161,11 +164,8 @@ impl SessionStore for Database {
                 first,
             )
             .execute(pg)
-            .map_err(store_error)?;
-            return Ok(());
-        }
-        self.write_transaction(&mut conn, |conn| insert_session(conn, session, first))
-            .map_err(store_error)
+            .map(drop)
+        })
     }
 
     fn find_refresh(
@@ -204,15 +204,15 @@ impl SessionStore for Database {
         next: &RefreshRecord,
         rotated_at: UnixTime,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
-        if let DbConnection::Postgres(pg) = &mut *conn {
+        if self.backend() == Backend::Postgres {
             // One statement, atomic on its own: the session advances and its new link is
             // recorded, or nothing changes. It saves the BEGIN and COMMIT round trips of
             // an explicit transaction, a third of a rotation's time on PostgreSQL. A
             // concurrent rotation re-checks `generation` after the first commits
             // (READ COMMITTED), so exactly one of them advances.
-            let inserted = Prepared::new(
-                "WITH advanced AS (
+            return self.on_postgres(|pg| {
+                Prepared::new(
+                    "WITH advanced AS (
                      UPDATE sessions
                         SET generation = $1, current_hash = $2, current_expires_at = $3,
                             rotated_at = $4
@@ -220,18 +220,19 @@ impl SessionStore for Database {
                   RETURNING id)
                  INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
                  SELECT $2, id, $1, $3 FROM advanced",
-            )
-            .int(next.generation)
-            .text(next.hash.as_str())
-            .int(next.expires_at.secs())
-            .int(rotated_at.secs())
-            .text(id.as_str())
-            .int(from_generation)
-            .execute(pg)
-            .map_err(store_error)?;
-            return Ok(inserted == 1);
+                )
+                .int(next.generation)
+                .text(next.hash.as_str())
+                .int(next.expires_at.secs())
+                .int(rotated_at.secs())
+                .text(id.as_str())
+                .int(from_generation)
+                .execute(pg)
+                .map(|inserted| inserted == 1)
+            });
         }
-        self.write_transaction(&mut conn, |conn| {
+        let (id, next) = (id.clone(), next.clone());
+        self.group_write(move |conn| {
             let advanced = diesel::update(
                 sessions::table
                     .filter(sessions::id.eq(id.as_str()))
@@ -247,12 +248,11 @@ impl SessionStore for Database {
             .execute(conn)?;
             if advanced == 1 {
                 diesel::insert_into(refresh_tokens::table)
-                    .values(RefreshRow::from(next))
+                    .values(RefreshRow::from(&next))
                     .execute(conn)?;
             }
             Ok(advanced == 1)
         })
-        .map_err(store_error)
     }
 
     fn purge_sessions(

@@ -13,6 +13,7 @@ crate::on_both_backends!(
     concurrent_refreshes_in_one_process_rotate_the_chain_once,
     concurrent_refreshes_from_two_processes_rotate_the_chain_once,
     reuse_after_the_grace_revokes_the_session,
+    concurrent_refreshes_of_many_sessions_each_advance_their_own_chain,
 );
 
 fn begin(store: &Database) -> RefreshToken {
@@ -112,4 +113,48 @@ fn reuse_after_the_grace_revokes_the_session(db: &TestDatabase) {
             .revoked_at
             .is_some()
     );
+}
+
+fn concurrent_refreshes_of_many_sessions_each_advance_their_own_chain(db: &TestDatabase) {
+    // Many clients refreshing at once is the load under which SQLite shares one commit
+    // among several rotations: each must still see exactly its own chain advance.
+    let store = db.open();
+    let (clients, rounds) = (12, 8);
+    let barrier = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            let first = begin(&store);
+            std::thread::spawn(move || {
+                barrier.wait();
+                let policy = TokenPolicy::default();
+                let mut token = first.clone();
+                let mut session_id = None;
+                for round in 1..=rounds {
+                    let now = T0.plus_secs(round);
+                    let rotated =
+                        session::rotate(&store, &token, PrincipalKind::User, now, &policy).unwrap();
+                    assert_eq!(rotated.session.generation, round);
+                    session_id = Some(rotated.session.id.clone());
+                    token = rotated.token;
+                }
+                (first, token, session_id.unwrap())
+            })
+        })
+        .collect();
+    let chains: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+
+    for (first, last, id) in &chains {
+        let (_, session) = store.find_refresh(&last.hash()).unwrap().unwrap();
+        assert_eq!(&session.id, id, "the last token belongs to its own session");
+        assert_eq!(
+            session.generation, rounds,
+            "every rotation of the chain was kept"
+        );
+        assert!(session.revoked_at.is_none());
+        let (_, from_first) = store.find_refresh(&first.hash()).unwrap().unwrap();
+        assert_eq!(&from_first.id, id);
+    }
+    let sessions: std::collections::HashSet<_> = chains.iter().map(|(_, _, id)| id).collect();
+    assert_eq!(sessions.len(), clients, "no two chains merged");
 }
