@@ -16,7 +16,7 @@ use auth_core::{
     ThrottlePolicy, TokenPolicy, TokenSigner, purge_expired, purge_inactive_devices,
 };
 use auth_http::{AuditTrail, AuthState, HashingGate, RateLimiter, TrustedProxies};
-use auth_store::Database;
+use auth_store::{Database, PoolOptions};
 use clap::{Parser, Subcommand};
 
 use crate::settings::{JwtAlg, Settings};
@@ -108,8 +108,17 @@ fn purge_devices(settings: &Settings, inactive_days: u32) -> anyhow::Result<()> 
 /// Opens the configured database and assembles the operations over it, as `serve` and the
 /// administration commands both need.
 fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies, Arc<Database>)> {
-    let database = Database::open(&settings.database_url).context("opening the database")?;
-    log::info!("database ready ({:?})", database.backend());
+    let mut pool = PoolOptions::default_for_url(&settings.database_url);
+    if let Some(size) = settings.database_pool_size {
+        pool.max_connections = size;
+    }
+    let database =
+        Database::open_with(&settings.database_url, pool).context("opening the database")?;
+    log::info!(
+        "database ready ({:?}, {} connections at most)",
+        database.backend(),
+        pool.max_connections
+    );
 
     let key_cipher = key_cipher(settings)?;
     let keys = match settings.jwt_alg {
@@ -256,8 +265,15 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         metrics: Arc::default(),
     });
 
+    // Database work runs on actix's blocking threads, one pool per worker: sized together
+    // to the database's concurrency, so that requests queue in order for a thread rather
+    // than crowd the cores and the connection pool (see `Database::concurrency`).
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let blocking_threads = database.concurrency().div_ceil(workers).max(1);
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || auth_http::app(state.clone()))
+            .workers(workers)
+            .worker_max_blocking_threads(blocking_threads)
             .bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?
             .shutdown_timeout(10);

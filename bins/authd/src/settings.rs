@@ -38,6 +38,12 @@ pub struct Settings {
     )]
     pub database_url: String,
 
+    /// Most database connections held open, and so most requests doing database work at
+    /// once (twice as many on SQLite). Default: PostgreSQL twice the cores plus two,
+    /// SQLite 8.
+    #[arg(long, env = "AUTHD_DATABASE_POOL_SIZE", global = true, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub database_pool_size: Option<u32>,
+
     /// Bearer token accepted on the admin routes (unset: no bootstrap admin).
     #[arg(long, env = "AUTHD_ADMIN_TOKEN", global = true, hide_env_values = true)]
     pub admin_token: Option<String>,

@@ -1,5 +1,6 @@
 //! Opening a database: choose the backend, migrate it, and pool connections to it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use auth_core::StoreError;
@@ -39,10 +40,29 @@ pub struct PoolOptions {
 }
 
 impl PoolOptions {
+    /// The defaults for the database at `url` (a URL [`Database::open`] would refuse gets
+    /// the SQLite defaults; opening it fails anyway).
+    ///
+    /// PostgreSQL: twice this machine's cores plus two connections, the PostgreSQL
+    /// community's rule of thumb for keeping a server busy (twice its cores, plus its
+    /// disks) with this machine's cores as the estimate. More backends running at once
+    /// than a server has cores made every query slower: PostgreSQL's spinlocks back off
+    /// for up to a second when their holder is descheduled, and with 16 connections on two
+    /// cores single lookups took 0.4-3 s. SQLite: 8, for readers; its writers share
+    /// commits without holding a connection while they queue.
+    #[must_use]
+    pub fn default_for_url(url: &str) -> Self {
+        match Target::from_url(url) {
+            Some(target) => Self::default_for(&target),
+            None => Self::default_for(&Target::Sqlite(String::new())),
+        }
+    }
+
     fn default_for(target: &Target) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Self {
             max_connections: match target {
-                Target::Postgres(_) => 16,
+                Target::Postgres(_) => u32::try_from(cores * 2 + 2).unwrap_or(u32::MAX),
                 Target::Sqlite(_) => 8,
             },
             acquire_timeout: Duration::from_secs(5),
@@ -59,6 +79,53 @@ pub struct Database {
     sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
     /// Shares SQLite commits among concurrent writes (see [`Database::group_write`]).
     group_commit: std::sync::Arc<GroupCommit>,
+    /// Whether the database was last found unreachable (see [`Database::conn`]).
+    reachability: std::sync::Arc<Reachability>,
+}
+
+/// Whether the database was last found unreachable. While it is, requests are answered at
+/// once (with a pooled connection if one is idle, else unavailable) and one background
+/// thread probes it until it answers: with as many requests doing database work as there
+/// are connections, each waiting out the acquire timeout would queue the rest for minutes.
+#[derive(Default)]
+struct Reachability {
+    unreachable: AtomicBool,
+}
+
+/// How long the probe rests between attempts to reach a database that did not answer.
+const PROBE_PAUSE: Duration = Duration::from_millis(500);
+
+impl Reachability {
+    /// Records that `pool` could not hand out a connection, and starts the probe unless
+    /// one is running.
+    fn lost(self: &std::sync::Arc<Self>, pool: &Pool<Manager>) {
+        if self.unreachable.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // The probe stops when it reaches the database, or when every handle to this
+        // database is gone.
+        let (reach, pool) = (std::sync::Arc::downgrade(self), pool.clone());
+        let probe = std::thread::Builder::new()
+            .name("authd-db-probe".into())
+            .spawn(move || {
+                loop {
+                    let reached = pool.get().is_ok();
+                    let Some(reach) = reach.upgrade() else { return };
+                    if reached {
+                        reach.unreachable.store(false, Ordering::Release);
+                        log::info!("the database is reachable again");
+                        return;
+                    }
+                    drop(reach);
+                    std::thread::sleep(PROBE_PAUSE);
+                }
+            });
+        match probe {
+            Ok(_) => log::warn!("the database is unreachable; answering 503 until it is back"),
+            // Without a probe, requests keep finding out for themselves.
+            Err(_) => self.unreachable.store(false, Ordering::Release),
+        }
+    }
 }
 
 impl std::fmt::Debug for Database {
@@ -115,6 +182,7 @@ impl Database {
             backend,
             sqlite_writer: std::sync::Arc::default(),
             group_commit: std::sync::Arc::default(),
+            reachability: std::sync::Arc::default(),
         })
     }
 
@@ -184,8 +252,34 @@ impl Database {
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
+    /// How many requests should do database work at once: as many as there are
+    /// connections on PostgreSQL (more would only wait for one), twice as many on SQLite,
+    /// whose writers wait for a shared commit without holding a connection and share it
+    /// with more writers the more of them wait. Fewer than that left connections or
+    /// commits idle; more made every request slower (threads and backends contending for
+    /// the cores). authd sizes its blocking thread pool by this.
+    #[must_use]
+    pub fn concurrency(&self) -> usize {
+        let connections = usize::try_from(self.pool.max_size()).unwrap_or(usize::MAX);
+        match self.backend {
+            Backend::Postgres => connections,
+            Backend::Sqlite => connections.saturating_mul(2),
+        }
+    }
+
+    /// A pooled connection; while the database is known to be unreachable, only an idle
+    /// one, else [`StoreError::Unavailable`] at once (see [`Reachability`]).
     pub(crate) fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
-        self.pool.get().map_err(|e| pool_error(&e))
+        if self.reachability.unreachable.load(Ordering::Acquire) {
+            return self
+                .pool
+                .try_get()
+                .ok_or_else(|| StoreError::Unavailable("the database is unreachable".into()));
+        }
+        self.pool.get().map_err(|e| {
+            self.reachability.lost(&self.pool);
+            pool_error(&e)
+        })
     }
 }
 

@@ -98,6 +98,29 @@ impl TestDatabase {
         }
     }
 
+    /// How many connections the server has open to this PostgreSQL database, counted by
+    /// the server itself (`pg_stat_activity`), from outside the database.
+    ///
+    /// # Panics
+    /// On a SQLite database, or when the server cannot be asked.
+    #[must_use]
+    pub fn connections(&self) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let Cleanup::PostgresDatabase { admin_url, name } = &self.cleanup else {
+            panic!("connections are counted on PostgreSQL test databases");
+        };
+        let mut admin = PgConnection::establish(admin_url).expect("reach the admin database");
+        diesel::sql_query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1")
+            .bind::<diesel::sql_types::Text, _>(name)
+            .get_result::<Count>(&mut admin)
+            .expect("count the connections")
+            .n
+    }
+
     /// Holds an exclusive lock on a SQLite test database until the guard is dropped, as
     /// another process writing to the file would.
     ///

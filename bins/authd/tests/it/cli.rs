@@ -211,6 +211,21 @@ fn a_short_bootstrap_admin_token_is_refused_at_start() {
 }
 
 #[test]
+fn a_database_pool_of_no_connections_is_refused_at_start() {
+    let db = TestDatabase::sqlite();
+    let err = Authd::try_start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_DATABASE_POOL_SIZE", "0"),
+    ])
+    .err()
+    .unwrap();
+    assert!(
+        err.contains("--database-pool-size") && err.contains("not in 1..=1024"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_audit_trail_survives_a_graceful_stop_and_is_read_from_the_command_line() {
     let db = TestDatabase::sqlite();
     let server = Authd::start(&[("AUTHD_DATABASE_URL", db.url())]);

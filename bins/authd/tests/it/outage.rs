@@ -85,7 +85,12 @@ fn a_vanished_database_gives_prompt_503s_and_authd_recovers_by_itself() {
     let (_, target) = through_relay(db.url(), 0);
     let relay = Relay::start(target);
     let (url, _) = through_relay(db.url(), relay.port);
-    let authd = Authd::start(&[("AUTHD_DATABASE_URL", &url)]);
+    // Two connections, so two requests at a time do database work: the outage must still
+    // be answered promptly to many clients at once.
+    let authd = Arc::new(Authd::start(&[
+        ("AUTHD_DATABASE_URL", &url),
+        ("AUTHD_DATABASE_POOL_SIZE", "2"),
+    ]));
     let session = authd.register("alice@example.com", "alice");
     assert_eq!(authd.get("/readyz", None).0, 200);
 
@@ -105,6 +110,34 @@ fn a_vanished_database_gives_prompt_503s_and_authd_recovers_by_itself() {
     );
     let (status, _) = authd.get("/readyz", None);
     assert_eq!(status, 503, "readiness reports the outage");
+
+    // 24 clients at once: were each to wait out the 5 s acquire timeout, two at a time,
+    // the last would wait a minute.
+    let started = Instant::now();
+    let clients: Vec<_> = (0..24)
+        .map(|_| {
+            let authd = authd.clone();
+            std::thread::spawn(move || {
+                authd.post(
+                    "/api/auth/login",
+                    None,
+                    json!({"email": "alice@example.com", "password": PASSWORD}),
+                )
+            })
+        })
+        .collect();
+    for client in clients {
+        let (status, body) = client.join().unwrap();
+        assert_eq!(
+            (status, &body["code"]),
+            (503, &json!("SERVICE_UNAVAILABLE"))
+        );
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(15),
+        "24 clients had their 503 after {waited:?}"
+    );
     assert_eq!(
         authd.get("/healthz", None).0,
         200,

@@ -60,3 +60,74 @@ fn a_login_flood_is_shed_with_503_while_refresh_and_health_keep_answering() {
         "admitted logins were answered"
     );
 }
+
+#[test]
+fn authd_never_opens_more_database_connections_than_its_pool_size() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let authd = Arc::new(Authd::start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_DATABASE_POOL_SIZE", "3"),
+        ("AUTHD_IP_RATE_PER_MIN", "0"),
+    ]));
+    let db = Arc::new(db);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (db, done) = (db.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                most = most.max(db.connections());
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            most
+        })
+    };
+
+    // 24 devices at once, each registering and then rotating its refresh chain.
+    let clients = 24;
+    let barrier = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let (authd, barrier) = (authd.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let (status, body) = authd.post(
+                    "/api/auth/device",
+                    None,
+                    json!({"deviceId": format!("pool-device-{i:04}"), "platform": "IOS"}),
+                );
+                let mut statuses = vec![status];
+                let mut refresh = field(&body, "refreshToken");
+                for _ in 0..5 {
+                    let (status, body) = authd.post(
+                        "/api/auth/device/refresh",
+                        None,
+                        json!({ "refreshToken": refresh }),
+                    );
+                    statuses.push(status);
+                    refresh = field(&body, "refreshToken");
+                }
+                statuses
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let most = sampler.join().unwrap();
+
+    assert_eq!(statuses.len(), clients * 6);
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "every request was served: {statuses:?}"
+    );
+    assert!(most >= 1, "the sampler saw authd's connections");
+    assert!(
+        most <= 3,
+        "PostgreSQL saw {most} connections from authd with a pool of 3"
+    );
+}
