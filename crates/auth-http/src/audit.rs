@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
 
 use auth_core::{AuditEvent, AuditStore, AuthError};
 
@@ -18,6 +19,10 @@ use crate::{ApiError, AuthState, ClientInfo};
 const QUEUE: usize = 10_000;
 /// Events written per transaction, at most.
 const BATCH: usize = 256;
+/// How long the writer waits after an event for more to write with it. A transaction per
+/// event cost PostgreSQL a commit per login, 4-5 % of the login rate; waiting this long
+/// shares the commit among the events of that time, and no request waits for it.
+const LINGER: Duration = Duration::from_millis(50);
 
 /// The writer of audit rows, and the store they can be read back from.
 #[derive(Clone)]
@@ -55,13 +60,13 @@ impl AuditTrail {
 
     /// Waits (up to `limit`) until every event pushed so far has been written: called at
     /// shutdown so that a graceful stop loses nothing. Returns whether the queue drained.
-    pub fn flush(&self, limit: std::time::Duration) -> bool {
-        let deadline = std::time::Instant::now() + limit;
+    pub fn flush(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
         while self.pending.load(Ordering::SeqCst) > 0 {
-            if std::time::Instant::now() >= deadline {
+            if Instant::now() >= deadline {
                 return false;
             }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(10));
         }
         true
     }
@@ -91,9 +96,11 @@ impl AuditTrail {
 
 fn write_batches(receiver: &Receiver<AuditEvent>, store: &dyn AuditStore, pending: &AtomicUsize) {
     while let Ok(first) = receiver.recv() {
+        let until = Instant::now() + LINGER;
         let mut batch = vec![first];
         while batch.len() < BATCH {
-            match receiver.try_recv() {
+            let left = until.saturating_duration_since(Instant::now());
+            match receiver.recv_timeout(left) {
                 Ok(event) => batch.push(event),
                 Err(_) => break,
             }
