@@ -23,6 +23,8 @@ const BATCH: usize = 256;
 /// event cost PostgreSQL a commit per login, 4-5 % of the login rate; waiting this long
 /// shares the commit among the events of that time, and no request waits for it.
 const LINGER: Duration = Duration::from_millis(50);
+/// How long the writer waits before it tries a failed batch again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The writer of audit rows, and the store they can be read back from.
 #[derive(Clone)]
@@ -105,11 +107,13 @@ fn write_batches(receiver: &Receiver<AuditEvent>, store: &dyn AuditStore, pendin
                 Err(_) => break,
             }
         }
-        // One retry covers a momentary database hiccup; past that the log keeps the record.
-        if let Err(e) = store
-            .record_events(&batch)
-            .or_else(|_| store.record_events(&batch))
-        {
+        // One retry, a second later, covers a momentary database hiccup (an unreachable
+        // database answers at once, so an immediate retry would fail too); past that the
+        // log keeps the record.
+        if let Err(e) = store.record_events(&batch).or_else(|_| {
+            std::thread::sleep(RETRY_AFTER);
+            store.record_events(&batch)
+        }) {
             log::warn!("could not write {} audit event(s): {e}", batch.len());
         }
         pending.fetch_sub(batch.len(), Ordering::SeqCst);

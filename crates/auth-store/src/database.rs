@@ -109,7 +109,10 @@ impl Reachability {
             .name("authd-db-probe".into())
             .spawn(move || {
                 loop {
-                    let reached = pool.get().is_ok();
+                    // A query, not just a checkout: an idle connection may be dead.
+                    let reached = pool.get().is_ok_and(|mut conn| {
+                        diesel::sql_query("SELECT 1").execute(&mut *conn).is_ok()
+                    });
                     let Some(reach) = reach.upgrade() else { return };
                     if reached {
                         reach.unreachable.store(false, Ordering::Release);
@@ -277,7 +280,11 @@ impl Database {
                 .ok_or_else(|| StoreError::Unavailable("the database is unreachable".into()));
         }
         self.pool.get().map_err(|e| {
-            self.reachability.lost(&self.pool);
+            // Every connection open and checked out is a busy pool, not an unreachable
+            // database: those requests just waited too long.
+            if self.pool.state().connections < self.pool.max_size() {
+                self.reachability.lost(&self.pool);
+            }
             pool_error(&e)
         })
     }
@@ -346,6 +353,35 @@ fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_busy_pool_is_not_taken_for_an_unreachable_database() {
+        let path = std::env::temp_dir().join(format!("authd-busy-{}.db", std::process::id()));
+        let db = Database::open_with(
+            &format!("sqlite://{}", path.display()),
+            PoolOptions {
+                max_connections: 1,
+                acquire_timeout: Duration::from_millis(300),
+            },
+        )
+        .unwrap();
+        let held = db.conn().unwrap();
+        assert!(db.conn().is_err(), "the only connection is taken");
+
+        // Released while the next caller waits: it gets the connection, rather than being
+        // refused at once as it would be were the database thought unreachable.
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(held);
+        });
+        let waited = db.conn();
+        release.join().unwrap();
+        assert!(waited.is_ok(), "{:?}", waited.err());
+        drop(waited);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
 
     #[test]
     fn passwords_in_urls_never_reach_error_messages() {
