@@ -288,11 +288,22 @@ impl Authority {
                 .is_ok()
     }
 
-    /// Creates a user and a first session.
+    /// Hashes a new password at the configured parameters, and nothing else: no storage,
+    /// so that callers can run the expensive half of [`Authority::register_hashed`],
+    /// [`Authority::create_wallet_hashed`] or [`Authority::rotate_wallet_password_hashed`]
+    /// on threads of their own (authd's hashing threads) and the storage half elsewhere.
     ///
     /// # Errors
-    /// [`AuthError::AccountExists`] when the email or username is taken (case-insensitively);
-    /// [`AuthError::Store`] when storage fails.
+    /// [`AuthError::Internal`] when hashing fails.
+    pub fn hash_password(&self, password: &Password) -> Result<crate::PasswordHash, AuthError> {
+        self.hasher.hash(password)
+    }
+
+    /// Creates a user and a first session: [`Authority::hash_password`] and
+    /// [`Authority::register_hashed`] in one go.
+    ///
+    /// # Errors
+    /// As [`Authority::register_hashed`], and as [`Authority::hash_password`].
     pub fn register(
         &self,
         email: &Email,
@@ -300,7 +311,24 @@ impl Authority {
         password: &Password,
         now: UnixTime,
     ) -> Result<UserSession, AuthError> {
-        let user = User::new(email, username, self.hasher.hash(password)?, now);
+        let hash = self.hash_password(password)?;
+        self.register_hashed(email, username, hash, now)
+    }
+
+    /// Creates a user whose password was hashed by [`Authority::hash_password`], and a
+    /// first session.
+    ///
+    /// # Errors
+    /// [`AuthError::AccountExists`] when the email or username is taken (case-insensitively);
+    /// [`AuthError::Store`] when storage fails.
+    pub fn register_hashed(
+        &self,
+        email: &Email,
+        username: &Username,
+        hash: crate::PasswordHash,
+        now: UnixTime,
+    ) -> Result<UserSession, AuthError> {
+        let user = User::new(email, username, hash, now);
         let new = session::start(PrincipalKind::User, user.id.as_str(), now, &self.policy)?;
         match self.store.create_user(&user, &new.session, &new.first) {
             Ok(()) => {}
@@ -834,13 +862,24 @@ impl Authority {
         now: UnixTime,
     ) -> Result<Wallet, AuthError> {
         self.app(app)?;
-        let wallet = Wallet::new(
-            app.clone(),
-            username,
-            self.hasher.hash(password)?,
-            role,
-            now,
-        );
+        let hash = self.hash_password(password)?;
+        self.create_wallet_hashed(app, username, hash, role, now)
+    }
+
+    /// Creates a wallet whose password was hashed by [`Authority::hash_password`].
+    ///
+    /// # Errors
+    /// As [`Authority::create_wallet`].
+    pub fn create_wallet_hashed(
+        &self,
+        app: &AppId,
+        username: &Username,
+        hash: crate::PasswordHash,
+        role: WalletRole,
+        now: UnixTime,
+    ) -> Result<Wallet, AuthError> {
+        self.app(app)?;
+        let wallet = Wallet::new(app.clone(), username, hash, role, now);
         match self.store.create_wallet(&wallet) {
             Ok(()) => Ok(wallet),
             Err(StoreError::Duplicate) => Err(AuthError::AccountExists),
@@ -907,8 +946,25 @@ impl Authority {
         now: UnixTime,
     ) -> Result<u64, AuthError> {
         self.wallet(app, id)?;
+        let hash = self.hash_password(password)?;
+        self.rotate_wallet_password_hashed(app, id, hash, now)
+    }
+
+    /// Replaces a wallet's password with one hashed by [`Authority::hash_password`] and
+    /// ends all its sessions.
+    ///
+    /// # Errors
+    /// As [`Authority::rotate_wallet_password`].
+    pub fn rotate_wallet_password_hashed(
+        &self,
+        app: &AppId,
+        id: &str,
+        hash: crate::PasswordHash,
+        now: UnixTime,
+    ) -> Result<u64, AuthError> {
+        self.wallet(app, id)?;
         let change = WalletChange {
-            password_hash: Some(self.hasher.hash(password)?),
+            password_hash: Some(hash),
             ..WalletChange::default()
         };
         self.store

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::body::JsonBody;
+use crate::hashing::hash_password;
 use crate::issued::blocking;
 use crate::operations::rfc3339;
 use crate::{Admin, ApiError, AuthState};
@@ -279,14 +280,14 @@ pub(crate) async fn create_wallet(
     let password = Password::new(&body.password)?;
     let role = WalletRole::parse(&body.metadata.role)?;
     let now = state.clock.now();
-    let gate = state.hashing.clone();
-    let wallet = gate
-        .run(move || {
-            state
-                .authority
-                .create_wallet(&app, &username, &password, role, now)
-        })
-        .await?;
+    let hash = hash_password(&state, password).await?;
+    let inner = state.clone();
+    let wallet = blocking(move || {
+        inner
+            .authority
+            .create_wallet_hashed(&app, &username, hash, role, now)
+    })
+    .await?;
     admin.record("create_wallet", &wallet.id);
     Ok(json(StatusCode::CREATED, WalletBody::from(wallet)))
 }
@@ -430,14 +431,14 @@ pub(crate) async fn rotate_wallet_password(
     let password = Password::new(&body.password)?;
     let now = state.clock.now();
     let target = wallet.clone();
-    let gate = state.hashing.clone();
-    let revoked_sessions = gate
-        .run(move || {
-            state
-                .authority
-                .rotate_wallet_password(&app, &wallet, &password, now)
-        })
-        .await?;
+    let hash = hash_password(&state, password).await?;
+    let inner = state.clone();
+    let revoked_sessions = blocking(move || {
+        inner
+            .authority
+            .rotate_wallet_password_hashed(&app, &wallet, hash, now)
+    })
+    .await?;
     admin.record("rotate_wallet_password", &target);
     Ok(json(StatusCode::OK, PasswordRotated { revoked_sessions }))
 }

@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use actix_web::web;
-use auth_core::{AuthError, Authority, LoginAttempt, Password};
+use auth_core::{AuthError, Authority, LoginAttempt, Password, PasswordHash};
 use tokio::sync::oneshot;
 
 use crate::issued::blocking;
@@ -106,6 +106,20 @@ impl HashingGate {
             .await
             .map_err(|_| ApiError::Internal("a password-hashing job panicked".into()))??)
     }
+}
+
+/// Hashes a new password on a hashing thread, and only that: the storage work that follows
+/// belongs on the blocking pool, because the hashing threads run at a low priority and a
+/// commit there could keep other writers (SQLite's, which take turns) waiting.
+pub(crate) async fn hash_password(
+    state: &web::Data<AuthState>,
+    password: Password,
+) -> Result<PasswordHash, ApiError> {
+    let inner = state.clone();
+    state
+        .hashing
+        .run(move || inner.authority.hash_password(&password))
+        .await
 }
 
 /// Runs a password login in its three steps: the reads on actix's blocking pool, only the

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::bearer::authenticated;
 use crate::body::JsonBody;
 use crate::error::body_error;
-use crate::hashing::password_login;
+use crate::hashing::{hash_password, password_login};
 use crate::issued::{SessionReply, TokenPair, blocking, refresh_response, session_response};
 use crate::{ApiError, AuthState, Authenticated, ClientInfo, RouteFamily, audit};
 
@@ -118,10 +118,14 @@ pub(crate) async fn register(
         let username = Username::parse(&body.username)?;
         let password = Password::new(&body.password)?;
         let now = state.clock.now();
-        let state = state.clone();
-        let gate = state.hashing.clone();
-        gate.run(move || state.authority.register(&email, &username, &password, now))
-            .await
+        let hash = hash_password(&state, password).await?;
+        let inner = state.clone();
+        blocking(move || {
+            inner
+                .authority
+                .register_hashed(&email, &username, hash, now)
+        })
+        .await
     }
     .await;
     session_response(
