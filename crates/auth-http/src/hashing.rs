@@ -10,12 +10,13 @@
 //! each Argon2 hash allocates its 19 MiB of memory, and the allocator keeps a freed block
 //! in the arena of the thread that used it. Spread over a pool of dozens of threads that
 //! grows the process by 19 MiB per thread that ever hashed (measured: 326 MiB peak RSS
-//! under a few clients); on one thread per core it stays at one block per core.
+//! under a few clients); on one thread per core, plus the one for starved jobs once it
+//! has hashed, it stays at one block per thread.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use actix_web::web;
 use auth_core::{AuthError, Authority, LoginAttempt, Password, PasswordHash};
@@ -26,12 +27,53 @@ use crate::{ApiError, AuthState};
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// How long a job waits for spare CPU before the starved-job thread takes it. With every
+/// hashing thread busy, a full queue drains in well under a second; a job this old means
+/// the cores have been busy with other work all that time.
+const STARVED_AFTER: Duration = Duration::from_secs(2);
+
 /// Admission control for password hashing.
+///
+/// The hashing threads run only on CPU that nothing else wants (Linux's `SCHED_IDLE`), so
+/// a login flood slows logins rather than refresh, `me` and `/healthz`, and a core busy
+/// hashing still counts as free when the kernel places a waking request thread. So that
+/// logins are not starved outright while other work keeps every core busy, one more
+/// thread, at nice 10, takes any job that has waited [`STARVED_AFTER`].
 #[derive(Debug)]
 pub struct HashingGate {
-    jobs: SyncSender<Job>,
-    waiting: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
     queued: usize,
+}
+
+/// The jobs waiting for a hashing thread, oldest first.
+#[derive(Debug, Default)]
+struct Queue {
+    waiting: Mutex<Waiting>,
+    /// Signalled for the spare-CPU threads when a job arrives, and for all at shutdown.
+    arrived: Condvar,
+    /// Signalled for the starved-job thread at shutdown.
+    closed: Condvar,
+}
+
+#[derive(Default)]
+struct Waiting {
+    jobs: VecDeque<(Instant, Job)>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiting")
+            .field("jobs", &self.jobs.len())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl HashingGate {
@@ -39,23 +81,20 @@ impl HashingGate {
     /// more waiting.
     #[must_use]
     pub fn new(concurrent: usize, queued: usize) -> Self {
-        let (jobs, receiver) = sync_channel::<Job>(queued);
-        let receiver = Arc::new(Mutex::new(receiver));
-        let waiting = Arc::new(AtomicUsize::new(0));
+        Self::with_starvation(concurrent, queued, STARVED_AFTER)
+    }
+
+    fn with_starvation(concurrent: usize, queued: usize, starved_after: Duration) -> Self {
+        let queue = Arc::new(Queue::default());
         for n in 0..concurrent.max(1) {
-            let (receiver, waiting) = (receiver.clone(), waiting.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("authd-hash-{n}"))
-                .spawn(move || work(&receiver, &waiting));
-            if let Err(e) = spawned {
-                log::error!("cannot start a password-hashing thread: {e}");
-            }
+            let queue = queue.clone();
+            spawn(format!("authd-hash-{n}"), move || take_spare(&queue));
         }
-        Self {
-            jobs,
-            waiting,
-            queued,
-        }
+        let starved = queue.clone();
+        spawn("authd-hash-late".into(), move || {
+            take_starved(&starved, starved_after);
+        });
+        Self { queue, queued }
     }
 
     /// One hashing thread per core, and eight requests per core waiting (at worst about
@@ -69,7 +108,7 @@ impl HashingGate {
     /// How many requests are waiting for a hashing thread.
     #[must_use]
     pub fn queue_depth(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.queue.lock().jobs.len()
     }
 
     /// Whether a job offered now would be shed: lets a login refuse before it does any
@@ -92,19 +131,93 @@ impl HashingGate {
         let job: Job = Box::new(move || {
             let _ = reply.send(f());
         });
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = self.jobs.try_send(job) {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            return Err(match e {
-                TrySendError::Full(_) => ApiError::Overloaded,
-                TrySendError::Disconnected(_) => {
-                    ApiError::Internal("no password-hashing thread is running".into())
-                }
-            });
+        {
+            let mut waiting = self.queue.lock();
+            if waiting.jobs.len() >= self.queued {
+                return Err(ApiError::Overloaded);
+            }
+            waiting.jobs.push_back((Instant::now(), job));
         }
+        self.queue.arrived.notify_one();
         Ok(answer
             .await
             .map_err(|_| ApiError::Internal("a password-hashing job panicked".into()))??)
+    }
+}
+
+impl Drop for HashingGate {
+    /// Stops the threads once the jobs already queued are done.
+    fn drop(&mut self) {
+        self.queue.lock().closed = true;
+        self.queue.arrived.notify_all();
+        self.queue.closed.notify_all();
+    }
+}
+
+fn spawn(name: String, work: impl FnOnce() + Send + 'static) {
+    if let Err(e) = std::thread::Builder::new().name(name).spawn(work) {
+        log::error!("cannot start a password-hashing thread: {e}");
+    }
+}
+
+/// A job that panics fails its own request and leaves the thread serving.
+fn perform(job: Job) {
+    if catch_unwind(AssertUnwindSafe(job)).is_err() {
+        log::error!("a password-hashing job panicked");
+    }
+}
+
+/// A spare-CPU hashing thread: takes the oldest job as soon as there is one, until the
+/// gate is dropped and the queue is empty.
+fn take_spare(queue: &Queue) {
+    run_on_spare_cpu();
+    loop {
+        let job = {
+            let mut waiting = queue.lock();
+            loop {
+                if let Some((_, job)) = waiting.jobs.pop_front() {
+                    break job;
+                }
+                if waiting.closed {
+                    return;
+                }
+                waiting = queue
+                    .arrived
+                    .wait(waiting)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        perform(job);
+    }
+}
+
+/// The starved-job thread: looks at the queue every tenth of a second and takes the oldest
+/// job once it has waited `starved_after`.
+fn take_starved(queue: &Queue, starved_after: Duration) {
+    lower_priority();
+    let look_every = (starved_after / 4).min(Duration::from_millis(100));
+    loop {
+        let job = {
+            let mut waiting = queue.lock();
+            loop {
+                if waiting.closed && waiting.jobs.is_empty() {
+                    return;
+                }
+                let starved = waiting
+                    .jobs
+                    .front()
+                    .is_some_and(|(since, _)| since.elapsed() >= starved_after);
+                if starved && let Some((_, job)) = waiting.jobs.pop_front() {
+                    break job;
+                }
+                waiting = queue
+                    .closed
+                    .wait_timeout(waiting, look_every)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        };
+        perform(job);
     }
 }
 
@@ -155,39 +268,37 @@ where
     blocking(move || finish(&authority, attempt)).await
 }
 
-/// A hashing thread: takes jobs until the gate is dropped. A job that panics fails its own
-/// request and leaves the thread serving.
-fn work(receiver: &Mutex<Receiver<Job>>, waiting: &AtomicUsize) {
-    lower_priority();
-    loop {
-        let job = match receiver.lock() {
-            Ok(receiver) => receiver.recv(),
-            Err(_) => return,
-        };
-        let Ok(job) = job else {
-            return;
-        };
-        waiting.fetch_sub(1, Ordering::Relaxed);
-        if catch_unwind(AssertUnwindSafe(job)).is_err() {
-            log::error!("a password-hashing job panicked");
-        }
+/// The nice value of the starved-job thread: the kernel gives a busy nice-0 thread about
+/// nine times its share of a contended core.
+pub(crate) const STARVED_NICE: i32 = 10;
+
+/// Makes the calling thread run only when its core has nothing else to run (`SCHED_IDLE`).
+/// Where that is refused, it lowers the thread's priority to nice 10 instead.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn run_on_spare_cpu() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param that outlives the call, which only reads it.
+    // Pid 0 names the calling thread alone (policies are per thread), and moving to
+    // SCHED_IDLE needs no privilege.
+    let status = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param) };
+    if status != 0 {
+        log::warn!(
+            "cannot move a password-hashing thread to SCHED_IDLE ({}); lowering its priority",
+            std::io::Error::last_os_error()
+        );
+        lower_priority();
     }
 }
 
-/// The nice value of the hashing threads: the kernel gives a busy nice-0 thread about
-/// nine times their share of a contended core, and an idle core to them in full.
-pub(crate) const HASHING_NICE: i32 = 10;
-
-/// Makes the calling hashing thread yield the CPU to request handling, so that a login
-/// flood slows logins rather than refresh, `me` and `/healthz`; with nothing else to run,
-/// hashing still gets whole cores.
+/// Lowers the calling thread's priority to nice [`STARVED_NICE`].
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 fn lower_priority() {
     // SAFETY: setpriority takes plain integers and touches no memory of this process. On
     // Linux, PRIO_PROCESS with id 0 names the calling thread alone (nice values are per
     // thread), and raising one's own nice value needs no privilege.
-    let status = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICE) };
+    let status = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, STARVED_NICE) };
     if status != 0 {
         log::warn!(
             "cannot lower the priority of a password-hashing thread: {}",
@@ -195,6 +306,9 @@ fn lower_priority() {
         );
     }
 }
+
+#[cfg(not(target_os = "linux"))]
+fn run_on_spare_cpu() {}
 
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
@@ -244,26 +358,81 @@ mod tests {
         assert!(!gate.is_full());
     }
 
+    /// The calling thread's name, scheduling policy and nice value, from /proc.
+    #[cfg(target_os = "linux")]
+    fn this_thread() -> (String, i32, i32) {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let (head, rest) = stat.rsplit_once(')').unwrap();
+        let name = head.split_once('(').unwrap().1.to_owned();
+        // Fields after the command name, from the 3rd (state): nice is the 19th, policy
+        // the 41st.
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        (
+            name,
+            fields[38].parse().unwrap(),
+            fields[16].parse().unwrap(),
+        )
+    }
+
     #[cfg(target_os = "linux")]
     #[actix_web::test]
-    async fn hashing_runs_at_a_lower_priority_than_request_handling() {
-        let nice_of_this_thread = || {
-            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-            // Fields after the command name: state is the 3rd field, nice the 19th.
-            let fields: Vec<&str> = stat
-                .rsplit_once(')')
-                .unwrap()
-                .1
-                .split_whitespace()
-                .collect();
-            fields[16].parse::<i32>().unwrap()
-        };
+    async fn hashing_runs_only_on_cpu_that_request_handling_leaves_idle() {
         let gate = HashingGate::new(1, 1);
-        let hashing = gate.run(move || Ok(nice_of_this_thread())).await.unwrap();
-        // The request side keeps its priority; a process started niced beyond 10 keeps its
-        // own for hashing too (raising a priority needs privilege).
-        let requests = nice_of_this_thread();
-        assert_eq!(hashing, HASHING_NICE.max(requests));
+        let (name, policy, _) = gate.run(move || Ok(this_thread())).await.unwrap();
+        assert_eq!(name, "authd-hash-0");
+        assert_eq!(policy, libc::SCHED_IDLE, "the hashing thread is SCHED_IDLE");
+        let (_, requests, _) = this_thread();
+        assert_eq!(
+            requests,
+            libc::SCHED_OTHER,
+            "request handling keeps its policy"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[actix_web::test]
+    async fn a_job_starved_of_spare_cpu_is_taken_at_nice_10() {
+        let gate = Arc::new(HashingGate::with_starvation(
+            1,
+            4,
+            Duration::from_millis(100),
+        ));
+        let (release, hold) = mpsc::channel::<()>();
+        let (started, running) = mpsc::channel::<()>();
+        // The only spare-CPU thread is kept busy, as other work keeping every core busy
+        // would keep it.
+        let busy = {
+            let gate = gate.clone();
+            actix_web::rt::spawn(async move {
+                gate.run(move || {
+                    let _ = started.send(());
+                    let _ = hold.recv();
+                    Ok(this_thread())
+                })
+                .await
+            })
+        };
+        while running.try_recv().is_err() {
+            actix_web::rt::task::yield_now().await;
+        }
+        let waited = Instant::now();
+        let starved = gate.run(move || Ok(this_thread()));
+        let (name, policy, nice) = actix_web::rt::time::timeout(Duration::from_secs(10), starved)
+            .await
+            .expect("the starved job was taken while the spare thread stayed busy")
+            .unwrap();
+        assert!(
+            waited.elapsed() >= Duration::from_millis(100),
+            "it waited first"
+        );
+        assert_eq!(name, "authd-hash-late");
+        assert_eq!(policy, libc::SCHED_OTHER);
+        let (_, _, requests) = this_thread();
+        assert_eq!(nice, STARVED_NICE.max(requests));
+
+        release.send(()).unwrap();
+        let (name, _, _) = busy.await.unwrap().unwrap();
+        assert_eq!(name, "authd-hash-0");
     }
 
     #[actix_web::test]
