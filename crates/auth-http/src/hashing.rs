@@ -13,9 +13,10 @@
 //! under a few clients); on one thread per core, plus the one for starved jobs once it
 //! has hashed, it stays at one block per thread.
 
-use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::web;
@@ -27,9 +28,9 @@ use crate::{ApiError, AuthState};
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// How long a job waits for spare CPU before the starved-job thread takes it. With every
-/// hashing thread busy, a full queue drains in well under a second; a job this old means
-/// the cores have been busy with other work all that time.
+/// How long a job waits for spare CPU before the late thread takes it. With every hashing
+/// thread busy, a full queue drains in well under a second; a job this old means the
+/// cores have been busy with other work all that time.
 const STARVED_AFTER: Duration = Duration::from_secs(2);
 
 /// Admission control for password hashing.
@@ -37,42 +38,45 @@ const STARVED_AFTER: Duration = Duration::from_secs(2);
 /// The hashing threads run only on CPU that nothing else wants (Linux's `SCHED_IDLE`), so
 /// a login flood slows logins rather than refresh, `me` and `/healthz`, and a core busy
 /// hashing still counts as free when the kernel places a waking request thread. So that
-/// logins are not starved outright while other work keeps every core busy, one more
-/// thread, at nice 10, takes any job that has waited [`STARVED_AFTER`].
+/// queued logins are not starved outright while other work keeps every core busy, one
+/// more thread, at nice 10, takes any job that has waited [`STARVED_AFTER`] (a job a
+/// spare-CPU thread has already started finishes at that thread's share).
+///
+/// Request threads never take a lock that a hashing thread holds: a `SCHED_IDLE` thread
+/// preempted inside one would stall them for as long as other work keeps its core busy.
+/// They hand a job over through channels and count it in an atomic.
 #[derive(Debug)]
 pub struct HashingGate {
-    queue: Arc<Queue>,
+    /// To the spare-CPU threads, at most `queued` jobs waiting.
+    spare: SyncSender<Arc<Offer>>,
+    /// The spare-CPU threads' end, held so that jobs still reach the late thread should
+    /// none of them have started.
+    _offers: Arc<Mutex<Receiver<Arc<Offer>>>>,
+    /// To the late thread, every admitted job, oldest first.
+    late: Sender<Arc<Offer>>,
+    waiting: Arc<AtomicUsize>,
     queued: usize,
 }
 
-/// The jobs waiting for a hashing thread, oldest first.
-#[derive(Debug, Default)]
-struct Queue {
-    waiting: Mutex<Waiting>,
-    /// Signalled for the spare-CPU threads when a job arrives, and for all at shutdown.
-    arrived: Condvar,
-    /// Signalled for the starved-job thread at shutdown.
-    closed: Condvar,
+/// A job offered to the hashing threads: run once, by whichever takes it first.
+struct Offer {
+    since: Instant,
+    taken: AtomicBool,
+    /// Locked only by the thread that took the offer.
+    job: Mutex<Option<Job>>,
 }
 
-#[derive(Default)]
-struct Waiting {
-    jobs: VecDeque<(Instant, Job)>,
-    closed: bool,
-}
-
-impl std::fmt::Debug for Waiting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Waiting")
-            .field("jobs", &self.jobs.len())
-            .field("closed", &self.closed)
-            .finish()
-    }
-}
-
-impl Queue {
-    fn lock(&self) -> MutexGuard<'_, Waiting> {
-        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+impl Offer {
+    /// The job, for the first thread to ask.
+    fn take(&self, waiting: &AtomicUsize) -> Option<Job> {
+        if self.taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        waiting.fetch_sub(1, Ordering::Relaxed);
+        self.job
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -81,20 +85,31 @@ impl HashingGate {
     /// more waiting.
     #[must_use]
     pub fn new(concurrent: usize, queued: usize) -> Self {
-        Self::with_starvation(concurrent, queued, STARVED_AFTER)
+        Self::with_starvation(concurrent.max(1), queued, STARVED_AFTER)
     }
 
     fn with_starvation(concurrent: usize, queued: usize, starved_after: Duration) -> Self {
-        let queue = Arc::new(Queue::default());
-        for n in 0..concurrent.max(1) {
-            let queue = queue.clone();
-            spawn(format!("authd-hash-{n}"), move || take_spare(&queue));
+        let (spare, offers) = sync_channel::<Arc<Offer>>(queued);
+        let offers = Arc::new(Mutex::new(offers));
+        let (late, late_offers) = channel::<Arc<Offer>>();
+        let waiting = Arc::new(AtomicUsize::new(0));
+        for n in 0..concurrent {
+            let (offers, waiting) = (offers.clone(), waiting.clone());
+            spawn(format!("authd-hash-{n}"), move || {
+                take_spare(&offers, &waiting);
+            });
         }
-        let starved = queue.clone();
+        let late_waiting = waiting.clone();
         spawn("authd-hash-late".into(), move || {
-            take_starved(&starved, starved_after);
+            take_late(&late_offers, &late_waiting, starved_after);
         });
-        Self { queue, queued }
+        Self {
+            spare,
+            _offers: offers,
+            late,
+            waiting,
+            queued,
+        }
     }
 
     /// One hashing thread per core, and eight requests per core waiting (at worst about
@@ -108,7 +123,7 @@ impl HashingGate {
     /// How many requests are waiting for a hashing thread.
     #[must_use]
     pub fn queue_depth(&self) -> usize {
-        self.queue.lock().jobs.len()
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Whether a job offered now would be shed: lets a login refuse before it does any
@@ -129,28 +144,31 @@ impl HashingGate {
     ) -> Result<T, ApiError> {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move || {
-            let _ = reply.send(f());
-        });
-        {
-            let mut waiting = self.queue.lock();
-            if waiting.jobs.len() >= self.queued {
-                return Err(ApiError::Overloaded);
+            // A client that has gone away needs no hash.
+            if !reply.is_closed() {
+                let _ = reply.send(f());
             }
-            waiting.jobs.push_back((Instant::now(), job));
+        });
+        let offer = Arc::new(Offer {
+            since: Instant::now(),
+            taken: AtomicBool::new(false),
+            job: Mutex::new(Some(job)),
+        });
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.spare.try_send(offer.clone()) {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(match e {
+                TrySendError::Full(_) => ApiError::Overloaded,
+                TrySendError::Disconnected(_) => {
+                    ApiError::Internal("no password-hashing thread is running".into())
+                }
+            });
         }
-        self.queue.arrived.notify_one();
+        // Without the late thread the job still reaches a spare-CPU thread.
+        let _ = self.late.send(offer);
         Ok(answer
             .await
             .map_err(|_| ApiError::Internal("a password-hashing job panicked".into()))??)
-    }
-}
-
-impl Drop for HashingGate {
-    /// Stops the threads once the jobs already queued are done.
-    fn drop(&mut self) {
-        self.queue.lock().closed = true;
-        self.queue.arrived.notify_all();
-        self.queue.closed.notify_all();
     }
 }
 
@@ -168,56 +186,37 @@ fn perform(job: Job) {
 }
 
 /// A spare-CPU hashing thread: takes the oldest job as soon as there is one, until the
-/// gate is dropped and the queue is empty.
-fn take_spare(queue: &Queue) {
+/// gate is dropped and its queue is empty.
+fn take_spare(offers: &Mutex<Receiver<Arc<Offer>>>, waiting: &AtomicUsize) {
     run_on_spare_cpu();
     loop {
-        let job = {
-            let mut waiting = queue.lock();
-            loop {
-                if let Some((_, job)) = waiting.jobs.pop_front() {
-                    break job;
-                }
-                if waiting.closed {
-                    return;
-                }
-                waiting = queue
-                    .arrived
-                    .wait(waiting)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
+        let offer = match offers.lock() {
+            Ok(offers) => offers.recv(),
+            Err(_) => return,
         };
-        perform(job);
+        let Ok(offer) = offer else { return };
+        if let Some(job) = offer.take(waiting) {
+            perform(job);
+        }
     }
 }
 
-/// The starved-job thread: looks at the queue every tenth of a second and takes the oldest
-/// job once it has waited `starved_after`.
-fn take_starved(queue: &Queue, starved_after: Duration) {
+/// The late thread: follows the admitted jobs in order and takes each that is still
+/// waiting once it has waited `starved_after`.
+fn take_late(offers: &Receiver<Arc<Offer>>, waiting: &AtomicUsize, starved_after: Duration) {
     lower_priority();
     let look_every = (starved_after / 4).min(Duration::from_millis(100));
-    loop {
-        let job = {
-            let mut waiting = queue.lock();
-            loop {
-                if waiting.closed && waiting.jobs.is_empty() {
-                    return;
+    while let Ok(offer) = offers.recv() {
+        while !offer.taken.load(Ordering::Acquire) {
+            let waited = offer.since.elapsed();
+            if waited >= starved_after {
+                if let Some(job) = offer.take(waiting) {
+                    perform(job);
                 }
-                let starved = waiting
-                    .jobs
-                    .front()
-                    .is_some_and(|(since, _)| since.elapsed() >= starved_after);
-                if starved && let Some((_, job)) = waiting.jobs.pop_front() {
-                    break job;
-                }
-                waiting = queue
-                    .closed
-                    .wait_timeout(waiting, look_every)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
+                break;
             }
-        };
-        perform(job);
+            std::thread::sleep((starved_after - waited).min(look_every));
+        }
     }
 }
 
@@ -319,9 +318,12 @@ mod tests {
 
     use super::*;
 
+    /// A starvation threshold no test reaches.
+    const AN_HOUR: Duration = Duration::from_secs(3600);
+
     #[actix_web::test]
     async fn beyond_its_queue_the_gate_refuses_at_once_and_recovers() {
-        let gate = Arc::new(HashingGate::new(1, 1));
+        let gate = Arc::new(HashingGate::with_starvation(1, 1, AN_HOUR));
         let (release, hold) = mpsc::channel::<()>();
         let (started, running) = mpsc::channel::<()>();
         // One job holds the only thread; a second waits in the queue.
@@ -377,7 +379,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[actix_web::test]
     async fn hashing_runs_only_on_cpu_that_request_handling_leaves_idle() {
-        let gate = HashingGate::new(1, 1);
+        let gate = HashingGate::with_starvation(1, 1, AN_HOUR);
         let (name, policy, _) = gate.run(move || Ok(this_thread())).await.unwrap();
         assert_eq!(name, "authd-hash-0");
         assert_eq!(policy, libc::SCHED_IDLE, "the hashing thread is SCHED_IDLE");
@@ -392,34 +394,13 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[actix_web::test]
     async fn a_job_starved_of_spare_cpu_is_taken_at_nice_10() {
-        let gate = Arc::new(HashingGate::with_starvation(
-            1,
-            4,
-            Duration::from_millis(100),
-        ));
-        let (release, hold) = mpsc::channel::<()>();
-        let (started, running) = mpsc::channel::<()>();
-        // The only spare-CPU thread is kept busy, as other work keeping every core busy
-        // would keep it.
-        let busy = {
-            let gate = gate.clone();
-            actix_web::rt::spawn(async move {
-                gate.run(move || {
-                    let _ = started.send(());
-                    let _ = hold.recv();
-                    Ok(this_thread())
-                })
-                .await
-            })
-        };
-        while running.try_recv().is_err() {
-            actix_web::rt::task::yield_now().await;
-        }
+        // No spare-CPU thread at all: as if other work kept every core busy.
+        let gate = HashingGate::with_starvation(0, 4, Duration::from_millis(100));
         let waited = Instant::now();
         let starved = gate.run(move || Ok(this_thread()));
         let (name, policy, nice) = actix_web::rt::time::timeout(Duration::from_secs(10), starved)
             .await
-            .expect("the starved job was taken while the spare thread stayed busy")
+            .expect("the late thread took the starved job")
             .unwrap();
         assert!(
             waited.elapsed() >= Duration::from_millis(100),
@@ -429,10 +410,26 @@ mod tests {
         assert_eq!(policy, libc::SCHED_OTHER);
         let (_, _, requests) = this_thread();
         assert_eq!(nice, STARVED_NICE.max(requests));
+    }
 
-        release.send(()).unwrap();
-        let (name, _, _) = busy.await.unwrap().unwrap();
-        assert_eq!(name, "authd-hash-0");
+    #[actix_web::test]
+    async fn a_job_whose_client_has_gone_is_not_hashed() {
+        let gate = HashingGate::with_starvation(0, 4, Duration::from_millis(50));
+        let hashed = Arc::new(AtomicBool::new(false));
+        let flag = hashed.clone();
+        let abandoned = actix_web::rt::time::timeout(
+            Duration::from_millis(10),
+            gate.run(move || {
+                flag.store(true, Ordering::SeqCst);
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the client gave up first");
+        // Jobs are taken in order, so once the next one is done the abandoned one was seen.
+        assert_eq!(gate.run(|| Ok(7)).await.unwrap(), 7);
+        assert!(!hashed.load(Ordering::SeqCst));
+        assert_eq!(gate.queue_depth(), 0);
     }
 
     #[actix_web::test]
