@@ -14,7 +14,7 @@
 //! has hashed, it stays at one block per thread.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -56,6 +56,45 @@ pub struct HashingGate {
     late: Sender<Arc<Offer>>,
     waiting: Arc<AtomicUsize>,
     queued: usize,
+    times: Arc<HashTimes>,
+}
+
+/// Upper bounds of the hash-time buckets, in seconds: Argon2id at authd's parameters takes
+/// 10–40 ms on a current server core, longer when cores are shared.
+pub(crate) const HASH_BUCKETS: [f64; 10] =
+    [0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0];
+
+/// How long the hashing threads took per hash: what a login costs on this machine, and
+/// how far that drifts under load. Atomics only, so that a hashing thread preempted while
+/// recording never holds up the thread rendering `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct HashTimes {
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+    /// Hashes that took at most each bound of [`HASH_BUCKETS`] (cumulative, as Prometheus
+    /// counts them).
+    buckets: [AtomicU64; HASH_BUCKETS.len()],
+}
+
+impl HashTimes {
+    fn record(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        for (bucket, bound) in self.buckets.iter().zip(HASH_BUCKETS) {
+            if seconds <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The cumulative bucket counts, the total in seconds and the number of hashes.
+    pub(crate) fn snapshot(&self) -> ([u64; HASH_BUCKETS.len()], f64, u64) {
+        let buckets = std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed));
+        let sum = Duration::from_nanos(self.sum_nanos.load(Ordering::Relaxed)).as_secs_f64();
+        (buckets, sum, self.count.load(Ordering::Relaxed))
+    }
 }
 
 /// A job offered to the hashing threads: run once, by whichever takes it first.
@@ -109,6 +148,7 @@ impl HashingGate {
             late,
             waiting,
             queued,
+            times: Arc::default(),
         }
     }
 
@@ -124,6 +164,11 @@ impl HashingGate {
     #[must_use]
     pub fn queue_depth(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// How long the hashes done so far took.
+    pub(crate) fn hash_times(&self) -> &HashTimes {
+        &self.times
     }
 
     /// Whether a job offered now would be shed: lets a login refuse before it does any
@@ -143,10 +188,14 @@ impl HashingGate {
         f: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let (reply, answer) = oneshot::channel();
+        let times = self.times.clone();
         let job: Job = Box::new(move || {
             // A client that has gone away needs no hash.
             if !reply.is_closed() {
-                let _ = reply.send(f());
+                let started = Instant::now();
+                let outcome = f();
+                times.record(started.elapsed());
+                let _ = reply.send(outcome);
             }
         });
         let offer = Arc::new(Offer {

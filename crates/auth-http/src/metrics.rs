@@ -1,6 +1,6 @@
 //! Prometheus metrics, in the text exposition format at `GET /metrics`: request counts and
 //! latency histograms per route and status, authentication outcomes, live sessions, the
-//! hashing queue and the database pool.
+//! hashing queue and the time per password hash, and the database pool.
 //!
 //! Routes are labelled by their pattern (`/v2/apps/{app_id}`), and unmatched paths by one
 //! `unmatched` label, so clients cannot grow the label set without bound.
@@ -16,6 +16,7 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, web};
 
+use crate::hashing::{HASH_BUCKETS, HashTimes};
 use crate::{ApiError, AuthState};
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -151,6 +152,27 @@ pub async fn observe(
     Ok(response)
 }
 
+fn render_hash_times(times: &HashTimes, out: &mut String) {
+    let (buckets, sum, count) = times.snapshot();
+    let _ = writeln!(
+        out,
+        "# HELP authd_password_hash_seconds Time a hashing thread took to hash or verify one password."
+    );
+    let _ = writeln!(out, "# TYPE authd_password_hash_seconds histogram");
+    for (n, bound) in buckets.iter().zip(HASH_BUCKETS) {
+        let _ = writeln!(
+            out,
+            "authd_password_hash_seconds_bucket{{le=\"{bound}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "authd_password_hash_seconds_bucket{{le=\"+Inf\"}} {count}"
+    );
+    let _ = writeln!(out, "authd_password_hash_seconds_sum {sum}");
+    let _ = writeln!(out, "authd_password_hash_seconds_count {count}");
+}
+
 /// The metrics of this process, for Prometheus to scrape.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String)))]
@@ -167,6 +189,7 @@ pub(crate) async fn metrics(state: web::Data<AuthState>) -> Result<HttpResponse,
         "authd_hashing_queue_depth {}",
         state.hashing.queue_depth()
     );
+    render_hash_times(state.hashing.hash_times(), &mut out);
     let now = state.clock.now();
     let inner = state.clone();
     if let Ok((sessions, (open, idle))) =

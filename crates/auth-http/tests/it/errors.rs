@@ -292,4 +292,18 @@ async fn metrics_count_requests_outcomes_and_sessions() {
     assert_eq!(metric(&after, "authd_active_sessions"), Some(1.0));
     assert_eq!(metric(&after, "authd_hashing_queue_depth"), Some(0.0));
     assert!(metric(&after, r#"authd_db_connections{state="idle"}"#).is_some());
+    // The registration's hash and the failed login's verification, each timed.
+    assert_eq!(
+        metric(&before, "authd_password_hash_seconds_count"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&after, "authd_password_hash_seconds_count"),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(&after, r#"authd_password_hash_seconds_bucket{le="+Inf"}"#),
+        Some(2.0)
+    );
+    assert!(metric(&after, "authd_password_hash_seconds_sum").is_some_and(|s| s > 0.0));
 }
