@@ -80,8 +80,9 @@ run() {
   start_authd "$1"
   row="$(AUTHD_ADMIN_TOKEN="$admin_token" "$bench" run --url "http://127.0.0.1:$port" \
     --scenario "$3" --concurrency "$4" --duration "$duration" --warmup 2 \
-    --server-pid "$authd_pid" --label "$2" --markdown)" || status=$?
+    --server-pid "$authd_pid" --label "$2" --markdown 2>"$work/run.err")" || status=$?
   [ -n "$row" ] && echo "$row"
+  cat "$work/run.err" >&2
   stop_authd
   [ -n "$before" ] && after="$("$bench" argon2 --runs 40)"
   if [ "$status" -ne 0 ]; then
@@ -109,6 +110,13 @@ login_share() {
     "measured just before and just after (per hash alone:" \
     "$(echo "$4" | sed -n 's/.*: \([0-9.]*\) ms per hash alone.*/\1/p') and" \
     "$(echo "$5" | sed -n 's/.*: \([0-9.]*\) ms per hash alone.*/\1/p') ms)"
+  # What authd's hashing threads took per hash during the run, from its own metrics.
+  local during
+  during="$(sed -n 's/.*, \([0-9.]*\) ms per hash (authd_password_hash_seconds).*/\1/p' "$work/run.err")"
+  [ -n "$during" ] && echo "  - during it, authd's hashing threads took $during ms per hash:" \
+    "$(nproc) ÷ $during ms = $(awk -v c="$(nproc)" -v t="$during" 'BEGIN { printf "%.0f", c * 1000 / t }')/s," \
+    "of which the run reached $(awk -v c="$(nproc)" -v t="$during" -v r="$3" 'BEGIN { printf "%.0f", 100 * r * t / (c * 1000) }') %"
+  return 0
 }
 
 fresh_sqlite() {

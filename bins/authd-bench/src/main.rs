@@ -273,9 +273,22 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             }));
         }
         let before = sleep_until(measure_from).and(args.server_pid.and_then(ProcessUsage::of));
+        let hashed_before = hash_totals(addr);
         let _ = sleep_until(measure_until);
         let after = args.server_pid.and_then(ProcessUsage::of);
+        let hashed_after = hash_totals(addr);
         stop.store(true, Ordering::Relaxed);
+        if let (Some((sum0, n0)), Some((sum1, n1))) = (hashed_before, hashed_after)
+            && n1 > n0
+        {
+            // On stderr, so that it stays out of a Markdown table.
+            eprintln!(
+                "hashing in authd during the run: {:.0} hashes, {:.1} ms per hash \
+                 (authd_password_hash_seconds)",
+                n1 - n0,
+                (sum1 - sum0) / (n1 - n0) * 1000.0
+            );
+        }
         let mut merged: Vec<(Op, Samples)> = Vec::new();
         for handle in handles {
             let Ok(per_op) = handle.join() else {
@@ -323,6 +336,22 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         bail!("{errors} requests failed");
     }
     Ok(())
+}
+
+/// The sum and count of authd's `authd_password_hash_seconds` histogram, from `/metrics`.
+fn hash_totals(addr: SocketAddr) -> Option<(f64, f64)> {
+    let response = Connection::new(addr)
+        .send("GET", "/metrics", None, None)
+        .ok()?;
+    let text = String::from_utf8(response.body).ok()?;
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    };
+    Some((
+        value("authd_password_hash_seconds_sum")?,
+        value("authd_password_hash_seconds_count")?,
+    ))
 }
 
 fn sleep_until(t: Instant) -> Option<()> {
