@@ -284,6 +284,9 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         if !audit.flush(Duration::from_secs(5)) {
             log::warn!("some audit events were not written before shutdown");
         }
+        // The background threads still hold the pool: close its connections rather than
+        // leave them to the exit, which PostgreSQL logs as clients gone missing.
+        database.close();
         log::info!("authd stopped");
         Ok(())
     })

@@ -2,9 +2,12 @@
 //! multi-backend `establish` would silently turn a Postgres keyword string into a SQLite
 //! file), pooled by r2d2, and write transactions that behave alike on both.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
-use diesel::r2d2::{ManageConnection, R2D2Connection};
-use diesel::result::QueryResult;
+use diesel::r2d2::{Error, ManageConnection, R2D2Connection};
+use diesel::result::{ConnectionError, QueryResult};
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 
 /// A connection to PostgreSQL or SQLite; queries are written once against this type.
@@ -51,8 +54,7 @@ pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; \
 const POSTGRES_SETTINGS: &str = "SET statement_timeout = '10s'; SET lock_timeout = '5s';";
 
 /// Opens a raw connection, configured, outside the pool (also used for migrations).
-pub(crate) fn establish(target: &Target) -> Result<DbConnection, diesel::r2d2::Error> {
-    use diesel::r2d2::Error;
+pub(crate) fn establish(target: &Target) -> Result<DbConnection, Error> {
     match target {
         Target::Postgres(url) => {
             let mut conn = PgConnection::establish(url).map_err(Error::ConnectionError)?;
@@ -71,14 +73,24 @@ pub(crate) fn establish(target: &Target) -> Result<DbConnection, diesel::r2d2::E
 
 /// r2d2's view of how to make and check connections.
 #[derive(Debug)]
-pub(crate) struct Manager(pub(crate) Target);
+pub(crate) struct Manager {
+    pub(crate) target: Target,
+    /// Set when the database is closed: no connection is made any more, and each one
+    /// handed back is closed instead of pooled.
+    pub(crate) closing: Arc<AtomicBool>,
+}
 
 impl ManageConnection for Manager {
     type Connection = DbConnection;
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, Self::Error> {
-        establish(&self.0)
+        if self.closing.load(Ordering::Acquire) {
+            return Err(Error::ConnectionError(ConnectionError::BadConnection(
+                "the database is closed".into(),
+            )));
+        }
+        establish(&self.target)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
@@ -89,6 +101,9 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        if self.closing.load(Ordering::Acquire) {
+            return true;
+        }
         match conn {
             DbConnection::Postgres(c) => c.is_broken(),
             DbConnection::Sqlite(c) => c.is_broken(),

@@ -121,6 +121,31 @@ impl TestDatabase {
             .n
     }
 
+    /// How many sessions to this PostgreSQL database the server saw end because their
+    /// client vanished instead of closing them (`pg_stat_database.sessions_abandoned`).
+    ///
+    /// # Panics
+    /// On a SQLite database, or when the server cannot be asked.
+    #[must_use]
+    pub fn abandoned_sessions(&self) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let Cleanup::PostgresDatabase { admin_url, name } = &self.cleanup else {
+            panic!("sessions are counted on PostgreSQL test databases");
+        };
+        let mut admin = PgConnection::establish(admin_url).expect("reach the admin database");
+        diesel::sql_query(
+            "SELECT coalesce(sessions_abandoned, 0) AS n FROM pg_stat_database WHERE datname = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result::<Count>(&mut admin)
+        .expect("count the abandoned sessions")
+        .n
+    }
+
     /// Holds an exclusive lock on a SQLite test database until the guard is dropped, as
     /// another process writing to the file would.
     ///

@@ -36,6 +36,43 @@ fn first_start_creates_the_database_and_tokens_survive_a_restart() {
 }
 
 #[test]
+fn a_stopped_authd_closes_its_postgresql_sessions_rather_than_abandoning_them() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let authd = std::sync::Arc::new(Authd::start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_IP_RATE_PER_MIN", "0"),
+    ]));
+    // Requests at once, so that the pool holds several connections.
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            let authd = authd.clone();
+            std::thread::spawn(move || authd.get("/readyz", None).0)
+        })
+        .collect();
+    for handle in handles {
+        assert_eq!(handle.join().unwrap(), 200);
+    }
+    assert!(db.connections() >= 1);
+    let authd = std::sync::Arc::into_inner(authd).expect("every request has finished");
+    assert!(authd.stop().success());
+
+    // PostgreSQL counts a session whose client went away without closing it (and logs
+    // "could not receive data from client") once the backend has noticed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.connections() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(db.connections(), 0, "no session outlives authd");
+    assert_eq!(
+        db.abandoned_sessions(),
+        0,
+        "every session was closed by authd"
+    );
+}
+
+#[test]
 fn logs_tell_what_happened_but_never_a_secret() {
     let db = TestDatabase::sqlite();
     let authd = Authd::start(&[("AUTHD_DATABASE_URL", db.url())]);

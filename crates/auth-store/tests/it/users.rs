@@ -15,6 +15,7 @@ crate::on_both_backends!(
     a_user_can_be_suspended_and_reactivated,
     a_refresh_token_is_found_with_its_user_in_one_lookup,
     a_session_is_found_with_its_user_in_one_lookup,
+    a_closed_database_refuses_work_as_unavailable_and_leaves_the_data,
 );
 
 fn a_user_reads_back_as_it_was_stored(db: &TestDatabase) {
@@ -230,4 +231,20 @@ fn a_session_is_found_with_its_user_in_one_lookup(db: &TestDatabase) {
             .unwrap(),
         None
     );
+}
+
+fn a_closed_database_refuses_work_as_unavailable_and_leaves_the_data(db: &TestDatabase) {
+    let store = db.open();
+    let alice = user("alice@example.com", "alice");
+    create(&store, &alice).unwrap();
+    let clone = store.clone();
+    store.close();
+    for handle in [&store, &clone] {
+        let refused = handle.user_by_id(&alice.id);
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(db.open().user_by_id(&alice.id).unwrap(), Some(alice));
 }
