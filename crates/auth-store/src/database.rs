@@ -100,17 +100,28 @@ const PROBE_PAUSE: Duration = Duration::from_millis(500);
 impl Reachability {
     /// Records that `pool` could not hand out a connection, and starts the probe unless
     /// one is running.
-    fn lost(self: &std::sync::Arc<Self>, pool: &Pool<Manager>) {
+    fn lost(
+        self: &std::sync::Arc<Self>,
+        pool: &Pool<Manager>,
+        closing: &std::sync::Arc<AtomicBool>,
+    ) {
         if self.unreachable.swap(true, Ordering::AcqRel) {
             return;
         }
-        // The probe stops when it reaches the database, or when every handle to this
-        // database is gone.
-        let (reach, pool) = (std::sync::Arc::downgrade(self), pool.clone());
+        // The probe stops when it reaches the database, when the database is closed, or
+        // when every handle to it is gone.
+        let (reach, pool, closing) = (
+            std::sync::Arc::downgrade(self),
+            pool.clone(),
+            closing.clone(),
+        );
         let probe = std::thread::Builder::new()
             .name("authd-db-probe".into())
             .spawn(move || {
                 loop {
+                    if closing.load(Ordering::Acquire) {
+                        return;
+                    }
                     // A query, not just a checkout: an idle connection may be dead.
                     let reached = pool.get().is_ok_and(|mut conn| {
                         diesel::sql_query("SELECT 1").execute(&mut *conn).is_ok()
@@ -306,7 +317,7 @@ impl Database {
             // Every connection open and checked out is a busy pool, not an unreachable
             // database: those requests just waited too long.
             if self.pool.state().connections < self.pool.max_size() {
-                self.reachability.lost(&self.pool);
+                self.reachability.lost(&self.pool, &self.closing);
             }
             pool_error(&e)
         })
