@@ -69,31 +69,38 @@ pub(crate) const HASH_BUCKETS: [f64; 10] =
 /// recording never holds up the thread rendering `/metrics`.
 #[derive(Debug, Default)]
 pub(crate) struct HashTimes {
-    count: AtomicU64,
     sum_nanos: AtomicU64,
-    /// Hashes that took at most each bound of [`HASH_BUCKETS`] (cumulative, as Prometheus
-    /// counts them).
-    buckets: [AtomicU64; HASH_BUCKETS.len()],
+    /// Hashes per bucket of [`HASH_BUCKETS`], each counted in the one bucket it falls in
+    /// (the last counts those above every bound), so that a snapshot taken while a hash is
+    /// recorded is still a consistent histogram.
+    buckets: [AtomicU64; HASH_BUCKETS.len() + 1],
 }
 
 impl HashTimes {
     fn record(&self, took: Duration) {
         let seconds = took.as_secs_f64();
-        for (bucket, bound) in self.buckets.iter().zip(HASH_BUCKETS) {
-            if seconds <= bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let bucket = HASH_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(HASH_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The cumulative bucket counts, the total in seconds and the number of hashes.
+    /// The cumulative bucket counts (as Prometheus counts them), the total in seconds and
+    /// the number of hashes.
     pub(crate) fn snapshot(&self) -> ([u64; HASH_BUCKETS.len()], f64, u64) {
-        let buckets = std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed));
+        let mut total = 0;
+        let mut cumulative = [0; HASH_BUCKETS.len()];
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            total += bucket.load(Ordering::Relaxed);
+            if let Some(c) = cumulative.get_mut(i) {
+                *c = total;
+            }
+        }
         let sum = Duration::from_nanos(self.sum_nanos.load(Ordering::Relaxed)).as_secs_f64();
-        (buckets, sum, self.count.load(Ordering::Relaxed))
+        (cumulative, sum, total)
     }
 }
 
@@ -195,6 +202,10 @@ impl HashingGate {
                 let started = Instant::now();
                 let outcome = f();
                 times.record(started.elapsed());
+                // Known exception to "no lock shared with request threads": waking the
+                // request's task takes its actix worker's task-queue lock for a few
+                // instructions (tokio's LocalSet), which a preempted SCHED_IDLE thread
+                // could hold.
                 let _ = reply.send(outcome);
             }
         });
@@ -369,6 +380,19 @@ mod tests {
 
     /// A starvation threshold no test reaches.
     const AN_HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn hash_times_form_a_cumulative_histogram_with_slow_hashes_only_in_the_total() {
+        let times = HashTimes::default();
+        for ms in [4, 12, 12, 2_000] {
+            times.record(Duration::from_millis(ms));
+        }
+        let (buckets, sum, count) = times.snapshot();
+        // Bounds: 5 ms, 10 ms, 15 ms, … 1 s.
+        assert_eq!(buckets, [1, 1, 3, 3, 3, 3, 3, 3, 3, 3]);
+        assert_eq!(count, 4);
+        assert!((sum - 2.028).abs() < 1e-9, "{sum}");
+    }
 
     #[actix_web::test]
     async fn beyond_its_queue_the_gate_refuses_at_once_and_recovers() {
