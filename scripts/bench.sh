@@ -114,11 +114,12 @@ login_share() {
   # metrics: with them never idle, the login rate is cores ÷ that time, and what it adds to
   # one hash alone is the second hash at once, the request work that preempts them (they
   # run on spare CPU only) and the host.
-  local during
+  local during cores
+  cores="$(echo "$4" | sed -n 's/.* \([0-9]*\) cores,.*/\1/p')"
   during="$(sed -n 's/.*, \([0-9.]*\) ms per hash (authd_password_hash_seconds).*/\1/p' "$work/run.err")"
   [ -n "$during" ] && echo "  - during it, authd's hashing threads spent $during ms per hash:" \
-    "$(nproc) ÷ $during ms = $(awk -v c="$(nproc)" -v t="$during" 'BEGIN { printf "%.0f", c * 1000 / t }')/s" \
-    "($(awk -v c="$(nproc)" -v t="$during" -v r="$3" 'BEGIN { printf "%.0f", 100 * r * t / (c * 1000) }') % of it reached)"
+    "$cores ÷ $during ms = $(awk -v c="$cores" -v t="$during" 'BEGIN { printf "%.0f", c * 1000 / t }')/s" \
+    "($(awk -v c="$cores" -v t="$during" -v r="$3" 'BEGIN { printf "%.0f", 100 * r * t / (c * 1000) }') % of it reached)"
   return 0
 }
 

@@ -280,13 +280,14 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         for addr in server.addrs() {
             log::info!("authd listening on http://{addr}");
         }
-        server.run().await.context("running the server")?;
+        let served = server.run().await.context("running the server");
         if !audit.flush(Duration::from_secs(5)) {
             log::warn!("some audit events were not written before shutdown");
         }
         // The background threads still hold the pool: close its connections rather than
         // leave them to the exit, which PostgreSQL logs as clients gone missing.
         database.close();
+        served?;
         log::info!("authd stopped");
         Ok(())
     })

@@ -94,6 +94,9 @@ struct Reachability {
     unreachable: AtomicBool,
 }
 
+/// How long [`Database::close`] waits for the connections in use to be handed back.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 /// How long the probe rests between attempts to reach a database that did not answer.
 const PROBE_PAUSE: Duration = Duration::from_millis(500);
 
@@ -266,16 +269,27 @@ impl Database {
     }
 
     /// Closes the pool's connections, for a process about to exit: each idle one now, each
-    /// one in use when it is handed back, and every later request on this database (and
-    /// its clones) fails as unavailable. A connection the process just drops at exit
-    /// is one PostgreSQL counts as abandoned and logs as "could not receive data from
-    /// client"; a closed one ends its session cleanly.
+    /// one in use when it is handed back (waiting up to [`CLOSE_WAIT`] for those), and
+    /// every later request on this database (and its clones) fails as unavailable. A
+    /// connection the process just drops at exit is one PostgreSQL counts as abandoned
+    /// and logs as "could not receive data from client"; a closed one ends its session
+    /// cleanly. A caller already waiting for a connection keeps waiting out its acquire
+    /// timeout, and r2d2 logs each refused attempt to connect meanwhile.
     pub fn close(&self) {
         self.closing.store(true, Ordering::Release);
-        // Taken and handed straight back, each idle connection is found broken by the
-        // manager and dropped; r2d2 opens no replacement (`min_idle` is 0).
-        let idle: Vec<_> = std::iter::from_fn(|| self.pool.try_get()).collect();
-        drop(idle);
+        let deadline = std::time::Instant::now() + CLOSE_WAIT;
+        loop {
+            // Taken and handed straight back, each idle connection is found broken by the
+            // manager and dropped; r2d2 opens no replacement (`min_idle` is 0). Taking
+            // them again catches one handed back while the flag was being set, which r2d2
+            // may still have parked as idle.
+            let idle: Vec<_> = std::iter::from_fn(|| self.pool.try_get()).collect();
+            drop(idle);
+            if self.pool.state().connections == 0 || std::time::Instant::now() >= deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn ping_now(&self) -> Result<(), StoreError> {

@@ -98,8 +98,9 @@ impl TestDatabase {
         }
     }
 
-    /// How many connections the server has open to this PostgreSQL database, counted by
-    /// the server itself (`pg_stat_activity`), from outside the database.
+    /// How many client connections the server has open to this PostgreSQL database,
+    /// counted by the server itself (`pg_stat_activity`, without autovacuum's workers),
+    /// from outside the database.
     ///
     /// # Panics
     /// On a SQLite database, or when the server cannot be asked.
@@ -114,15 +115,21 @@ impl TestDatabase {
             panic!("connections are counted on PostgreSQL test databases");
         };
         let mut admin = PgConnection::establish(admin_url).expect("reach the admin database");
-        diesel::sql_query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1")
-            .bind::<diesel::sql_types::Text, _>(name)
-            .get_result::<Count>(&mut admin)
-            .expect("count the connections")
-            .n
+        diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity
+              WHERE datname = $1 AND backend_type = 'client backend'",
+        )
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result::<Count>(&mut admin)
+        .expect("count the connections")
+        .n
     }
 
     /// How many sessions to this PostgreSQL database the server saw end because their
     /// client vanished instead of closing them (`pg_stat_database.sessions_abandoned`).
+    /// On PostgreSQL 15 and later the count is final once [`TestDatabase::connections`]
+    /// no longer counts the session (a backend reports its end before it leaves
+    /// `pg_stat_activity`); earlier servers report it late or, before 14, not at all.
     ///
     /// # Panics
     /// On a SQLite database, or when the server cannot be asked.
