@@ -106,23 +106,10 @@ impl TestDatabase {
     /// On a SQLite database, or when the server cannot be asked.
     #[must_use]
     pub fn connections(&self) -> i64 {
-        #[derive(diesel::QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let Cleanup::PostgresDatabase { admin_url, name } = &self.cleanup else {
-            panic!("connections are counted on PostgreSQL test databases");
-        };
-        let mut admin = PgConnection::establish(admin_url).expect("reach the admin database");
-        diesel::sql_query(
+        self.server_count(
             "SELECT count(*) AS n FROM pg_stat_activity
               WHERE datname = $1 AND backend_type = 'client backend'",
         )
-        .bind::<diesel::sql_types::Text, _>(name)
-        .get_result::<Count>(&mut admin)
-        .expect("count the connections")
-        .n
     }
 
     /// How many sessions to this PostgreSQL database the server saw end because their
@@ -135,22 +122,28 @@ impl TestDatabase {
     /// On a SQLite database, or when the server cannot be asked.
     #[must_use]
     pub fn abandoned_sessions(&self) -> i64 {
+        self.server_count(
+            "SELECT coalesce(sessions_abandoned, 0) AS n FROM pg_stat_database WHERE datname = $1",
+        )
+    }
+
+    /// A count about this PostgreSQL database (`$1`, its name) from the server's own
+    /// statistics, asked from the admin database.
+    fn server_count(&self, sql: &str) -> i64 {
         #[derive(diesel::QueryableByName)]
         struct Count {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
         let Cleanup::PostgresDatabase { admin_url, name } = &self.cleanup else {
-            panic!("sessions are counted on PostgreSQL test databases");
+            panic!("the server's statistics are for PostgreSQL test databases");
         };
         let mut admin = PgConnection::establish(admin_url).expect("reach the admin database");
-        diesel::sql_query(
-            "SELECT coalesce(sessions_abandoned, 0) AS n FROM pg_stat_database WHERE datname = $1",
-        )
-        .bind::<diesel::sql_types::Text, _>(name)
-        .get_result::<Count>(&mut admin)
-        .expect("count the abandoned sessions")
-        .n
+        diesel::sql_query(sql)
+            .bind::<diesel::sql_types::Text, _>(name)
+            .get_result::<Count>(&mut admin)
+            .expect("ask the server's statistics")
+            .n
     }
 
     /// Holds an exclusive lock on a SQLite test database until the guard is dropped, as
