@@ -89,26 +89,14 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE authd_http_request_duration_seconds histogram");
         for ((route, method, status), l) in requests.iter() {
             let labels = format!("route=\"{route}\",method=\"{method}\",status=\"{status}\"");
-            for (bound, count) in BUCKETS.iter().zip(l.buckets) {
-                let _ = writeln!(
-                    out,
-                    "authd_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
+            write_histogram(
                 out,
-                "authd_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                l.count
-            );
-            let _ = writeln!(
-                out,
-                "authd_http_request_duration_seconds_sum{{{labels}}} {}",
-                l.sum
-            );
-            let _ = writeln!(
-                out,
-                "authd_http_request_duration_seconds_count{{{labels}}} {}",
-                l.count
+                "authd_http_request_duration_seconds",
+                &labels,
+                &BUCKETS,
+                &l.buckets,
+                l.sum,
+                l.count,
             );
         }
         drop(requests);
@@ -159,18 +147,45 @@ fn render_hash_times(times: &HashTimes, out: &mut String) {
         "# HELP authd_password_hash_seconds Time a hashing thread took to hash or verify one password."
     );
     let _ = writeln!(out, "# TYPE authd_password_hash_seconds histogram");
-    for (n, bound) in buckets.iter().zip(HASH_BUCKETS) {
-        let _ = writeln!(
-            out,
-            "authd_password_hash_seconds_bucket{{le=\"{bound}\"}} {n}"
-        );
-    }
-    let _ = writeln!(
+    write_histogram(
         out,
-        "authd_password_hash_seconds_bucket{{le=\"+Inf\"}} {count}"
+        "authd_password_hash_seconds",
+        "",
+        &HASH_BUCKETS,
+        &buckets,
+        sum,
+        count,
     );
-    let _ = writeln!(out, "authd_password_hash_seconds_sum {sum}");
-    let _ = writeln!(out, "authd_password_hash_seconds_count {count}");
+}
+
+/// Writes one histogram series in Prometheus' text format: the cumulative `buckets` under
+/// their `bounds`, then `+Inf`, the sum and the count. `labels` is empty or
+/// `name="value",…`.
+fn write_histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    bounds: &[f64],
+    buckets: &[u64],
+    sum: f64,
+    count: u64,
+) {
+    let le = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{labels},")
+    };
+    for (bound, n) in bounds.iter().zip(buckets) {
+        let _ = writeln!(out, "{name}_bucket{{{le}le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{le}le=\"+Inf\"}} {count}");
+    let series = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{name}_sum{series} {sum}");
+    let _ = writeln!(out, "{name}_count{series} {count}");
 }
 
 /// The metrics of this process, for Prometheus to scrape.
