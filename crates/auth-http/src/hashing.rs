@@ -14,9 +14,12 @@
 //! has hashed, it stays at one block per thread.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::mpsc::{
+    Receiver, Sender, SyncSender, TryRecvError, TrySendError, channel, sync_channel,
+};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
@@ -26,7 +29,12 @@ use tokio::sync::oneshot;
 use crate::issued::blocking;
 use crate::{ApiError, AuthState};
 
-type Job = Box<dyn FnOnce() + Send>;
+/// The work of one job: hashes, and hands back what is left to do on a normal-priority
+/// thread (answering the request), or nothing when its client has gone away.
+type Job = Box<dyn FnOnce() -> Option<Reply> + Send>;
+
+/// Answers a request: wakes its task, which takes its actix worker's task-queue lock.
+type Reply = Box<dyn FnOnce() + Send>;
 
 /// How long a job waits for spare CPU before the late thread takes it. With every hashing
 /// thread busy, a full queue drains in well under a second; a job this old means the
@@ -42,9 +50,12 @@ const STARVED_AFTER: Duration = Duration::from_secs(2);
 /// more thread, at nice 10, takes any job that has waited [`STARVED_AFTER`] (a job a
 /// spare-CPU thread has already started finishes at that thread's share).
 ///
-/// Request threads never take a lock that a hashing thread holds: a `SCHED_IDLE` thread
-/// preempted inside one would stall them for as long as other work keeps its core busy.
-/// They hand a job over through channels and count it in an atomic.
+/// No thread that serves other requests ever waits on a lock a hashing thread holds: a
+/// `SCHED_IDLE` thread preempted inside one would stall it for as long as other work keeps
+/// the core busy. A request hands its job over through a channel no thread ever blocks on
+/// and wakes a sleeping hashing thread with a futex call, and the answer goes back through
+/// one more thread at normal priority, since waking the request's task takes its actix
+/// worker's task-queue lock.
 #[derive(Debug)]
 pub struct HashingGate {
     /// To the spare-CPU threads, at most `queued` jobs waiting.
@@ -54,6 +65,8 @@ pub struct HashingGate {
     _offers: Arc<Mutex<Receiver<Arc<Offer>>>>,
     /// To the late thread, every admitted job, oldest first.
     late: Sender<Arc<Offer>>,
+    /// The gate's threads that sleep when idle: spare-CPU, late and reply.
+    sleepers: Arc<Sleepers>,
     waiting: Arc<AtomicUsize>,
     queued: usize,
     times: Arc<HashTimes>,
@@ -126,6 +139,111 @@ impl Offer {
     }
 }
 
+/// A thread that sleeps when it has nothing to do, woken without a lock: the waker clears
+/// an atomic flag and unparks the thread, one futex call.
+#[derive(Debug, Default)]
+struct Sleeper {
+    thread: OnceLock<Thread>,
+    asleep: AtomicBool,
+}
+
+impl Sleeper {
+    /// Called by the sleeping thread itself: sleeps unless `has_work` (asked after the
+    /// flag is up, so that a waker either sees the flag or its work is seen) finds work.
+    fn sleep_unless(&self, has_work: impl FnOnce() -> bool) {
+        self.thread.get_or_init(std::thread::current);
+        self.asleep.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if !has_work() {
+            // A wake-up since the flag went up leaves a token, and this returns at once.
+            std::thread::park();
+        }
+        self.asleep.store(false, Ordering::SeqCst);
+    }
+
+    /// Wakes the thread if it sleeps (or is about to); whether it did.
+    fn wake(&self) -> bool {
+        if !self.asleep.swap(false, Ordering::SeqCst) {
+            return false;
+        }
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+        true
+    }
+}
+
+/// The threads of a gate that sleep when idle, and whether the gate is gone.
+#[derive(Debug)]
+struct Sleepers {
+    spare: Vec<Sleeper>,
+    late: Sleeper,
+    replies: Sleeper,
+    closed: AtomicBool,
+}
+
+impl Sleepers {
+    /// Called after work was put in a queue: wakes one sleeping spare-CPU thread, and the
+    /// late thread if it sleeps.
+    fn offered(&self) {
+        fence(Ordering::SeqCst);
+        for sleeper in &self.spare {
+            if sleeper.wake() {
+                break;
+            }
+        }
+        self.late.wake();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// Answers the gate's threads hand to the reply thread.
+#[derive(Clone)]
+struct Replies {
+    to: SyncSender<Reply>,
+    sleepers: Arc<Sleepers>,
+}
+
+impl Replies {
+    /// Hands `reply` to the reply thread, lock-free while there is room (there is room
+    /// for every job admitted at once).
+    fn send(&self, reply: Reply) {
+        let unsent = match self.to.try_send(reply) {
+            Ok(()) => None,
+            Err(TrySendError::Full(reply)) => Some(reply),
+            Err(TrySendError::Disconnected(_)) => {
+                log::error!("the password-hashing reply thread has stopped");
+                return;
+            }
+        };
+        self.wake_reply_thread();
+        if let Some(reply) = unsent {
+            // Waits on the reply thread alone, which serves only hashing.
+            if self.to.send(reply).is_err() {
+                log::error!("the password-hashing reply thread has stopped");
+            }
+            self.wake_reply_thread();
+        }
+    }
+
+    fn wake_reply_thread(&self) {
+        fence(Ordering::SeqCst);
+        self.sleepers.replies.wake();
+    }
+
+    /// Called by a thread that hashes as it stops: once the last has, the reply thread
+    /// finds its queue closed and stops too.
+    fn close(self) {
+        let sleepers = self.sleepers.clone();
+        drop(self);
+        fence(Ordering::SeqCst);
+        sleepers.replies.wake();
+    }
+}
+
 impl HashingGate {
     /// A gate running `concurrent` hashes at a time on as many threads, with up to `queued`
     /// more waiting.
@@ -138,21 +256,41 @@ impl HashingGate {
         let (spare, offers) = sync_channel::<Arc<Offer>>(queued);
         let offers = Arc::new(Mutex::new(offers));
         let (late, late_offers) = channel::<Arc<Offer>>();
+        // Every admitted job, the running ones and one more each side of a race.
+        let (replies, answers) = sync_channel::<Reply>(queued + concurrent + 2);
         let waiting = Arc::new(AtomicUsize::new(0));
+        let sleepers = Arc::new(Sleepers {
+            spare: (0..concurrent).map(|_| Sleeper::default()).collect(),
+            late: Sleeper::default(),
+            replies: Sleeper::default(),
+            closed: AtomicBool::new(false),
+        });
+        let replies = Replies {
+            to: replies,
+            sleepers: sleepers.clone(),
+        };
         for n in 0..concurrent {
-            let (offers, waiting) = (offers.clone(), waiting.clone());
+            let (offers, waiting, replies) = (offers.clone(), waiting.clone(), replies.clone());
             spawn(format!("authd-hash-{n}"), move || {
-                take_spare(&offers, &waiting);
+                take_spare(n, &offers, &waiting, &replies);
+                replies.close();
             });
         }
-        let late_waiting = waiting.clone();
+        let (late_waiting, late_replies) = (waiting.clone(), replies.clone());
         spawn("authd-hash-late".into(), move || {
-            take_late(&late_offers, &late_waiting, starved_after);
+            take_late(&late_offers, &late_waiting, starved_after, &late_replies);
+            late_replies.close();
+        });
+        let reply_sleepers = sleepers.clone();
+        drop(replies);
+        spawn("authd-hash-done".into(), move || {
+            answer(&answers, &reply_sleepers);
         });
         Self {
             spare,
             _offers: offers,
             late,
+            sleepers,
             waiting,
             queued,
             times: Arc::default(),
@@ -198,16 +336,20 @@ impl HashingGate {
         let times = self.times.clone();
         let job: Job = Box::new(move || {
             // A client that has gone away needs no hash.
-            if !reply.is_closed() {
-                let started = Instant::now();
-                let outcome = f();
-                times.record(started.elapsed());
-                // Known exception to "no lock shared with request threads": waking the
-                // request's task takes its actix worker's task-queue lock for a few
-                // instructions (tokio's LocalSet), which a preempted SCHED_IDLE thread
-                // could hold.
-                let _ = reply.send(outcome);
+            // (Nothing waits on a closed reply, so dropping it here wakes no one.)
+            if reply.is_closed() {
+                return None;
             }
+            let started = Instant::now();
+            let outcome = catch_unwind(AssertUnwindSafe(f));
+            times.record(started.elapsed());
+            Some(Box::new(move || match outcome {
+                Ok(outcome) => {
+                    let _ = reply.send(outcome);
+                }
+                // Dropping the reply fails the request.
+                Err(_) => log::error!("a password-hashing job panicked"),
+            }))
         });
         let offer = Arc::new(Offer {
             since: Instant::now(),
@@ -226,9 +368,22 @@ impl HashingGate {
         }
         // Without the late thread the job still reaches a spare-CPU thread.
         let _ = self.late.send(offer);
+        self.sleepers.offered();
         Ok(answer
             .await
             .map_err(|_| ApiError::Internal("a password-hashing job panicked".into()))??)
+    }
+}
+
+impl Drop for HashingGate {
+    /// Lets the gate's threads finish what they hold and stop.
+    fn drop(&mut self) {
+        self.sleepers.closed.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        for sleeper in &self.sleepers.spare {
+            sleeper.wake();
+        }
+        self.sleepers.late.wake();
     }
 }
 
@@ -238,45 +393,102 @@ fn spawn(name: String, work: impl FnOnce() + Send + 'static) {
     }
 }
 
-/// A job that panics fails its own request and leaves the thread serving.
-fn perform(job: Job) {
-    if catch_unwind(AssertUnwindSafe(job)).is_err() {
-        log::error!("a password-hashing job panicked");
+/// Runs a job and hands its answer to the reply thread. A job that panics fails its own
+/// request and leaves the thread serving.
+fn perform(job: Job, replies: &Replies) {
+    match catch_unwind(AssertUnwindSafe(job)) {
+        Ok(Some(reply)) => replies.send(reply),
+        Ok(None) => {}
+        Err(_) => log::error!("a password-hashing job panicked"),
     }
 }
 
-/// A spare-CPU hashing thread: takes the oldest job as soon as there is one, until the
-/// gate is dropped and its queue is empty.
-fn take_spare(offers: &Mutex<Receiver<Arc<Offer>>>, waiting: &AtomicUsize) {
+/// Spare-CPU hashing thread `n`: takes the oldest job as soon as there is one, and sleeps
+/// when there is none, until the gate is dropped and its queue is empty.
+fn take_spare(
+    n: usize,
+    offers: &Mutex<Receiver<Arc<Offer>>>,
+    waiting: &AtomicUsize,
+    replies: &Replies,
+) {
     run_on_spare_cpu();
-    loop {
-        let offer = match offers.lock() {
-            Ok(offers) => offers.recv(),
-            Err(_) => return,
-        };
-        let Ok(offer) = offer else { return };
+    let sleepers = &replies.sleepers;
+    // Only the spare-CPU threads take this lock, and none of them ever blocks holding it.
+    let next = || match offers.lock() {
+        Ok(offers) => offers.try_recv(),
+        Err(_) => Err(TryRecvError::Disconnected),
+    };
+    while let Some(offer) = next_or_sleep(&sleepers.spare[n], || sleepers.is_closed(), next) {
         if let Some(job) = offer.take(waiting) {
-            perform(job);
+            perform(job, replies);
+        }
+    }
+}
+
+/// The next item of a queue, sleeping on `me` while it is empty; `None` once it is
+/// closed, or empty while `stopping`.
+fn next_or_sleep<T>(
+    me: &Sleeper,
+    stopping: impl Fn() -> bool,
+    next: impl Fn() -> Result<T, TryRecvError>,
+) -> Option<T> {
+    loop {
+        match next() {
+            Ok(item) => return Some(item),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if stopping() => return None,
+            Err(TryRecvError::Empty) => {
+                let mut found = None;
+                me.sleep_unless(|| match next() {
+                    Ok(item) => {
+                        found = Some(item);
+                        true
+                    }
+                    Err(TryRecvError::Disconnected) => true,
+                    Err(TryRecvError::Empty) => stopping(),
+                });
+                if found.is_some() {
+                    return found;
+                }
+            }
         }
     }
 }
 
 /// The late thread: follows the admitted jobs in order and takes each that is still
 /// waiting once it has waited `starved_after`.
-fn take_late(offers: &Receiver<Arc<Offer>>, waiting: &AtomicUsize, starved_after: Duration) {
+fn take_late(
+    offers: &Receiver<Arc<Offer>>,
+    waiting: &AtomicUsize,
+    starved_after: Duration,
+    replies: &Replies,
+) {
     lower_priority();
+    let sleepers = &replies.sleepers;
     let look_every = (starved_after / 4).min(Duration::from_millis(100));
-    while let Ok(offer) = offers.recv() {
+    while let Some(offer) = next_or_sleep(
+        &sleepers.late,
+        || sleepers.is_closed(),
+        || offers.try_recv(),
+    ) {
         while !offer.taken.load(Ordering::Acquire) {
             let waited = offer.since.elapsed();
             if waited >= starved_after {
                 if let Some(job) = offer.take(waiting) {
-                    perform(job);
+                    perform(job, replies);
                 }
                 break;
             }
-            std::thread::sleep((starved_after - waited).min(look_every));
+            std::thread::park_timeout((starved_after - waited).min(look_every));
         }
+    }
+}
+
+/// The reply thread: answers the requests whose hashes are done, at normal priority,
+/// until every thread that hashes has stopped.
+fn answer(answers: &Receiver<Reply>, sleepers: &Sleepers) {
+    while let Some(reply) = next_or_sleep(&sleepers.replies, || false, || answers.try_recv()) {
+        reply();
     }
 }
 
@@ -374,6 +586,7 @@ fn lower_priority() {}
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future as _;
     use std::sync::mpsc;
 
     use super::*;
@@ -462,6 +675,87 @@ mod tests {
             libc::SCHED_OTHER,
             "request handling keeps its policy"
         );
+    }
+
+    /// Records which thread wakes a task: its name and scheduling policy.
+    #[cfg(target_os = "linux")]
+    struct WokenBy(mpsc::Sender<(String, i32)>);
+
+    #[cfg(target_os = "linux")]
+    impl std::task::Wake for WokenBy {
+        fn wake(self: Arc<Self>) {
+            let (name, policy, _) = this_thread();
+            let _ = self.0.send((name, policy));
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_finished_hash_wakes_its_request_from_a_thread_at_normal_priority() {
+        // Waking a request's task takes its actix worker's task-queue lock, which a
+        // preempted SCHED_IDLE thread must never hold.
+        let gate = HashingGate::with_starvation(1, 1, AN_HOUR);
+        let (woken, wakes) = mpsc::channel();
+        let waker = std::task::Waker::from(Arc::new(WokenBy(woken)));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut hashing = std::pin::pin!(gate.run(move || Ok(this_thread())));
+        let answer = loop {
+            if let std::task::Poll::Ready(answer) = hashing.as_mut().poll(&mut cx) {
+                break answer.unwrap();
+            }
+            let (name, policy) = wakes.recv_timeout(Duration::from_secs(10)).unwrap();
+            assert_eq!(name, "authd-hash-done", "woken by the reply thread");
+            assert_eq!(policy, libc::SCHED_OTHER);
+        };
+        assert_eq!(
+            answer.1,
+            libc::SCHED_IDLE,
+            "while the hash ran at SCHED_IDLE"
+        );
+    }
+
+    #[test]
+    fn an_idle_gate_sleeps_and_wakes_for_each_new_job() {
+        let gate = HashingGate::with_starvation(2, 4, AN_HOUR);
+        for n in 0..20 {
+            // Long enough for every thread to fall asleep between jobs.
+            std::thread::sleep(Duration::from_millis(5));
+            let answer = actix_web::rt::System::new()
+                .block_on(async {
+                    let job = gate.run(move || Ok(n));
+                    actix_web::rt::time::timeout(Duration::from_secs(10), job).await
+                })
+                .expect("answered");
+            assert_eq!(answer.unwrap(), n);
+        }
+        assert_eq!(gate.queue_depth(), 0);
+    }
+
+    #[test]
+    fn jobs_offered_from_many_threads_at_once_are_all_answered() {
+        // The late thread, an hour away, rescues nothing here: every job must be taken by
+        // a spare-CPU thread, woken or still awake.
+        let gate = Arc::new(HashingGate::with_starvation(2, 64, AN_HOUR));
+        let clients: Vec<_> = (0..4)
+            .map(|client| {
+                let gate = gate.clone();
+                std::thread::spawn(move || {
+                    actix_web::rt::System::new().block_on(async move {
+                        for n in 0..250 {
+                            let job = gate.run(move || Ok(client * 1000 + n));
+                            let answer = actix_web::rt::time::timeout(Duration::from_secs(10), job)
+                                .await
+                                .expect("answered");
+                            assert_eq!(answer.unwrap(), client * 1000 + n);
+                        }
+                    });
+                })
+            })
+            .collect();
+        for client in clients {
+            client.join().unwrap();
+        }
+        assert_eq!(gate.queue_depth(), 0);
     }
 
     #[cfg(target_os = "linux")]
