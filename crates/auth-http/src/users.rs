@@ -161,11 +161,14 @@ pub(crate) async fn login(
         let email = email?;
         let password = Password::presented(&body.password)?;
         let now = state.clock.now();
+        let clock = state.clock.clone();
         password_login(
             &state,
             move |authority| authority.begin_login(&email, now),
             password,
-            move |authority, attempt| authority.finish_login(attempt, now),
+            // The failure (and a lock) dates from when the hash proved it, which under load
+            // can be seconds after the request came in: a lock must not expire unseen.
+            move |authority, attempt| authority.finish_login(attempt, clock.now()),
         )
         .await
     }
