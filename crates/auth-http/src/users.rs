@@ -372,3 +372,93 @@ fn principal_gone(e: ApiError) -> ApiError {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, mpsc};
+
+    use actix_web::test;
+    use auth_core::{KeyRing, ManualClock, PasswordHasher, TokenPolicy, TokenSigner, UnixTime};
+    use auth_store::test_support::TestDatabase;
+    use serde_json::json;
+
+    use crate::{AuditTrail, AuthState, HashingGate, RateLimiter, TrustedProxies};
+
+    const T0: UnixTime = UnixTime(1_800_000_000);
+
+    fn login(password: &str) -> actix_http::Request {
+        test::TestRequest::post()
+            .uri("/api/auth/login")
+            .set_json(json!({"email": "alice@example.com", "password": password}))
+            .to_request()
+    }
+
+    #[actix_web::test]
+    async fn a_lock_lasts_its_delay_from_when_a_slow_hash_proved_the_failure() {
+        let db = TestDatabase::sqlite();
+        let store = db.open();
+        let clock = Arc::new(ManualClock::new(T0));
+        let authority = auth_core::Authority::new(
+            Arc::new(store.clone()),
+            TokenSigner::new(KeyRing::load_or_create(&store, T0).unwrap(), "authd"),
+            PasswordHasher::with_params(1024, 1, 1).unwrap(),
+            TokenPolicy::default(),
+        );
+        // One hashing thread, so that the test can keep it busy.
+        let hashing = Arc::new(HashingGate::new(1, 8));
+        let state = actix_web::web::Data::new(AuthState {
+            authority,
+            clock: clock.clone(),
+            trusted_proxies: TrustedProxies::default(),
+            admin_token: None,
+            rate_limiter: Arc::new(RateLimiter::new(0)),
+            hashing: hashing.clone(),
+            audit: AuditTrail::start(Arc::new(store)).unwrap(),
+            metrics: Arc::default(),
+        });
+        let app = std::rc::Rc::new(test::init_service(crate::app(state)).await);
+        let register = test::TestRequest::post()
+            .uri("/api/auth/register")
+            .set_json(json!({"email": "alice@example.com", "password": "correct horse battery", "username": "alice"}))
+            .to_request();
+        assert_eq!(test::call_service(&*app, register).await.status(), 201);
+        for _ in 0..4 {
+            let failed = test::call_service(&*app, login("wrong password")).await;
+            assert_eq!(failed.status(), 401);
+        }
+
+        // The fifth failure waits behind another hash while 10 s pass.
+        let (release, hold) = mpsc::channel::<()>();
+        let busy = {
+            let hashing = hashing.clone();
+            actix_web::rt::spawn(async move {
+                hashing
+                    .run(move || {
+                        let _ = hold.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        let fifth = {
+            let app = app.clone();
+            actix_web::rt::spawn(
+                async move { test::call_service(&*app, login("wrong password")).await },
+            )
+        };
+        while hashing.queue_depth() < 1 {
+            actix_web::rt::task::yield_now().await;
+        }
+        clock.advance(10);
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        assert_eq!(fifth.await.unwrap().status(), 401);
+
+        // Locked for 1 s from then, not from when the fifth attempt came in.
+        let locked = test::call_service(&*app, login("correct horse battery")).await;
+        assert_eq!(locked.status(), 429);
+        clock.advance(1);
+        let unlocked = test::call_service(&*app, login("correct horse battery")).await;
+        assert_eq!(unlocked.status(), 200);
+    }
+}
