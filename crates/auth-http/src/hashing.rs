@@ -13,11 +13,10 @@
 //! under a few clients); on one thread per core, plus the one for starved jobs once it
 //! has hashed, it stays at one block per thread.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
-use std::sync::mpsc::{
-    Receiver, Sender, SyncSender, TryRecvError, TrySendError, channel, sync_channel,
-};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -58,15 +57,19 @@ const STARVED_AFTER: Duration = Duration::from_secs(2);
 /// worker's task-queue lock.
 #[derive(Debug)]
 pub struct HashingGate {
-    /// To the spare-CPU threads, at most `queued` jobs waiting.
-    spare: SyncSender<Arc<Offer>>,
+    /// To the spare-CPU threads, every admitted job (the late thread's too: a spare-CPU
+    /// thread skips those). Unbounded, because a sender on a bounded channel can spin
+    /// while a receiver is half-way through taking a slot; [`HashingGate::run`] bounds
+    /// the waiting jobs with `waiting` instead.
+    spare: Sender<Arc<Offer>>,
     /// The spare-CPU threads' end, held so that jobs still reach the late thread should
     /// none of them have started.
     _offers: Arc<Mutex<Receiver<Arc<Offer>>>>,
     /// To the late thread, every admitted job, oldest first.
     late: Sender<Arc<Offer>>,
-    /// The gate's threads that sleep when idle: spare-CPU, late and reply.
+    /// The gate's threads that sleep when idle, spare-CPU and late.
     sleepers: Arc<Sleepers>,
+    /// Admitted jobs no thread has taken yet, at most `queued`.
     waiting: Arc<AtomicUsize>,
     queued: usize,
     times: Arc<HashTimes>,
@@ -150,15 +153,19 @@ struct Sleeper {
 impl Sleeper {
     /// Called by the sleeping thread itself: sleeps unless `has_work` (asked after the
     /// flag is up, so that a waker either sees the flag or its work is seen) finds work.
-    fn sleep_unless(&self, has_work: impl FnOnce() -> bool) {
+    /// True when it found work and a waker meanwhile took the flag down, believing it was
+    /// waking a sleeping thread: that wake-up is for the caller to pass on.
+    fn sleep_unless(&self, has_work: impl FnOnce() -> bool) -> bool {
         self.thread.get_or_init(std::thread::current);
         self.asleep.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        if !has_work() {
-            // A wake-up since the flag went up leaves a token, and this returns at once.
-            std::thread::park();
+        if has_work() {
+            return !self.asleep.swap(false, Ordering::SeqCst);
         }
+        // A wake-up since the flag went up leaves a token, and this returns at once.
+        std::thread::park();
         self.asleep.store(false, Ordering::SeqCst);
+        false
     }
 
     /// Wakes the thread if it sleeps (or is about to); whether it did.
@@ -178,7 +185,6 @@ impl Sleeper {
 struct Sleepers {
     spare: Vec<Sleeper>,
     late: Sleeper,
-    replies: Sleeper,
     closed: AtomicBool,
 }
 
@@ -187,12 +193,17 @@ impl Sleepers {
     /// late thread if it sleeps.
     fn offered(&self) {
         fence(Ordering::SeqCst);
+        self.wake_spare();
+        self.late.wake();
+    }
+
+    /// Wakes one sleeping spare-CPU thread, if one sleeps.
+    fn wake_spare(&self) {
         for sleeper in &self.spare {
             if sleeper.wake() {
                 break;
             }
         }
-        self.late.wake();
     }
 
     fn is_closed(&self) -> bool {
@@ -200,47 +211,53 @@ impl Sleepers {
     }
 }
 
-/// Answers the gate's threads hand to the reply thread.
-#[derive(Clone)]
+/// Answers on their way from the threads that hash to the reply thread.
+///
+/// A mutex, not a channel: a channel's receiver spins while a sender is half-way through
+/// a slot, and the sender here may be a preempted `SCHED_IDLE` thread. Waiting for the
+/// mutex instead puts the reply thread to sleep, and it serves hashing alone.
+#[derive(Default)]
 struct Replies {
-    to: SyncSender<Reply>,
-    sleepers: Arc<Sleepers>,
+    queue: Mutex<VecDeque<Reply>>,
+    /// Threads that hash and have not stopped; the reply thread stops once none runs.
+    producers: AtomicUsize,
+    /// Whether the reply thread runs; if it could not be started, the threads that hash
+    /// answer themselves.
+    running: AtomicBool,
+    sleeper: Sleeper,
 }
 
 impl Replies {
-    /// Hands `reply` to the reply thread, lock-free while there is room (there is room
-    /// for every job admitted at once).
+    /// Hands `reply` to the reply thread.
     fn send(&self, reply: Reply) {
-        let unsent = match self.to.try_send(reply) {
-            Ok(()) => None,
-            Err(TrySendError::Full(reply)) => Some(reply),
-            Err(TrySendError::Disconnected(_)) => {
-                log::error!("the password-hashing reply thread has stopped");
-                return;
-            }
-        };
-        self.wake_reply_thread();
-        if let Some(reply) = unsent {
-            // Waits on the reply thread alone, which serves only hashing.
-            if self.to.send(reply).is_err() {
-                log::error!("the password-hashing reply thread has stopped");
-            }
-            self.wake_reply_thread();
+        if !self.running.load(Ordering::Acquire) {
+            answer_one(reply);
+            return;
         }
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(reply);
+        fence(Ordering::SeqCst);
+        self.sleeper.wake();
     }
 
-    fn wake_reply_thread(&self) {
+    /// Called by a thread that hashes as it stops.
+    fn producer_stopped(&self) {
+        self.producers.fetch_sub(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        self.sleepers.replies.wake();
+        self.sleeper.wake();
     }
 
-    /// Called by a thread that hashes as it stops: once the last has, the reply thread
-    /// finds its queue closed and stops too.
-    fn close(self) {
-        let sleepers = self.sleepers.clone();
-        drop(self);
-        fence(Ordering::SeqCst);
-        sleepers.replies.wake();
+    fn take_all(&self) -> VecDeque<Reply> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
     }
 }
 
@@ -253,39 +270,51 @@ impl HashingGate {
     }
 
     fn with_starvation(concurrent: usize, queued: usize, starved_after: Duration) -> Self {
-        let (spare, offers) = sync_channel::<Arc<Offer>>(queued);
+        let (spare, offers) = channel::<Arc<Offer>>();
         let offers = Arc::new(Mutex::new(offers));
         let (late, late_offers) = channel::<Arc<Offer>>();
-        // Every admitted job, the running ones and one more each side of a race.
-        let (replies, answers) = sync_channel::<Reply>(queued + concurrent + 2);
         let waiting = Arc::new(AtomicUsize::new(0));
         let sleepers = Arc::new(Sleepers {
             spare: (0..concurrent).map(|_| Sleeper::default()).collect(),
             late: Sleeper::default(),
-            replies: Sleeper::default(),
             closed: AtomicBool::new(false),
         });
-        let replies = Replies {
-            to: replies,
-            sleepers: sleepers.clone(),
-        };
-        for n in 0..concurrent {
-            let (offers, waiting, replies) = (offers.clone(), waiting.clone(), replies.clone());
-            spawn(format!("authd-hash-{n}"), move || {
-                take_spare(n, &offers, &waiting, &replies);
-                replies.close();
-            });
+        let replies = Arc::new(Replies {
+            producers: AtomicUsize::new(concurrent + 1),
+            running: AtomicBool::new(true),
+            ..Replies::default()
+        });
+        let answering = replies.clone();
+        if !spawn("authd-hash-done".into(), move || answer(&answering)) {
+            // Without it the threads that hash answer themselves.
+            replies.running.store(false, Ordering::Release);
         }
-        let (late_waiting, late_replies) = (waiting.clone(), replies.clone());
-        spawn("authd-hash-late".into(), move || {
-            take_late(&late_offers, &late_waiting, starved_after, &late_replies);
-            late_replies.close();
+        for n in 0..concurrent {
+            let (offers, waiting) = (offers.clone(), waiting.clone());
+            let (sleepers, hashed) = (sleepers.clone(), replies.clone());
+            let started = spawn(format!("authd-hash-{n}"), move || {
+                take_spare(n, &offers, &waiting, &sleepers, &hashed);
+                hashed.producer_stopped();
+            });
+            if !started {
+                replies.producer_stopped();
+            }
+        }
+        let (late_waiting, late_sleepers, late_replies) =
+            (waiting.clone(), sleepers.clone(), replies.clone());
+        let started = spawn("authd-hash-late".into(), move || {
+            take_late(
+                &late_offers,
+                &late_waiting,
+                starved_after,
+                &late_sleepers,
+                &late_replies,
+            );
+            late_replies.producer_stopped();
         });
-        let reply_sleepers = sleepers.clone();
-        drop(replies);
-        spawn("authd-hash-done".into(), move || {
-            answer(&answers, &reply_sleepers);
-        });
+        if !started {
+            replies.producer_stopped();
+        }
         Self {
             spare,
             _offers: offers,
@@ -356,15 +385,19 @@ impl HashingGate {
             taken: AtomicBool::new(false),
             job: Mutex::new(Some(job)),
         });
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = self.spare.try_send(offer.clone()) {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            return Err(match e {
-                TrySendError::Full(_) => ApiError::Overloaded,
-                TrySendError::Disconnected(_) => {
-                    ApiError::Internal("no password-hashing thread is running".into())
-                }
+        let admitted = self
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
+                (waiting < self.queued).then_some(waiting + 1)
             });
+        if admitted.is_err() {
+            return Err(ApiError::Overloaded);
+        }
+        if self.spare.send(offer.clone()).is_err() {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(ApiError::Internal(
+                "no password-hashing thread is running".into(),
+            ));
         }
         // Without the late thread the job still reaches a spare-CPU thread.
         let _ = self.late.send(offer);
@@ -387,9 +420,14 @@ impl Drop for HashingGate {
     }
 }
 
-fn spawn(name: String, work: impl FnOnce() + Send + 'static) {
-    if let Err(e) = std::thread::Builder::new().name(name).spawn(work) {
-        log::error!("cannot start a password-hashing thread: {e}");
+/// Starts a thread of the gate; whether it started.
+fn spawn(name: String, work: impl FnOnce() + Send + 'static) -> bool {
+    match std::thread::Builder::new().name(name).spawn(work) {
+        Ok(_) => true,
+        Err(e) => {
+            log::error!("cannot start a password-hashing thread: {e}");
+            false
+        }
     }
 }
 
@@ -409,16 +447,18 @@ fn take_spare(
     n: usize,
     offers: &Mutex<Receiver<Arc<Offer>>>,
     waiting: &AtomicUsize,
+    sleepers: &Sleepers,
     replies: &Replies,
 ) {
     run_on_spare_cpu();
-    let sleepers = &replies.sleepers;
-    // Only the spare-CPU threads take this lock, and none of them ever blocks holding it.
+    // Only the spare-CPU threads take this lock.
     let next = || match offers.lock() {
         Ok(offers) => offers.try_recv(),
         Err(_) => Err(TryRecvError::Disconnected),
     };
-    while let Some(offer) = next_or_sleep(&sleepers.spare[n], || sleepers.is_closed(), next) {
+    let me = &sleepers.spare[n];
+    let stopping = || sleepers.is_closed();
+    while let Some(offer) = next_or_sleep(me, stopping, next, || sleepers.wake_spare()) {
         if let Some(job) = offer.take(waiting) {
             perform(job, replies);
         }
@@ -426,11 +466,13 @@ fn take_spare(
 }
 
 /// The next item of a queue, sleeping on `me` while it is empty; `None` once it is
-/// closed, or empty while `stopping`.
+/// closed, or empty while `stopping`. A wake-up `me` took while it found work by itself
+/// is handed to `pass_on`.
 fn next_or_sleep<T>(
     me: &Sleeper,
     stopping: impl Fn() -> bool,
     next: impl Fn() -> Result<T, TryRecvError>,
+    pass_on: impl Fn(),
 ) -> Option<T> {
     loop {
         match next() {
@@ -439,7 +481,7 @@ fn next_or_sleep<T>(
             Err(TryRecvError::Empty) if stopping() => return None,
             Err(TryRecvError::Empty) => {
                 let mut found = None;
-                me.sleep_unless(|| match next() {
+                let woken_awake = me.sleep_unless(|| match next() {
                     Ok(item) => {
                         found = Some(item);
                         true
@@ -447,6 +489,9 @@ fn next_or_sleep<T>(
                     Err(TryRecvError::Disconnected) => true,
                     Err(TryRecvError::Empty) => stopping(),
                 });
+                if woken_awake {
+                    pass_on();
+                }
                 if found.is_some() {
                     return found;
                 }
@@ -461,16 +506,14 @@ fn take_late(
     offers: &Receiver<Arc<Offer>>,
     waiting: &AtomicUsize,
     starved_after: Duration,
+    sleepers: &Sleepers,
     replies: &Replies,
 ) {
     lower_priority();
-    let sleepers = &replies.sleepers;
     let look_every = (starved_after / 4).min(Duration::from_millis(100));
-    while let Some(offer) = next_or_sleep(
-        &sleepers.late,
-        || sleepers.is_closed(),
-        || offers.try_recv(),
-    ) {
+    let stopping = || sleepers.is_closed();
+    let next = || offers.try_recv();
+    while let Some(offer) = next_or_sleep(&sleepers.late, stopping, next, || {}) {
         while !offer.taken.load(Ordering::Acquire) {
             let waited = offer.since.elapsed();
             if waited >= starved_after {
@@ -486,9 +529,26 @@ fn take_late(
 
 /// The reply thread: answers the requests whose hashes are done, at normal priority,
 /// until every thread that hashes has stopped.
-fn answer(answers: &Receiver<Reply>, sleepers: &Sleepers) {
-    while let Some(reply) = next_or_sleep(&sleepers.replies, || false, || answers.try_recv()) {
-        reply();
+fn answer(replies: &Replies) {
+    loop {
+        let batch = replies.take_all();
+        if !batch.is_empty() {
+            batch.into_iter().for_each(answer_one);
+            continue;
+        }
+        if replies.producers.load(Ordering::SeqCst) == 0 && replies.is_empty() {
+            return;
+        }
+        let _ = replies
+            .sleeper
+            .sleep_unless(|| replies.producers.load(Ordering::SeqCst) == 0 || !replies.is_empty());
+    }
+}
+
+/// Wakes one request with its answer. A reply that panics loses its own answer only.
+fn answer_one(reply: Reply) {
+    if catch_unwind(AssertUnwindSafe(reply)).is_err() {
+        log::error!("answering a password-hashing job panicked");
     }
 }
 
@@ -780,8 +840,24 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn jobs_the_late_thread_took_leave_the_queue_to_new_ones() {
+        // No spare-CPU thread at all, a queue of 2: every job is rescued by the late
+        // thread, and none of them may go on counting against the queue.
+        let gate = HashingGate::with_starvation(0, 2, Duration::from_millis(20));
+        for n in 0..5 {
+            let answer =
+                actix_web::rt::time::timeout(Duration::from_secs(10), gate.run(move || Ok(n)))
+                    .await
+                    .expect("answered");
+            assert_eq!(answer.unwrap(), n, "job {n} admitted and answered");
+        }
+        assert_eq!(gate.queue_depth(), 0);
+    }
+
+    #[actix_web::test]
     async fn a_job_whose_client_has_gone_is_not_hashed() {
-        let gate = HashingGate::with_starvation(0, 4, Duration::from_millis(50));
+        // The client gives up after 10 ms, long before the late thread looks at 300 ms.
+        let gate = HashingGate::with_starvation(0, 4, Duration::from_millis(300));
         let hashed = Arc::new(AtomicBool::new(false));
         let flag = hashed.clone();
         let abandoned = actix_web::rt::time::timeout(
