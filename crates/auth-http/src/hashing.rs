@@ -263,10 +263,10 @@ impl Replies {
 
 impl HashingGate {
     /// A gate running `concurrent` hashes at a time on as many threads, with up to `queued`
-    /// more waiting.
+    /// more waiting (at least one: a job waits, however briefly, for a thread to take it).
     #[must_use]
     pub fn new(concurrent: usize, queued: usize) -> Self {
-        Self::with_starvation(concurrent.max(1), queued, STARVED_AFTER)
+        Self::with_starvation(concurrent.max(1), queued.max(1), STARVED_AFTER)
     }
 
     fn with_starvation(concurrent: usize, queued: usize, starved_after: Duration) -> Self {
@@ -877,9 +877,18 @@ mod tests {
 
     #[actix_web::test]
     async fn a_job_that_panics_fails_alone_and_the_thread_keeps_serving() {
-        let gate = HashingGate::new(1, 1);
+        // The late thread is an hour away: only the thread that saw the panic can serve.
+        let gate = HashingGate::with_starvation(1, 1, AN_HOUR);
         let failed = gate.run::<()>(|| panic!("bug")).await;
         assert!(matches!(failed, Err(ApiError::Internal(_))), "{failed:?}");
-        assert_eq!(gate.run(|| Ok(5)).await.unwrap(), 5);
+        let next = actix_web::rt::time::timeout(Duration::from_secs(10), gate.run(|| Ok(5)));
+        assert_eq!(next.await.expect("served").unwrap(), 5);
+    }
+
+    #[actix_web::test]
+    async fn a_gate_without_a_queue_still_runs_a_job_at_a_time() {
+        let gate = HashingGate::new(1, 0);
+        let job = actix_web::rt::time::timeout(Duration::from_secs(10), gate.run(|| Ok(6)));
+        assert_eq!(job.await.expect("served").unwrap(), 6);
     }
 }
