@@ -22,7 +22,7 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
-use auth_core::{AuthError, Authority, LoginAttempt, Password, PasswordHash};
+use auth_core::{AuthError, Authority, LoginAttempt, Password, PasswordHash, UnixTime};
 use tokio::sync::oneshot;
 
 use crate::issued::blocking;
@@ -570,11 +570,15 @@ pub(crate) async fn hash_password(
 /// hash on a hashing thread, the writes on the blocking pool again. A hashing thread that
 /// also waited for the database idled for part of every login (PostgreSQL logins reached
 /// 78 % of the Argon2id bound, SQLite 87 %).
+///
+/// `finish` gets the time the hash finished: a failure (and a lock) dates from when the
+/// hash proved it, which under load can be seconds after the request came in, so that a
+/// lock cannot expire before it is recorded.
 pub(crate) async fn password_login<T, R>(
     state: &web::Data<AuthState>,
     begin: impl FnOnce(&Authority) -> Result<LoginAttempt<T>, AuthError> + Send + 'static,
     password: Password,
-    finish: impl FnOnce(&Authority, LoginAttempt<T>) -> Result<R, AuthError> + Send + 'static,
+    finish: impl FnOnce(&Authority, LoginAttempt<T>, UnixTime) -> Result<R, AuthError> + Send + 'static,
 ) -> Result<R, ApiError>
 where
     T: Send + 'static,
@@ -596,7 +600,8 @@ where
         })
         .await?;
     let authority = state.authority.clone();
-    blocking(move || finish(&authority, attempt)).await
+    let hashed_at = state.clock.now();
+    blocking(move || finish(&authority, attempt, hashed_at)).await
 }
 
 /// The nice value of the starved-job thread: the kernel gives a busy nice-0 thread about

@@ -161,14 +161,11 @@ pub(crate) async fn login(
         let email = email?;
         let password = Password::presented(&body.password)?;
         let now = state.clock.now();
-        let clock = state.clock.clone();
         password_login(
             &state,
             move |authority| authority.begin_login(&email, now),
             password,
-            // The failure (and a lock) dates from when the hash proved it, which under load
-            // can be seconds after the request came in: a lock must not expire unseen.
-            move |authority, attempt| authority.finish_login(attempt, clock.now()),
+            |authority, attempt, hashed_at| authority.finish_login(attempt, hashed_at),
         )
         .await
     }
