@@ -4,6 +4,7 @@ use auth_core::{AuditEvent, AuditFilter, AuditStore, Page, StoreError, UnixTime}
 use diesel::prelude::*;
 
 use crate::connection::DbConnection;
+use crate::connection::on_backend;
 use crate::error::store_error;
 use crate::schema::audit_events;
 use crate::{Backend, Database};
@@ -84,12 +85,12 @@ impl AuditStore for Database {
             // Shares the commit (and its fsync) of the rotations being written meanwhile;
             // each row reuses one prepared statement.
             return self.group_write(move |conn| {
-                rows.iter().try_for_each(|row| {
+                on_backend!(conn, |c| rows.iter().try_for_each(|row| {
                     diesel::insert_into(audit_events::table)
                         .values(row)
-                        .execute(conn)
+                        .execute(c)
                         .map(drop)
-                })
+                }))
             });
         }
         self.on_postgres(|pg| {

@@ -1,5 +1,6 @@
 //! [`DeviceStore`] on both backends.
 
+use crate::connection::on_backend;
 use crate::statement::Prepared;
 use auth_core::{
     Device, DeviceId, DeviceStore, Platform, PrincipalKind, RefreshRecord, Session, StoreError,
@@ -60,9 +61,9 @@ impl DeviceStore for Database {
             let row = DeviceRow::from(device);
             let (session, first_token) = (session.clone(), first_token.clone());
             return self.group_write(move |conn| {
-                diesel::insert_into(devices::table)
-                    .values(row)
-                    .execute(conn)?;
+                on_backend!(&mut *conn, |c| diesel::insert_into(devices::table)
+                    .values(&row)
+                    .execute(c))?;
                 insert_session(conn, &session, &first_token)
             });
         }
@@ -100,27 +101,27 @@ impl DeviceStore for Database {
         device_id: &DeviceId,
     ) -> Result<Option<Device>, StoreError> {
         let mut conn = self.conn()?;
-        devices::table
+        on_backend!(&mut *conn, |c| devices::table
             .filter(devices::platform.eq(platform.as_str()))
             .filter(devices::device_id.eq(device_id.as_str()))
             .select(DeviceRow::as_select())
-            .get_result(&mut *conn)
-            .optional()
-            .map_err(store_error)?
-            .map(Device::try_from)
-            .transpose()
+            .get_result(c)
+            .optional())
+        .map_err(store_error)?
+        .map(Device::try_from)
+        .transpose()
     }
 
     fn device_by_id(&self, id: &str) -> Result<Option<Device>, StoreError> {
         let mut conn = self.conn()?;
-        devices::table
+        on_backend!(&mut *conn, |c| devices::table
             .find(id)
             .select(DeviceRow::as_select())
-            .get_result(&mut *conn)
-            .optional()
-            .map_err(store_error)?
-            .map(Device::try_from)
-            .transpose()
+            .get_result(c)
+            .optional())
+        .map_err(store_error)?
+        .map(Device::try_from)
+        .transpose()
     }
 
     fn touch_device(&self, id: &str, at: UnixTime) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 //! [`SessionStore`] on both backends. The compare-and-set in `advance_session` is one
 //! conditional `UPDATE` inside a write transaction, so it holds across processes.
 
+use crate::connection::on_backend;
 use crate::statement::Prepared;
 use auth_core::session::RotationKey;
 use auth_core::{
@@ -106,13 +107,15 @@ pub(crate) fn insert_session(
     session: &Session,
     first: &RefreshRecord,
 ) -> QueryResult<()> {
-    diesel::insert_into(sessions::table)
-        .values(SessionRow::from(session))
-        .execute(conn)?;
-    diesel::insert_into(refresh_tokens::table)
-        .values(RefreshRow::from(first))
-        .execute(conn)?;
-    Ok(())
+    on_backend!(conn, |c| {
+        diesel::insert_into(sessions::table)
+            .values(SessionRow::from(session))
+            .execute(c)?;
+        diesel::insert_into(refresh_tokens::table)
+            .values(RefreshRow::from(first))
+            .execute(c)?;
+        Ok(())
+    })
 }
 
 /// Binds, in this order, the eleven columns of a new session and the four of its first
@@ -173,13 +176,13 @@ impl SessionStore for Database {
         hash: &TokenHash,
     ) -> Result<Option<(RefreshRecord, Session)>, StoreError> {
         let mut conn = self.conn()?;
-        let found = refresh_tokens::table
+        let found = on_backend!(&mut *conn, |c| refresh_tokens::table
             .inner_join(sessions::table)
             .filter(refresh_tokens::token_hash.eq(hash.as_str()))
             .select((RefreshRow::as_select(), SessionRow::as_select()))
-            .get_result::<(RefreshRow, SessionRow)>(&mut *conn)
-            .optional()
-            .map_err(store_error)?;
+            .get_result::<(RefreshRow, SessionRow)>(c)
+            .optional())
+        .map_err(store_error)?;
         found
             .map(|(record, session)| Ok((record.into(), session.try_into()?)))
             .transpose()
@@ -187,14 +190,14 @@ impl SessionStore for Database {
 
     fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
         let mut conn = self.conn()?;
-        sessions::table
+        on_backend!(&mut *conn, |c| sessions::table
             .find(id.as_str())
             .select(SessionRow::as_select())
-            .get_result(&mut *conn)
-            .optional()
-            .map_err(store_error)?
-            .map(Session::try_from)
-            .transpose()
+            .get_result(c)
+            .optional())
+        .map_err(store_error)?
+        .map(Session::try_from)
+        .transpose()
     }
 
     fn advance_session(
@@ -233,25 +236,27 @@ impl SessionStore for Database {
         }
         let (id, next) = (id.clone(), next.clone());
         self.group_write(move |conn| {
-            let advanced = diesel::update(
-                sessions::table
-                    .filter(sessions::id.eq(id.as_str()))
-                    .filter(sessions::generation.eq(from_generation))
-                    .filter(sessions::revoked_at.is_null()),
-            )
-            .set((
-                sessions::generation.eq(next.generation),
-                sessions::current_hash.eq(next.hash.as_str()),
-                sessions::current_expires_at.eq(next.expires_at.secs()),
-                sessions::rotated_at.eq(Some(rotated_at.secs())),
-            ))
-            .execute(conn)?;
-            if advanced == 1 {
-                diesel::insert_into(refresh_tokens::table)
-                    .values(RefreshRow::from(&next))
-                    .execute(conn)?;
-            }
-            Ok(advanced == 1)
+            on_backend!(conn, |c| {
+                let advanced = diesel::update(
+                    sessions::table
+                        .filter(sessions::id.eq(id.as_str()))
+                        .filter(sessions::generation.eq(from_generation))
+                        .filter(sessions::revoked_at.is_null()),
+                )
+                .set((
+                    sessions::generation.eq(next.generation),
+                    sessions::current_hash.eq(next.hash.as_str()),
+                    sessions::current_expires_at.eq(next.expires_at.secs()),
+                    sessions::rotated_at.eq(Some(rotated_at.secs())),
+                ))
+                .execute(c)?;
+                if advanced == 1 {
+                    diesel::insert_into(refresh_tokens::table)
+                        .values(RefreshRow::from(&next))
+                        .execute(c)?;
+                }
+                Ok(advanced == 1)
+            })
         })
     }
 

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use crate::Database;
 use crate::connection::DbConnection;
+use crate::connection::on_backend;
 use crate::error::store_error;
 use crate::schema::login_failures;
 
@@ -30,12 +31,12 @@ impl From<&FailureRow> for FailureRecord {
 impl ThrottleStore for Database {
     fn failures(&self, account: &str) -> Result<Option<FailureRecord>, StoreError> {
         let mut conn = self.conn()?;
-        let row = login_failures::table
+        let row = on_backend!(&mut *conn, |c| login_failures::table
             .find(account)
             .select(FailureRow::as_select())
-            .get_result(&mut *conn)
-            .optional()
-            .map_err(store_error)?;
+            .get_result(c)
+            .optional())
+        .map_err(store_error)?;
         Ok(row.as_ref().map(FailureRecord::from))
     }
 

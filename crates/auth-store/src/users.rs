@@ -7,6 +7,7 @@ use auth_core::{
 use diesel::prelude::*;
 
 use crate::Database;
+use crate::connection::on_backend;
 use crate::error::store_error;
 use crate::schema::{refresh_tokens, sessions, users};
 use crate::sessions::{RefreshRow, SessionRow, insert_session};
@@ -93,26 +94,26 @@ impl UserStore for Database {
 
     fn user_by_email(&self, email_normalized: &str) -> Result<Option<User>, StoreError> {
         let mut conn = self.conn()?;
-        users::table
+        on_backend!(&mut *conn, |c| users::table
             .filter(users::email_normalized.eq(email_normalized))
             .select(UserRow::as_select())
-            .get_result(&mut *conn)
-            .optional()
-            .map_err(store_error)?
-            .map(User::try_from)
-            .transpose()
+            .get_result(c)
+            .optional())
+        .map_err(store_error)?
+        .map(User::try_from)
+        .transpose()
     }
 
     fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let mut conn = self.conn()?;
-        users::table
+        on_backend!(&mut *conn, |c| users::table
             .find(id.as_str())
             .select(UserRow::as_select())
-            .get_result(&mut *conn)
-            .optional()
-            .map_err(store_error)?
-            .map(User::try_from)
-            .transpose()
+            .get_result(c)
+            .optional())
+        .map_err(store_error)?
+        .map(User::try_from)
+        .transpose()
     }
 
     fn find_user_refresh(
@@ -120,7 +121,7 @@ impl UserStore for Database {
         hash: &TokenHash,
     ) -> Result<Option<(RefreshRecord, Session, Option<User>)>, StoreError> {
         let mut conn = self.conn()?;
-        let found = refresh_tokens::table
+        let found = on_backend!(&mut *conn, |c| refresh_tokens::table
             .inner_join(sessions::table)
             .left_join(
                 users::table.on(users::id
@@ -133,9 +134,9 @@ impl UserStore for Database {
                 SessionRow::as_select(),
                 Option::<UserRow>::as_select(),
             ))
-            .get_result::<(RefreshRow, SessionRow, Option<UserRow>)>(&mut *conn)
-            .optional()
-            .map_err(store_error)?;
+            .get_result::<(RefreshRow, SessionRow, Option<UserRow>)>(c)
+            .optional())
+        .map_err(store_error)?;
         found
             .map(|(record, session, user)| {
                 let user = user.map(User::try_from).transpose()?;
@@ -149,7 +150,7 @@ impl UserStore for Database {
         id: &SessionId,
     ) -> Result<Option<(Session, Option<User>)>, StoreError> {
         let mut conn = self.conn()?;
-        let found = sessions::table
+        let found = on_backend!(&mut *conn, |c| sessions::table
             .left_join(
                 users::table.on(users::id
                     .eq(sessions::principal_id)
@@ -157,9 +158,9 @@ impl UserStore for Database {
             )
             .filter(sessions::id.eq(id.as_str()))
             .select((SessionRow::as_select(), Option::<UserRow>::as_select()))
-            .get_result::<(SessionRow, Option<UserRow>)>(&mut *conn)
-            .optional()
-            .map_err(store_error)?;
+            .get_result::<(SessionRow, Option<UserRow>)>(c)
+            .optional())
+        .map_err(store_error)?;
         found
             .map(|(session, user)| {
                 let user = user.map(User::try_from).transpose()?;

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 
 use crate::Database;
 use crate::connection::DbConnection;
+use crate::connection::on_backend;
 use crate::error::store_error;
 use crate::schema::{apps, sessions, wallets};
 
@@ -136,14 +137,14 @@ impl WalletStore for Database {
 
     fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {
         let mut conn = self.conn()?;
-        apps::table
+        on_backend!(&mut *conn, |c| apps::table
             .find(id.as_str())
             .select(AppRow::as_select())
-            .get_result(&mut *conn)
-            .optional()
-            .map_err(store_error)?
-            .map(App::try_from)
-            .transpose()
+            .get_result(c)
+            .optional())
+        .map_err(store_error)?
+        .map(App::try_from)
+        .transpose()
     }
 
     fn list_apps(&self, page: Page) -> Result<(Vec<App>, u64), StoreError> {
@@ -200,27 +201,27 @@ impl WalletStore for Database {
         username: &Username,
     ) -> Result<Option<Wallet>, StoreError> {
         let mut conn = self.conn()?;
-        wallets::table
+        on_backend!(&mut *conn, |c| wallets::table
             .filter(wallets::app_id.eq(app.as_str()))
             .filter(wallets::username_normalized.eq(username.normalized()))
             .select(WalletRow::as_select())
-            .get_result(&mut *conn)
-            .optional()
-            .map_err(store_error)?
-            .map(Wallet::try_from)
-            .transpose()
+            .get_result(c)
+            .optional())
+        .map_err(store_error)?
+        .map(Wallet::try_from)
+        .transpose()
     }
 
     fn wallet(&self, id: &str) -> Result<Option<Wallet>, StoreError> {
         let mut conn = self.conn()?;
-        wallets::table
+        on_backend!(&mut *conn, |c| wallets::table
             .find(id)
             .select(WalletRow::as_select())
-            .get_result(&mut *conn)
-            .optional()
-            .map_err(store_error)?
-            .map(Wallet::try_from)
-            .transpose()
+            .get_result(c)
+            .optional())
+        .map_err(store_error)?
+        .map(Wallet::try_from)
+        .transpose()
     }
 
     fn list_wallets(&self, app: &AppId, page: Page) -> Result<(Vec<Wallet>, u64), StoreError> {
