@@ -748,30 +748,28 @@ impl Authority {
         link: &RefreshToken,
         now: UnixTime,
     ) -> Result<WalletSession, AuthError> {
-        let (rotated, wallet) =
-            session::rotate_admitting(
-                self.store.as_ref(),
-                link,
-                PrincipalKind::Wallet,
-                now,
-                &self.policy.for_wallets(),
-                |session| {
-                    if session.id.as_str() != claims.sid {
-                        return Err(AuthError::InvalidToken("token does not match its session"));
-                    }
-                    let wallet = self.store.wallet(&session.principal_id)?.ok_or(
-                        AuthError::InvalidToken("the session's wallet no longer exists"),
-                    )?;
-                    let app_active = self
-                        .store
-                        .app(&wallet.app_id)?
-                        .is_some_and(|app| app.status == Status::Active);
-                    if wallet.status != Status::Active || !app_active {
-                        return Err(AuthError::AccountInactive);
-                    }
-                    Ok(wallet)
-                },
-            )?;
+        // The token, its session, the wallet and its app in one read.
+        let (rotated, wallet) = session::rotate_found(
+            self.store.as_ref(),
+            link,
+            PrincipalKind::Wallet,
+            now,
+            &self.policy.for_wallets(),
+            |hash| self.store.find_wallet_refresh(hash),
+            |session, wallet| {
+                if session.id.as_str() != claims.sid {
+                    return Err(AuthError::InvalidToken("token does not match its session"));
+                }
+                let (wallet, app) = wallet.ok_or(AuthError::InvalidToken(
+                    "the session's wallet no longer exists",
+                ))?;
+                let app_active = app.is_some_and(|app| app.status == Status::Active);
+                if wallet.status != Status::Active || !app_active {
+                    return Err(AuthError::AccountInactive);
+                }
+                Ok(wallet)
+            },
+        )?;
         self.issue_wallet_token(&rotated.session, wallet, &rotated.token, now)
     }
 

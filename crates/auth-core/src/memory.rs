@@ -407,6 +407,21 @@ impl WalletStore for MemoryStore {
         Ok(self.state().wallets.iter().find(|w| w.id == id).cloned())
     }
 
+    fn find_wallet_refresh(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<crate::WalletRefresh>, StoreError> {
+        let s = self.state();
+        Ok(s.refresh.get(hash.as_str()).and_then(|r| {
+            let session = s.sessions.get(r.session_id.as_str())?;
+            let wallet = (session.kind == PrincipalKind::Wallet)
+                .then(|| s.wallets.iter().find(|w| w.id == session.principal_id))
+                .flatten()
+                .map(|w| (w.clone(), s.apps.iter().find(|a| a.id == w.app_id).cloned()));
+            Some((r.clone(), session.clone(), wallet))
+        }))
+    }
+
     fn list_wallets(&self, app: &AppId, page: Page) -> Result<(Vec<Wallet>, u64), StoreError> {
         let s = self.state();
         let all: Vec<&Wallet> = s.wallets.iter().filter(|w| &w.app_id == app).collect();
