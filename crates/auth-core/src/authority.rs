@@ -695,7 +695,7 @@ impl Authority {
                 Err(e) => log::warn!("password rehash for wallet {} failed: {e}", wallet.id),
             }
         }
-        if wallet.status != Status::Active || app.status != Status::Active {
+        if !wallet.may_authenticate(Some(&app)) {
             return Err(AuthError::AccountInactive);
         }
         let policy = self.policy.for_wallets();
@@ -735,11 +735,8 @@ impl Authority {
         let Some(wallet) = self.store.wallet(wallet_id)? else {
             return Ok(false);
         };
-        let app_active = self
-            .store
-            .app(&wallet.app_id)?
-            .is_some_and(|app| app.status == Status::Active);
-        Ok(wallet.status != Status::Active || !app_active)
+        let app = self.store.app(&wallet.app_id)?;
+        Ok(!wallet.may_authenticate(app.as_ref()))
     }
 
     fn exchange_wallet_token(
@@ -763,8 +760,7 @@ impl Authority {
                 let (wallet, app) = wallet.ok_or(AuthError::InvalidToken(
                     "the session's wallet no longer exists",
                 ))?;
-                let app_active = app.is_some_and(|app| app.status == Status::Active);
-                if wallet.status != Status::Active || !app_active {
+                if !wallet.may_authenticate(app.as_ref()) {
                     return Err(AuthError::AccountInactive);
                 }
                 Ok(wallet)

@@ -220,6 +220,13 @@ impl Wallet {
             updated_at: now,
         }
     }
+
+    /// Whether the wallet may authenticate under `app`, the app it belongs to (`None` when
+    /// that app is gone): both must be active, since suspending an app suspends its wallets.
+    #[must_use]
+    pub fn may_authenticate(&self, app: Option<&App>) -> bool {
+        self.status == Status::Active && app.is_some_and(|app| app.status == Status::Active)
+    }
 }
 
 /// The fields of a wallet to change; `None` leaves a field as it is.
@@ -389,6 +396,25 @@ mod tests {
             UnixTime(0),
         );
         assert!(w.id.starts_with("wal_") && uuid::Uuid::parse_str(&w.id[4..]).is_ok());
+    }
+
+    #[test]
+    fn a_wallet_authenticates_only_while_it_and_its_app_are_active() {
+        let mut app = App::new("Sensors", UnixTime(0)).unwrap();
+        let mut w = Wallet::new(
+            app.id.clone(),
+            &Username::parse("sensor01").unwrap(),
+            PasswordHash::from_stored(String::new()),
+            WalletRole::parse("device").unwrap(),
+            UnixTime(0),
+        );
+        assert!(w.may_authenticate(Some(&app)));
+        assert!(!w.may_authenticate(None), "its app is gone");
+        app.status = Status::Suspended;
+        assert!(!w.may_authenticate(Some(&app)), "its app is suspended");
+        app.status = Status::Active;
+        w.status = Status::Suspended;
+        assert!(!w.may_authenticate(Some(&app)), "it is suspended");
     }
 
     #[test]
