@@ -895,6 +895,9 @@ impl Authority {
     /// # Errors
     /// [`AuthError::NotFound`] when there is no such wallet in that app; [`AuthError::Store`].
     pub fn wallet(&self, app: &AppId, id: &str) -> Result<Wallet, AuthError> {
+        if !Wallet::is_id(id) {
+            return Err(AuthError::NotFound);
+        }
         self.store
             .wallet(id)?
             .filter(|w| &w.app_id == app)

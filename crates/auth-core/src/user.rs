@@ -22,6 +22,13 @@ impl UserId {
         Self(s)
     }
 
+    /// An id given by a client (an admin's path): `None` unless it has the shape of an id
+    /// authd hands out, so text no user can have never reaches the database.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        uuid::Uuid::try_parse(s).ok().map(|_| Self(s.to_owned()))
+    }
+
     /// The id as text.
     #[must_use]
     pub fn as_str(&self) -> &str {

@@ -221,6 +221,14 @@ impl Wallet {
         }
     }
 
+    /// Whether `id` has the shape of a wallet id (`wal_` and a UUID): text that does not
+    /// can name no wallet, and is answered without a lookup.
+    #[must_use]
+    pub fn is_id(id: &str) -> bool {
+        id.strip_prefix("wal_")
+            .is_some_and(|u| uuid::Uuid::try_parse(u).is_ok())
+    }
+
     /// Whether the wallet may authenticate under `app`, the app it belongs to (`None` when
     /// that app is gone): both must be active, since suspending an app suspends its wallets.
     #[must_use]
@@ -396,6 +404,10 @@ mod tests {
             UnixTime(0),
         );
         assert!(w.id.starts_with("wal_") && uuid::Uuid::parse_str(&w.id[4..]).is_ok());
+        assert!(Wallet::is_id(&w.id));
+        for not_an_id in ["wal_x", "wal_\0", "sensor01", &w.id[4..], ""] {
+            assert!(!Wallet::is_id(not_an_id), "{not_an_id:?}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use auth_core::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::body::JsonBody;
+use crate::bearer::AdminChange;
 use crate::hashing::hash_password;
 use crate::issued::blocking;
 use crate::operations::rfc3339;
@@ -140,11 +140,10 @@ pub(crate) struct CreateApp {
     ))]
 pub(crate) async fn create_app(
     state: web::Data<AuthState>,
-    admin: Admin,
-    body: JsonBody<CreateApp>,
+    AdminChange { admin, body }: AdminChange<CreateApp>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
-    let name = body.into_inner().name;
+    let name = body.name;
     let app = blocking(move || state.authority.create_app(&name, now)).await?;
     admin.record("create_app", app.id.as_str());
     Ok(json(StatusCode::CREATED, AppBody::from(app)))
@@ -214,9 +213,8 @@ pub(crate) struct PatchApp {
     ))]
 pub(crate) async fn patch_app(
     state: web::Data<AuthState>,
-    admin: Admin,
+    AdminChange { admin, body }: AdminChange<PatchApp>,
     path: web::Path<String>,
-    body: JsonBody<PatchApp>,
 ) -> Result<HttpResponse, ApiError> {
     let id = app_id(&path)?;
     let status = Status::parse(&body.status)?;
@@ -270,12 +268,10 @@ pub(crate) struct CreateWallet {
     ))]
 pub(crate) async fn create_wallet(
     state: web::Data<AuthState>,
-    admin: Admin,
+    AdminChange { admin, body }: AdminChange<CreateWallet>,
     path: web::Path<String>,
-    body: JsonBody<CreateWallet>,
 ) -> Result<HttpResponse, ApiError> {
     let app = app_id(&path)?;
-    let body = body.into_inner();
     let username = Username::parse(&body.username)?;
     let password = Password::new(&body.password)?;
     let role = WalletRole::parse(&body.metadata.role)?;
@@ -368,13 +364,11 @@ pub(crate) struct PatchWallet {
     ))]
 pub(crate) async fn patch_wallet(
     state: web::Data<AuthState>,
-    admin: Admin,
+    AdminChange { admin, body }: AdminChange<PatchWallet>,
     path: web::Path<(String, String)>,
-    body: JsonBody<PatchWallet>,
 ) -> Result<HttpResponse, ApiError> {
     let (app, wallet) = path.into_inner();
     let app = app_id(&app)?;
-    let body = body.into_inner();
     let status = body.status.as_deref().map(Status::parse).transpose()?;
     let role = body
         .metadata
@@ -422,9 +416,8 @@ struct PasswordRotated {
     ))]
 pub(crate) async fn rotate_wallet_password(
     state: web::Data<AuthState>,
-    admin: Admin,
+    AdminChange { admin, body }: AdminChange<NewPassword>,
     path: web::Path<(String, String)>,
-    body: JsonBody<NewPassword>,
 ) -> Result<HttpResponse, ApiError> {
     let (app, wallet) = path.into_inner();
     let app = app_id(&app)?;
@@ -512,12 +505,10 @@ struct AdminUserBody {
     ))]
 pub(crate) async fn patch_user(
     state: web::Data<AuthState>,
-    admin: Admin,
+    AdminChange { admin, body }: AdminChange<PatchUser>,
     path: web::Path<String>,
-    body: JsonBody<PatchUser>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = UserId::from_stored(path.into_inner());
-    let body = body.into_inner();
+    let id = UserId::parse(&path).ok_or(ApiError::NotFound)?;
     let roles = body
         .roles
         .map(|roles| {
@@ -621,6 +612,17 @@ pub(crate) async fn list_audit(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
+    for (name, value) in [("principal", &query.principal), ("event", &query.event)] {
+        // No principal or event has one; PostgreSQL would refuse a NUL outright.
+        if value
+            .as_deref()
+            .is_some_and(|v| v.chars().any(char::is_control))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "{name} must not contain control characters"
+            )));
+        }
+    }
     let page = Page::new(query.limit.unwrap_or(50), query.offset.unwrap_or(0))?;
     let filter = auth_core::AuditFilter {
         since: instant(query.since.as_deref(), "since")?,

@@ -9,7 +9,9 @@ use std::pin::Pin;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use auth_core::{AccessClaims, AuthError, Authority, UnixTime};
+use serde::de::DeserializeOwned;
 
+use crate::body::JsonBody;
 use crate::issued::blocking;
 use crate::{ApiError, AuthState, ClientInfo, audit};
 
@@ -136,6 +138,30 @@ impl FromRequest for Admin {
                     Err(refused.err().unwrap_or(ApiError::NotFound))
                 }
             }
+        })
+    }
+}
+
+/// An administrator's change: who asks, and the JSON object the change is made of. The body
+/// is read only once the caller is known to be an administrator, so a caller who is not
+/// one is told 401 or 403 (and is audited) whatever it sent, never whether its body would
+/// have been accepted.
+pub(crate) struct AdminChange<T> {
+    pub(crate) admin: Admin,
+    pub(crate) body: T,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for AdminChange<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let admin = Admin::from_request(req, payload);
+        let body = JsonBody::<T>::from_request(req, payload);
+        Box::pin(async move {
+            let admin = admin.await?;
+            let body = body.await?.into_inner();
+            Ok(Self { admin, body })
         })
     }
 }

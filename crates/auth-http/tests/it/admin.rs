@@ -328,3 +328,114 @@ async fn admin_paths_answer_405_for_other_methods() {
     .await
     .assert_error(405, "METHOD_NOT_ALLOWED");
 }
+
+#[actix_web::test]
+async fn a_caller_who_is_not_an_admin_is_refused_whatever_body_it_sends() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    let user = register(&app, "alice@example.com", "alice").await;
+    let bearer = format!("Bearer {}", user.str("accessToken"));
+    let create = |payload: String| {
+        TestRequest::post()
+            .uri("/v2/apps")
+            .insert_header(("content-type", "application/json"))
+            .set_payload(payload)
+    };
+    let broken = || create("{not json".into());
+    let oversized = || create(format!("{{\"name\": \"{}\"}}", "x".repeat(20 * 1024)));
+
+    send(&app, broken())
+        .await
+        .assert_error(401, "INVALID_TOKEN");
+    send(&app, oversized())
+        .await
+        .assert_error(401, "INVALID_TOKEN");
+    let not_admin = |req: TestRequest| req.insert_header(("authorization", bearer.clone()));
+    send(&app, not_admin(broken()))
+        .await
+        .assert_error(403, "FORBIDDEN");
+    send(&app, not_admin(oversized()))
+        .await
+        .assert_error(403, "FORBIDDEN");
+    let unknown = |req: TestRequest| req.insert_header(("authorization", "Bearer eyJ.x.y"));
+    send(&app, unknown(broken()))
+        .await
+        .assert_error(401, "INVALID_TOKEN");
+
+    // An administrator is told what is wrong with the body.
+    send(&app, as_admin(broken()))
+        .await
+        .assert_error(400, "INVALID_REQUEST");
+    send(&app, as_admin(oversized()))
+        .await
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
+}
+
+#[actix_web::test]
+async fn text_that_is_no_id_is_not_found_on_sqlite() {
+    text_that_is_no_id_is_not_found(Ctx::new()).await;
+}
+
+#[actix_web::test]
+async fn text_that_is_no_id_is_not_found_on_postgres() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    text_that_is_no_id_is_not_found(Ctx::on(db)).await;
+}
+
+/// PostgreSQL refuses text with a NUL in it; an admin who sends one (`%00`) in a path or a
+/// filter gets the contract's 404 or 400, not a 500, and nothing changes.
+async fn text_that_is_no_id_is_not_found(ctx: Ctx) {
+    let app = ctx.app().await;
+    let (app_id, wallet) = app_and_wallet(&app, "sensor01", "device").await;
+    let user = register(&app, "alice@example.com", "alice").await;
+    for id in ["%00", "wal_%00", "sensor01"] {
+        let path = format!("/v2/apps/{app_id}/wallets/{id}");
+        send(&app, as_admin(TestRequest::get().uri(&path)))
+            .await
+            .assert_error(404, "NOT_FOUND");
+        let suspend = TestRequest::patch()
+            .uri(&path)
+            .set_json(json!({"status": "suspended"}));
+        send(&app, as_admin(suspend))
+            .await
+            .assert_error(404, "NOT_FOUND");
+        let password = TestRequest::put()
+            .uri(&format!("{path}/password"))
+            .set_json(json!({"password": "another sensor password"}));
+        send(&app, as_admin(password))
+            .await
+            .assert_error(404, "NOT_FOUND");
+        send(&app, as_admin(TestRequest::delete().uri(&path)))
+            .await
+            .assert_error(404, "NOT_FOUND");
+    }
+    let suspend_user = TestRequest::patch()
+        .uri("/api/admin/users/%00")
+        .set_json(json!({"status": "suspended"}));
+    send(&app, as_admin(suspend_user))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    for filter in ["principal=%00", "event=login%00"] {
+        send(
+            &app,
+            as_admin(TestRequest::get().uri(&format!("/v2/audit?{filter}"))),
+        )
+        .await
+        .assert_error(400, "INVALID_REQUEST");
+    }
+
+    let wid = wallet["id"].as_str().unwrap();
+    let kept = send(
+        &app,
+        as_admin(TestRequest::get().uri(&format!("/v2/apps/{app_id}/wallets/{wid}"))),
+    )
+    .await;
+    assert_eq!(kept.body["status"], "active", "{kept:?}");
+    assert_eq!(
+        login(&app, "alice@example.com", PASSWORD).await.status,
+        200,
+        "{user:?}"
+    );
+}
