@@ -1,14 +1,15 @@
-//! Administration from the command line, directly on the configured database: apps,
-//! wallets and user roles. Passwords are read from a prompt (without echo) or from
-//! standard input, never from the command line. Results are printed as one JSON object
-//! per line.
+//! Administration from the command line, directly on the configured database: everything
+//! the admin API does to apps, wallets and users, and the audit trail. Passwords are read
+//! from a prompt (without echo) or from standard input, never from the command line.
+//! Results are printed as one JSON object per line, in the admin API's shapes; every change
+//! is recorded in the audit trail with the actor `cli`.
 
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
 use auth_core::{
-    AppId, Authority, Clock, Email, Page, Password, Role, Status, SystemClock, Username, Wallet,
-    WalletRole,
+    App, AppId, AuditEvent, AuditStore, Authority, Clock, Email, Page, Password, Role, Status,
+    SystemClock, UnixTime, User, UserId, UserStatus, Username, Wallet, WalletRole,
 };
 use clap::Subcommand;
 use serde_json::json;
@@ -24,6 +25,20 @@ pub enum AppCommand {
     },
     /// List apps.
     List,
+    /// Show one app.
+    Show(AppRef),
+    /// Suspend an app: its wallets can no longer log in, and their sessions end.
+    Suspend(AppRef),
+    /// Reactivate an app.
+    Activate(AppRef),
+}
+
+/// Names one app.
+#[derive(Debug, clap::Args)]
+pub struct AppRef {
+    /// The app (`app_…`).
+    #[arg(long)]
+    app: String,
 }
 
 /// `authd wallet …`
@@ -47,10 +62,20 @@ pub enum WalletCommand {
         #[arg(long)]
         app: String,
     },
+    /// Show one wallet.
+    Show(WalletRef),
     /// Suspend a wallet and end its sessions.
     Suspend(WalletRef),
     /// Reactivate a wallet.
     Activate(WalletRef),
+    /// Change a wallet's role (its `role` claim, from its next token on).
+    SetRole {
+        #[command(flatten)]
+        wallet: WalletRef,
+        /// The new role.
+        #[arg(long)]
+        role: String,
+    },
     /// Replace a wallet's password (read from the prompt or stdin) and end its sessions.
     RotatePassword(WalletRef),
     /// Delete a wallet and its sessions.
@@ -174,21 +199,76 @@ pub fn keys(settings: &crate::settings::Settings, command: KeysCommand) -> anyho
 pub enum UserCommand {
     /// Give a user a role (for example ADMIN).
     GrantRole {
-        /// The user's email.
-        #[arg(long)]
-        email: String,
+        #[command(flatten)]
+        user: UserRef,
         /// The role to add.
         #[arg(long)]
         role: String,
     },
+    /// Take a role away from a user.
+    RevokeRole {
+        #[command(flatten)]
+        user: UserRef,
+        /// The role to remove.
+        #[arg(long)]
+        role: String,
+    },
+    /// Suspend a user: refused at login, refresh and `me`; every session ends.
+    Suspend(UserRef),
+    /// Reactivate a user.
+    Activate(UserRef),
+}
+
+/// Names one user, by email or by id.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct UserRef {
+    /// The user's email.
+    #[arg(long)]
+    email: Option<String>,
+    /// The user's id.
+    #[arg(long)]
+    id: Option<String>,
+}
+
+/// The actor of the command line's changes in the audit trail.
+const CLI_ACTOR: &str = "cli";
+
+/// Records an administrative change made from the command line, as the admin API does for
+/// its own (`admin.<action>`, the changed principal, the actor).
+fn record(audit: &dyn AuditStore, action: &str, target: &str) -> anyhow::Result<()> {
+    let mut event = AuditEvent::new(SystemClock.now(), &format!("admin.{action}"), "success");
+    event.principal = Some(target.to_owned());
+    event.actor = Some(CLI_ACTOR.to_owned());
+    audit
+        .record_events(&[event])
+        .context("the change was made, but recording it in the audit trail failed")
 }
 
 fn print(value: &serde_json::Value) {
     println!("{value}");
 }
 
+fn rfc3339(t: UnixTime) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t.secs())
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn app_json(a: &App) -> serde_json::Value {
+    json!({"appId": a.id.as_str(), "name": a.name, "status": a.status.as_str(), "createdAt": rfc3339(a.created_at)})
+}
+
 fn wallet_json(w: &Wallet) -> serde_json::Value {
-    json!({"id": w.id, "username": w.username, "appId": w.app_id.as_str(), "role": w.role.as_str(), "status": w.status.as_str()})
+    json!({"id": w.id, "username": w.username, "appId": w.app_id.as_str(), "role": w.role.as_str(), "status": w.status.as_str(), "createdAt": rfc3339(w.created_at)})
+}
+
+fn user_json(u: &User) -> serde_json::Value {
+    json!({"id": u.id.as_str(), "email": u.email, "username": u.username, "roles": u.role_names(), "status": u.status.as_str()})
 }
 
 /// Reads a new password: from a prompt without echo on a terminal, else the first line of
@@ -237,37 +317,62 @@ fn find_wallet(authority: &Authority, r: &WalletRef) -> anyhow::Result<(AppId, W
 }
 
 /// Runs `authd app …`.
-pub fn app(authority: &Authority, command: AppCommand) -> anyhow::Result<()> {
+pub fn app(
+    authority: &Authority,
+    audit: &dyn AuditStore,
+    command: AppCommand,
+) -> anyhow::Result<()> {
     let now = SystemClock.now();
+    let set_status = |r: &AppRef, status: Status| -> anyhow::Result<()> {
+        let id = app_id(&r.app)?;
+        let app = authority
+            .set_app_status(&id, status, now)
+            .with_context(|| format!("no app {}", r.app))?;
+        print(&app_json(&app));
+        record(audit, "update_app", app.id.as_str())
+    };
     match command {
         AppCommand::Create { name } => {
             let app = authority.create_app(&name, now)?;
-            print(
-                &json!({"appId": app.id.as_str(), "name": app.name, "status": app.status.as_str()}),
-            );
+            print(&app_json(&app));
+            record(audit, "create_app", app.id.as_str())?;
         }
         AppCommand::List => {
             let mut offset = 0;
             loop {
                 let (apps, total) = authority.apps(Page::new(Page::MAX_LIMIT, offset)?)?;
-                for app in &apps {
-                    print(
-                        &json!({"appId": app.id.as_str(), "name": app.name, "status": app.status.as_str()}),
-                    );
-                }
+                apps.iter().for_each(|a| print(&app_json(a)));
                 offset += Page::MAX_LIMIT;
                 if u64::from(offset) >= total || apps.is_empty() {
                     break;
                 }
             }
         }
+        AppCommand::Show(r) => {
+            let app = authority
+                .app(&app_id(&r.app)?)
+                .with_context(|| format!("no app {}", r.app))?;
+            print(&app_json(&app));
+        }
+        AppCommand::Suspend(r) => set_status(&r, Status::Suspended)?,
+        AppCommand::Activate(r) => set_status(&r, Status::Active)?,
     }
     Ok(())
 }
 
 /// Runs `authd wallet …`.
-pub fn wallet(authority: &Authority, command: WalletCommand) -> anyhow::Result<()> {
+pub fn wallet(
+    authority: &Authority,
+    audit: &dyn AuditStore,
+    command: WalletCommand,
+) -> anyhow::Result<()> {
     let now = SystemClock.now();
+    let update = |r: &WalletRef, status: Option<Status>, role: Option<WalletRole>| {
+        let (app, w) = find_wallet(authority, r)?;
+        let w = authority.update_wallet(&app, &w.id, status, role, now)?;
+        print(&wallet_json(&w));
+        record(audit, "update_wallet", &w.id)
+    };
     match command {
         WalletCommand::Create {
             app,
@@ -282,6 +387,7 @@ pub fn wallet(authority: &Authority, command: WalletCommand) -> anyhow::Result<(
                 .create_wallet(&app, &username, &password, role, now)
                 .context("creating the wallet")?;
             print(&wallet_json(&wallet));
+            record(audit, "create_wallet", &wallet.id)?;
         }
         WalletCommand::List { app } => {
             let app = app_id(&app)?;
@@ -296,52 +402,74 @@ pub fn wallet(authority: &Authority, command: WalletCommand) -> anyhow::Result<(
                 }
             }
         }
-        WalletCommand::Suspend(r) => {
-            let (app, w) = find_wallet(authority, &r)?;
-            let w = authority.update_wallet(&app, &w.id, Some(Status::Suspended), None, now)?;
-            print(&wallet_json(&w));
-        }
-        WalletCommand::Activate(r) => {
-            let (app, w) = find_wallet(authority, &r)?;
-            let w = authority.update_wallet(&app, &w.id, Some(Status::Active), None, now)?;
-            print(&wallet_json(&w));
+        WalletCommand::Show(r) => print(&wallet_json(&find_wallet(authority, &r)?.1)),
+        WalletCommand::Suspend(r) => update(&r, Some(Status::Suspended), None)?,
+        WalletCommand::Activate(r) => update(&r, Some(Status::Active), None)?,
+        WalletCommand::SetRole { wallet, role } => {
+            let role = WalletRole::parse(&role).map_err(|e| anyhow::anyhow!("{e}"))?;
+            update(&wallet, None, Some(role))?;
         }
         WalletCommand::RotatePassword(r) => {
             let (app, w) = find_wallet(authority, &r)?;
             let password = read_password()?;
             let revoked = authority.rotate_wallet_password(&app, &w.id, &password, now)?;
             print(&json!({"id": w.id, "revokedSessions": revoked}));
+            record(audit, "rotate_wallet_password", &w.id)?;
         }
         WalletCommand::Delete(r) => {
             let (app, w) = find_wallet(authority, &r)?;
             authority.delete_wallet(&app, &w.id)?;
             print(&json!({"id": w.id, "deleted": true}));
+            record(audit, "delete_wallet", &w.id)?;
         }
     }
     Ok(())
 }
 
 /// Runs `authd user …`.
-pub fn user(authority: &Authority, command: UserCommand) -> anyhow::Result<()> {
+pub fn user(
+    authority: &Authority,
+    audit: &dyn AuditStore,
+    command: UserCommand,
+) -> anyhow::Result<()> {
     let now = SystemClock.now();
-    match command {
-        UserCommand::GrantRole { email, role } => {
-            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let Some(role) = Role::parse(&role) else {
-                bail!("a role is an upper-case identifier such as ADMIN");
-            };
-            let user = authority
-                .user_by_email(&email)
-                .context("no user with that email")?;
+    let (user, roles, status) = match command {
+        UserCommand::GrantRole { user, role } => {
+            let (user, role) = (find_user(authority, &user)?, role_named(&role)?);
             let mut roles = user.roles.clone();
             if !roles.contains(&role) {
                 roles.push(role);
             }
-            let user = authority.update_user(&user.id, Some(&roles), None, now)?;
-            print(
-                &json!({"id": user.id.as_str(), "email": user.email, "roles": user.role_names()}),
-            );
+            (user, Some(roles), None)
         }
+        UserCommand::RevokeRole { user, role } => {
+            let (user, role) = (find_user(authority, &user)?, role_named(&role)?);
+            let roles = user.roles.iter().filter(|r| **r != role).cloned().collect();
+            (user, Some(roles), None)
+        }
+        UserCommand::Suspend(r) => (find_user(authority, &r)?, None, Some(UserStatus::Suspended)),
+        UserCommand::Activate(r) => (find_user(authority, &r)?, None, Some(UserStatus::Active)),
+    };
+    let user = authority.update_user(&user.id, roles.as_deref(), status, now)?;
+    print(&user_json(&user));
+    record(audit, "update_user", user.id.as_str())
+}
+
+fn role_named(raw: &str) -> anyhow::Result<Role> {
+    Role::parse(raw).context("a role is an upper-case identifier such as ADMIN")
+}
+
+fn find_user(authority: &Authority, r: &UserRef) -> anyhow::Result<User> {
+    match (&r.email, &r.id) {
+        (Some(email), _) => {
+            let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+            authority
+                .user_by_email(&email)
+                .context("no user with that email")
+        }
+        (None, Some(id)) => UserId::parse(id)
+            .context("a user id is a UUID")
+            .and_then(|id| authority.user(&id).context("no user with that id")),
+        (None, None) => bail!("name the user with --email or --id"),
     }
-    Ok(())
 }

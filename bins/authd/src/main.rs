@@ -84,9 +84,18 @@ fn main() -> anyhow::Result<()> {
         Command::Devices {
             command: DevicesCommand::Purge { inactive_days },
         } => purge_devices(&cli.settings, inactive_days),
-        Command::App { command } => admin::app(&authority(&cli.settings)?.0, command),
-        Command::Wallet { command } => admin::wallet(&authority(&cli.settings)?.0, command),
-        Command::User { command } => admin::user(&authority(&cli.settings)?.0, command),
+        Command::App { command } => {
+            let (authority, _, database) = authority(&cli.settings)?;
+            admin::app(&authority, database.as_ref(), command)
+        }
+        Command::Wallet { command } => {
+            let (authority, _, database) = authority(&cli.settings)?;
+            admin::wallet(&authority, database.as_ref(), command)
+        }
+        Command::User { command } => {
+            let (authority, _, database) = authority(&cli.settings)?;
+            admin::user(&authority, database.as_ref(), command)
+        }
         Command::Audit(args) => admin::audit(&cli.settings.database_url, &args),
         Command::Keys { command } => admin::keys(&cli.settings, command),
         Command::Openapi => {

@@ -290,3 +290,180 @@ fn authd_openapi_prints_the_committed_description_without_touching_a_database() 
         "login"
     );
 }
+
+#[test]
+fn what_the_admin_api_does_the_command_line_does_too_on_sqlite() {
+    everything_from_the_command_line(&TestDatabase::sqlite());
+}
+
+#[test]
+fn what_the_admin_api_does_the_command_line_does_too_on_postgres() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    everything_from_the_command_line(&db);
+}
+
+/// The contract: everything the admin API does is also reachable from the command line.
+/// Here an operator reads and suspends an app, changes a wallet's role, suspends and
+/// reactivates a user and takes a role back, and finds each change in the audit trail.
+fn everything_from_the_command_line(db: &TestDatabase) {
+    let url = db.url();
+    let run = |args: &[&str]| {
+        let (ok, out, err) = authd(url, args, "");
+        assert!(ok, "authd {args:?}: {err}");
+        out.into_iter().next().unwrap_or(Value::Null)
+    };
+    let created = run(&["app", "create", "--name", "Sensors"]);
+    let app = field(&created, "appId");
+    let shown = run(&["app", "show", "--app", &app]);
+    assert_eq!(shown, created);
+    assert!(
+        shown["createdAt"].as_str().unwrap().ends_with('Z'),
+        "{shown}"
+    );
+    let (ok, _, err) = authd(
+        url,
+        &[
+            "wallet",
+            "create",
+            "--app",
+            &app,
+            "--username",
+            "sensor01",
+            "--role",
+            "device",
+        ],
+        "sensor password 1\n",
+    );
+    assert!(ok, "{err}");
+
+    let server = Authd::start(&[("AUTHD_DATABASE_URL", url)]);
+    let wallet_login = || {
+        server.post(
+            "/v2/auth/wallet/login",
+            None,
+            json!({"username": format!("sensor01@{app}"), "password": "sensor password 1"}),
+        )
+    };
+    assert_eq!(
+        run(&["app", "suspend", "--app", &app])["status"],
+        "suspended"
+    );
+    assert_eq!(run(&["app", "show", "--app", &app])["status"], "suspended");
+    assert_eq!(
+        wallet_login().0,
+        403,
+        "a suspended app's wallets cannot log in"
+    );
+    assert_eq!(run(&["app", "activate", "--app", &app])["status"], "active");
+
+    let changed = run(&[
+        "wallet", "set-role", "--app", &app, "--wallet", "sensor01", "--role", "gateway",
+    ]);
+    assert_eq!(changed["role"], "gateway");
+    let shown = run(&[
+        "wallet",
+        "show",
+        "--app",
+        &app,
+        "--wallet",
+        &field(&changed, "id"),
+    ]);
+    assert_eq!(shown, changed);
+    let (status, token) = wallet_login();
+    assert_eq!(status, 200, "{token}");
+    let (_, me) = server.get("/api/auth/me", Some(&field(&token, "accessToken")));
+    assert_eq!(me["role"], "gateway", "{me}");
+
+    let session = server.register("alice@example.com", "alice");
+    let id = session["user"]["id"].as_str().unwrap().to_owned();
+    let login = || {
+        server.post(
+            "/api/auth/login",
+            None,
+            json!({"email": "alice@example.com", "password": crate::PASSWORD}),
+        )
+    };
+    let suspended = run(&["user", "suspend", "--email", "alice@example.com"]);
+    assert_eq!(
+        (suspended["id"].as_str(), &suspended["status"]),
+        (Some(id.as_str()), &json!("suspended"))
+    );
+    assert_eq!(login().0, 403);
+    let (status, _) = server.post(
+        "/api/auth/refresh",
+        None,
+        json!({"refreshToken": field(&session, "refreshToken")}),
+    );
+    assert!(
+        status == 401 || status == 403,
+        "a suspended user's session ended: {status}"
+    );
+    assert_eq!(run(&["user", "activate", "--id", &id])["status"], "active");
+    assert_eq!(login().0, 200);
+
+    assert_eq!(
+        run(&["user", "grant-role", "--id", &id, "--role", "ADMIN"])["roles"],
+        json!(["USER", "ADMIN"])
+    );
+    assert_eq!(
+        run(&[
+            "user",
+            "revoke-role",
+            "--email",
+            "alice@example.com",
+            "--role",
+            "ADMIN"
+        ])["roles"],
+        json!(["USER"])
+    );
+    let (_, session) = login();
+    let (status, _) = server.get("/v2/apps", Some(&field(&session, "accessToken")));
+    assert_eq!(status, 403, "the revoked role no longer administers");
+
+    let (_, trail, _) = authd(url, &["audit", "--principal", &id], "");
+    let changes: Vec<_> = trail
+        .iter()
+        .filter(|e| e["event"] == "admin.update_user")
+        .collect();
+    assert_eq!(changes.len(), 4, "{trail:?}");
+    assert!(changes.iter().all(|e| e["actor"] == "cli"), "{changes:?}");
+    let (_, trail, _) = authd(url, &["audit", "--event", "admin.update_app"], "");
+    assert_eq!(trail.len(), 2, "{trail:?}");
+
+    // Mistakes are refused with a message, and change nothing.
+    for (args, says) in [
+        (
+            &[
+                "app",
+                "show",
+                "--app",
+                "app_00000000000000000000000000000000",
+            ][..],
+            "no app",
+        ),
+        (&["app", "suspend", "--app", "not-an-app"], "app"),
+        (&["user", "suspend", "--id", "not-a-uuid"], "UUID"),
+        (
+            &[
+                "user",
+                "suspend",
+                "--email",
+                "alice@example.com",
+                "--id",
+                &id,
+            ],
+            "cannot be used with",
+        ),
+        (&["user", "suspend"], "--email"),
+        (
+            &["user", "grant-role", "--id", &id, "--role", "admin"],
+            "upper-case",
+        ),
+    ] {
+        let (ok, _, err) = authd(url, args, "");
+        assert!(!ok && err.contains(says), "authd {args:?}: {err}");
+    }
+    assert_eq!(login().0, 200);
+}
