@@ -28,6 +28,11 @@ pub struct Settings {
     )]
     pub bind: String,
 
+    /// Log filter: `info`, or per module (`info,authd::auth=debug`), as `RUST_LOG` is read
+    /// by every `env_logger` program.
+    #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
+    pub rust_log: String,
+
     /// `sqlite://PATH` (embedded) or `postgres://…`.
     #[arg(
         long,

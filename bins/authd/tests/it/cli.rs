@@ -467,3 +467,34 @@ fn everything_from_the_command_line(db: &TestDatabase) {
     }
     assert_eq!(login().0, 200);
 }
+
+#[test]
+fn the_log_filter_is_a_flag_as_well_as_rust_log() {
+    let db = TestDatabase::sqlite();
+    let stderr = |args: &[&str], env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_authd"));
+        cmd.args(args)
+            .env("AUTHD_DATABASE_URL", db.url())
+            .env_remove("RUST_LOG");
+        if let Some(filter) = env {
+            cmd.env("RUST_LOG", filter);
+        }
+        let out = cmd.output().expect("run authd");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(
+        stderr(&["app", "list"], None).contains("INFO"),
+        "info by default"
+    );
+    assert!(!stderr(&["app", "list"], Some("warn")).contains("INFO"));
+    assert!(!stderr(&["--rust-log", "warn", "app", "list"], None).contains("INFO"));
+    assert!(
+        !stderr(&["app", "list", "--rust-log", "error"], Some("info")).contains("INFO"),
+        "the flag wins over the variable"
+    );
+}
