@@ -54,7 +54,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 }
 
 /// `application/json`, or any `+json` type, with any parameters.
-fn is_json(req: &HttpRequest) -> bool {
+pub(crate) fn is_json(req: &HttpRequest) -> bool {
     let Some(value) = req
         .headers()
         .get(CONTENT_TYPE)

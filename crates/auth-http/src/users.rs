@@ -1,7 +1,7 @@
 //! The user routes of `/api/auth`: register, login, refresh, logout, me.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::{
     AccessClaims, AuthError, Authority, Device, Email, Password, PrincipalKind, User, UserSession,
     UserStatus, Username, Wallet,
@@ -235,7 +235,7 @@ pub(crate) async fn logout(
         .finish())
 }
 
-/// The optional logout body: empty, or JSON with `Content-Type: application/json`.
+/// The optional logout body: empty, or JSON with a JSON `Content-Type`, as on every route.
 fn logout_request(
     req: &HttpRequest,
     body: Result<web::Bytes, actix_web::Error>,
@@ -244,7 +244,7 @@ fn logout_request(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(LogoutRequest::default());
     }
-    if req.content_type() != "application/json" {
+    if !crate::body::is_json(req) {
         return Err(ApiError::BadRequest(
             "Content-Type must be application/json".into(),
         ));

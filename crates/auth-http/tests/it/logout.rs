@@ -117,3 +117,17 @@ async fn a_logout_body_that_is_not_json_is_refused_and_logs_nobody_out() {
     send(&app, req).await.assert_error(400, "INVALID_REQUEST");
     assert_eq!(me(&app, &reg.str("accessToken")).await.status, 200);
 }
+
+#[actix_web::test]
+async fn a_logout_body_is_json_whatever_case_or_charset_its_content_type_has() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    let reg = register(&app, "alice@example.com", "alice").await;
+    let req = logout_request(&reg.str("accessToken"))
+        .insert_header(("content-type", "Application/JSON; charset=utf-8"))
+        .set_payload(json!({"refreshToken": reg.str("refreshToken")}).to_string());
+    assert_eq!(send(&app, req).await.status, 204);
+    me(&app, &reg.str("accessToken"))
+        .await
+        .assert_error(401, "INVALID_TOKEN");
+}
