@@ -125,12 +125,28 @@ impl DeviceStore for Database {
     }
 
     fn touch_device(&self, id: &str, at: UnixTime) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        diesel::update(devices::table.find(id))
-            .set(devices::last_seen_at.eq(at.secs()))
-            .execute(&mut *conn)
-            .map(drop)
-            .map_err(store_error)
+        // Every refresh of a device touches it: a statement prepared once per connection
+        // (not `diesel::update`, parsed on every execution), and on SQLite a grouped write
+        // that shares its commit with the writes queued meanwhile (rotations, the audit
+        // trail) instead of taking the writer and an fsync for itself.
+        const TOUCH: &str = "UPDATE devices SET last_seen_at = $1 WHERE id = $2";
+        if self.backend() == Backend::Postgres {
+            return self.on_postgres(|pg| {
+                Prepared::new(TOUCH)
+                    .int(at.secs())
+                    .text(id)
+                    .execute(pg)
+                    .map(drop)
+            });
+        }
+        let id = id.to_owned();
+        self.group_write(move |conn| {
+            on_backend!(conn, |c| Prepared::new(TOUCH)
+                .int(at.secs())
+                .text(&id)
+                .execute(c)
+                .map(drop))
+        })
     }
 
     fn purge_devices(&self, seen_before: UnixTime, limit: usize) -> Result<usize, StoreError> {

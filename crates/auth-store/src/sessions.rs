@@ -237,18 +237,19 @@ impl SessionStore for Database {
         let (id, next) = (id.clone(), next.clone());
         self.group_write(move |conn| {
             on_backend!(conn, |c| {
-                let advanced = diesel::update(
-                    sessions::table
-                        .filter(sessions::id.eq(id.as_str()))
-                        .filter(sessions::generation.eq(from_generation))
-                        .filter(sessions::revoked_at.is_null()),
+                // Not `diesel::update`, which is parsed anew on every execution.
+                let advanced = Prepared::new(
+                    "UPDATE sessions
+                        SET generation = $1, current_hash = $2, current_expires_at = $3,
+                            rotated_at = $4
+                      WHERE id = $5 AND generation = $6 AND revoked_at IS NULL",
                 )
-                .set((
-                    sessions::generation.eq(next.generation),
-                    sessions::current_hash.eq(next.hash.as_str()),
-                    sessions::current_expires_at.eq(next.expires_at.secs()),
-                    sessions::rotated_at.eq(Some(rotated_at.secs())),
-                ))
+                .int(next.generation)
+                .text(next.hash.as_str())
+                .int(next.expires_at.secs())
+                .int(rotated_at.secs())
+                .text(id.as_str())
+                .int(from_generation)
                 .execute(c)?;
                 if advanced == 1 {
                     diesel::insert_into(refresh_tokens::table)
