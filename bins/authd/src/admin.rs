@@ -9,8 +9,9 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{Context, bail};
 use auth_core::{
     App, AppId, AuditEvent, AuditStore, Authority, Clock, Email, Page, Password, Role, Status,
-    SystemClock, UnixTime, User, UserId, UserStatus, Username, Wallet, WalletRole,
+    SystemClock, User, UserId, UserStatus, Username, Wallet, WalletRole,
 };
+use auth_http::rfc3339;
 use clap::Subcommand;
 use serde_json::json;
 
@@ -247,16 +248,6 @@ fn record(audit: &dyn AuditStore, action: &str, target: &str) -> anyhow::Result<
 
 fn print(value: &serde_json::Value) {
     println!("{value}");
-}
-
-fn rfc3339(t: UnixTime) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t.secs())
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 fn app_json(a: &App) -> serde_json::Value {

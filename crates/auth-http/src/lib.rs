@@ -44,6 +44,7 @@ pub use error::ApiError;
 pub use hashing::HashingGate;
 pub use metrics::Metrics;
 pub use openapi::openapi_json;
+pub use operations::rfc3339;
 pub use rate_limit::{RateLimiter, RouteFamily};
 pub use request_id::RequestId;
 pub use resource::{AccessVerifier, Principal, RequireRole, RoleGuard};

@@ -46,8 +46,10 @@ pub(crate) async fn readyz(state: web::Data<AuthState>) -> Result<HttpResponse, 
         .json(Probe { status: "ready" }))
 }
 
-/// An instant as RFC 3339 UTC.
-pub(crate) fn rfc3339(t: UnixTime) -> String {
+/// An instant as every response of the API writes it (`createdAt`, `timestamp`, …):
+/// RFC 3339 in UTC, to the second. Exposed so that other front ends of authd (its command
+/// line) print the same shapes.
+pub fn rfc3339(t: UnixTime) -> String {
     time::OffsetDateTime::from_unix_timestamp(t.secs())
         .ok()
         .and_then(|t| {

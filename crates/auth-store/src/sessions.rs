@@ -143,6 +143,26 @@ pub(crate) fn bind_session<'a>(
         .int(first.expires_at.secs())
 }
 
+/// A statement that advances session `id` from `from_generation` to `next`, with its
+/// values bound in the order both backends' statements number them: `$1` the new
+/// generation, `$2` its token hash, `$3` its expiry, `$4` the rotation time, `$5` the
+/// session, `$6` the generation it must be at.
+fn advancing<'a>(
+    sql: &'static str,
+    id: &'a SessionId,
+    from_generation: i64,
+    next: &'a RefreshRecord,
+    rotated_at: UnixTime,
+) -> Prepared<'a> {
+    Prepared::new(sql)
+        .int(next.generation)
+        .text(next.hash.as_str())
+        .int(next.expires_at.secs())
+        .int(rotated_at.secs())
+        .text(id.as_str())
+        .int(from_generation)
+}
+
 impl SessionStore for Database {
     fn create_session(&self, session: &Session, first: &RefreshRecord) -> Result<(), StoreError> {
         if self.backend() == Backend::Sqlite {
@@ -214,7 +234,7 @@ impl SessionStore for Database {
             // concurrent rotation re-checks `generation` after the first commits
             // (READ COMMITTED), so exactly one of them advances.
             return self.on_postgres(|pg| {
-                Prepared::new(
+                advancing(
                     "WITH advanced AS (
                      UPDATE sessions
                         SET generation = $1, current_hash = $2, current_expires_at = $3,
@@ -223,13 +243,11 @@ impl SessionStore for Database {
                   RETURNING id)
                  INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
                  SELECT $2, id, $1, $3 FROM advanced",
+                    id,
+                    from_generation,
+                    next,
+                    rotated_at,
                 )
-                .int(next.generation)
-                .text(next.hash.as_str())
-                .int(next.expires_at.secs())
-                .int(rotated_at.secs())
-                .text(id.as_str())
-                .int(from_generation)
                 .execute(pg)
                 .map(|inserted| inserted == 1)
             });
@@ -238,18 +256,16 @@ impl SessionStore for Database {
         self.group_write(move |conn| {
             on_backend!(conn, |c| {
                 // Not `diesel::update`, which is parsed anew on every execution.
-                let advanced = Prepared::new(
+                let advanced = advancing(
                     "UPDATE sessions
                         SET generation = $1, current_hash = $2, current_expires_at = $3,
                             rotated_at = $4
                       WHERE id = $5 AND generation = $6 AND revoked_at IS NULL",
+                    &id,
+                    from_generation,
+                    &next,
+                    rotated_at,
                 )
-                .int(next.generation)
-                .text(next.hash.as_str())
-                .int(next.expires_at.secs())
-                .int(rotated_at.secs())
-                .text(id.as_str())
-                .int(from_generation)
                 .execute(c)?;
                 if advanced == 1 {
                     diesel::insert_into(refresh_tokens::table)

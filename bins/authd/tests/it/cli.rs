@@ -11,10 +11,28 @@ use crate::{Authd, field};
 /// Runs `authd ARGS` on the database at `url`, feeding `stdin`; returns exit success and
 /// the JSON lines it printed.
 fn authd(url: &str, args: &[&str], stdin: &str) -> (bool, Vec<Value>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_authd"))
+    authd_with(url, args, stdin, &[])
+}
+
+/// Like [`authd`], with `env` set (`Some`) or removed (`None`) besides.
+fn authd_with(
+    url: &str,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, Option<&str>)],
+) -> (bool, Vec<Value>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
+    command
         .args(args)
         .env("AUTHD_DATABASE_URL", url)
-        .env_remove("AUTHD_JWT_ALG")
+        .env_remove("AUTHD_JWT_ALG");
+    for (name, value) in env {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -471,21 +489,10 @@ fn everything_from_the_command_line(db: &TestDatabase) {
 #[test]
 fn the_log_filter_is_a_flag_as_well_as_rust_log() {
     let db = TestDatabase::sqlite();
-    let stderr = |args: &[&str], env: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_authd"));
-        cmd.args(args)
-            .env("AUTHD_DATABASE_URL", db.url())
-            .env_remove("RUST_LOG");
-        if let Some(filter) = env {
-            cmd.env("RUST_LOG", filter);
-        }
-        let out = cmd.output().expect("run authd");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+    let stderr = |args: &[&str], rust_log: Option<&str>| {
+        let (ok, _, err) = authd_with(db.url(), args, "", &[("RUST_LOG", rust_log)]);
+        assert!(ok, "{err}");
+        err
     };
     assert!(
         stderr(&["app", "list"], None).contains("INFO"),
