@@ -591,18 +591,18 @@ impl Authority {
         now: UnixTime,
     ) -> Result<DeviceSession, AuthError> {
         let presented = RefreshToken::parse(presented)?;
-        let (rotated, mut device) = session::rotate_admitting(
+        // The token, its session and the device in one read.
+        let (rotated, mut device) = session::rotate_found(
             self.store.as_ref(),
             &presented,
             PrincipalKind::Device,
             now,
             &self.policy,
-            |session| {
-                self.store
-                    .device_by_id(&session.principal_id)?
-                    .ok_or(AuthError::InvalidToken(
-                        "the session's device no longer exists",
-                    ))
+            |hash| self.store.find_device_refresh(hash),
+            |_, device| {
+                device.ok_or(AuthError::InvalidToken(
+                    "the session's device no longer exists",
+                ))
             },
         )?;
         self.store.touch_device(&device.id, now)?;
@@ -1553,6 +1553,31 @@ mod tests {
         ));
         // The purged device comes back as a new device.
         assert!(device(&a, "idle-device", Platform::Ios, later).new_device);
+    }
+
+    #[test]
+    fn a_device_session_without_its_device_refreshes_no_more() {
+        use crate::SessionStore as _;
+        let (a, store) = authority();
+        let user = register(&a, "alice@example.com", "alice").unwrap();
+        let orphan = session::start(PrincipalKind::Device, "dev_gone", T0, &a.policy).unwrap();
+        store
+            .create_session(&orphan.session, &orphan.first)
+            .unwrap();
+        assert!(matches!(
+            a.refresh_device(orphan.token.expose(), T0.plus_secs(1)),
+            Err(AuthError::InvalidToken(
+                "the session's device no longer exists"
+            ))
+        ));
+        // A user's token is no device's, whatever the store finds with it.
+        assert!(matches!(
+            a.refresh_device(user.tokens.refresh_token.expose(), T0.plus_secs(1)),
+            Err(AuthError::InvalidToken(_))
+        ));
+        // The refusal changed nothing: the token is still the session's current one.
+        let (record, session) = store.find_refresh(&orphan.first.hash).unwrap().unwrap();
+        assert_eq!((record.generation, session.generation), (0, 0));
     }
 
     fn app_with_wallet(a: &Authority) -> (App, Wallet) {

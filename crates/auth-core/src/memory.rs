@@ -306,6 +306,21 @@ impl DeviceStore for MemoryStore {
         Ok(self.state().devices.iter().find(|d| d.id == id).cloned())
     }
 
+    fn find_device_refresh(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(RefreshRecord, Session, Option<Device>)>, StoreError> {
+        let s = self.state();
+        Ok(s.refresh.get(hash.as_str()).and_then(|r| {
+            let session = s.sessions.get(r.session_id.as_str())?;
+            let device = (session.kind == PrincipalKind::Device)
+                .then(|| s.devices.iter().find(|d| d.id == session.principal_id))
+                .flatten()
+                .cloned();
+            Some((r.clone(), session.clone(), device))
+        }))
+    }
+
     fn touch_device(&self, id: &str, at: UnixTime) -> Result<(), StoreError> {
         if let Some(d) = self.state().devices.iter_mut().find(|d| d.id == id) {
             d.last_seen_at = at;

@@ -4,13 +4,13 @@ use crate::connection::on_backend;
 use crate::statement::Prepared;
 use auth_core::{
     Device, DeviceId, DeviceStore, Platform, PrincipalKind, RefreshRecord, Session, StoreError,
-    UnixTime,
+    TokenHash, UnixTime,
 };
 use diesel::prelude::*;
 
 use crate::error::store_error;
-use crate::schema::{devices, sessions};
-use crate::sessions::{bind_session, insert_session};
+use crate::schema::{devices, refresh_tokens, sessions};
+use crate::sessions::{RefreshRow, SessionRow, bind_session, insert_session};
 use crate::{Backend, Database};
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -122,6 +122,35 @@ impl DeviceStore for Database {
         .map_err(store_error)?
         .map(Device::try_from)
         .transpose()
+    }
+
+    fn find_device_refresh(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(RefreshRecord, Session, Option<Device>)>, StoreError> {
+        let mut conn = self.conn()?;
+        let found = on_backend!(&mut *conn, |c| refresh_tokens::table
+            .inner_join(sessions::table)
+            .left_join(
+                devices::table.on(devices::id
+                    .eq(sessions::principal_id)
+                    .and(sessions::principal_kind.eq(PrincipalKind::Device.as_str()))),
+            )
+            .filter(refresh_tokens::token_hash.eq(hash.as_str()))
+            .select((
+                RefreshRow::as_select(),
+                SessionRow::as_select(),
+                Option::<DeviceRow>::as_select(),
+            ))
+            .get_result::<(RefreshRow, SessionRow, Option<DeviceRow>)>(c)
+            .optional())
+        .map_err(store_error)?;
+        found
+            .map(|(record, session, device)| {
+                let device = device.map(Device::try_from).transpose()?;
+                Ok((record.into(), session.try_into()?, device))
+            })
+            .transpose()
     }
 
     fn touch_device(&self, id: &str, at: UnixTime) -> Result<(), StoreError> {
