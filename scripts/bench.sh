@@ -141,7 +141,7 @@ header() {
 
 if $smoke; then
   header
-  for scenario in mixed wallet-refresh device; do
+  for scenario in mixed wallet-refresh device device-refresh; do
     run "$(fresh_sqlite)" sqlite "$scenario" 4
   done
   exit 0
@@ -174,6 +174,7 @@ for backend in $backends; do
   run "$(fresh)" "$backend" login 8
   run "$(fresh)" "$backend" refresh 32
   run "$(fresh)" "$backend" device 32
+  run "$(fresh)" "$backend" device-refresh 32
   run "$(fresh)" "$backend" me 32
   run "$(fresh)" "$backend" me 256
   run "$(fresh)" "$backend" wallet-login 8

@@ -16,6 +16,8 @@ pub enum Scenario {
     Refresh,
     /// Authenticate a new device each time (registration with its first session).
     Device,
+    /// Rotate a registered device's refresh chain, as a mobile app keeps its session.
+    DeviceRefresh,
     /// `GET /api/auth/me` with an access token (signature and session check).
     Me,
     /// Log in again and again as wallets of one app.
@@ -35,6 +37,7 @@ pub enum Op {
     Login,
     Refresh,
     Device,
+    DeviceRefresh,
     Me,
     WalletLogin,
     WalletRefresh,
@@ -42,10 +45,11 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 7] = [
+    pub const ALL: [Op; 8] = [
         Op::Login,
         Op::Refresh,
         Op::Device,
+        Op::DeviceRefresh,
         Op::Me,
         Op::WalletLogin,
         Op::WalletRefresh,
@@ -57,6 +61,7 @@ impl Op {
             Op::Login => "login",
             Op::Refresh => "refresh",
             Op::Device => "device",
+            Op::DeviceRefresh => "device-refresh",
             Op::Me => "me",
             Op::WalletLogin => "wallet-login",
             Op::WalletRefresh => "wallet-refresh",
@@ -202,6 +207,15 @@ pub fn prepare(
                 client.access = field(&reply, "accessToken");
             }
         }
+        Scenario::DeviceRefresh => {
+            let body = json!({
+                "deviceId": format!("bench-{run}-{index}"),
+                "platform": "IOS",
+            })
+            .to_string();
+            let session = patiently(conn, "/api/auth/device", None, &body, 200)?;
+            client.refresh = field(&session, "refreshToken");
+        }
         Scenario::Device => {}
     }
     Ok(client)
@@ -222,6 +236,7 @@ pub fn next_op(scenario: Scenario, client: &Client) -> Op {
         Scenario::Login => Op::Login,
         Scenario::Refresh | Scenario::Flood => Op::Refresh,
         Scenario::Device => Op::Device,
+        Scenario::DeviceRefresh => Op::DeviceRefresh,
         Scenario::Me => Op::Me,
         Scenario::WalletLogin => Op::WalletLogin,
         Scenario::WalletRefresh => Op::WalletRefresh,
@@ -268,6 +283,14 @@ pub fn perform(conn: &mut Connection, op: Op, client: &mut Client) -> Result<(),
             if session["newDevice"] != true {
                 return Err(Failure::Status(200, "device was not new".into()));
             }
+        }
+        Op::DeviceRefresh => {
+            let body = json!({ "refreshToken": client.refresh }).to_string();
+            let session = expect(
+                conn.send("POST", "/api/auth/device/refresh", None, Some(&body))?,
+                200,
+            )?;
+            client.refresh = field(&session, "refreshToken");
         }
         Op::Me => {
             expect(
