@@ -238,9 +238,7 @@ const CLI_ACTOR: &str = "cli";
 /// Records an administrative change made from the command line, as the admin API does for
 /// its own (`admin.<action>`, the changed principal, the actor).
 fn record(audit: &dyn AuditStore, action: &str, target: &str) -> anyhow::Result<()> {
-    let mut event = AuditEvent::new(SystemClock.now(), &format!("admin.{action}"), "success");
-    event.principal = Some(target.to_owned());
-    event.actor = Some(CLI_ACTOR.to_owned());
+    let event = AuditEvent::admin_change(SystemClock.now(), action, target, CLI_ACTOR);
     audit
         .record_events(&[event])
         .context("the change was made, but recording it in the audit trail failed")

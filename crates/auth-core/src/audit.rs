@@ -43,6 +43,16 @@ impl AuditEvent {
             user_agent: None,
         }
     }
+
+    /// An administrator's change: `admin.<action>` done by `actor` to `target`, whichever
+    /// front end (the admin API, the command line) made it.
+    #[must_use]
+    pub fn admin_change(at: UnixTime, action: &str, target: &str, actor: &str) -> Self {
+        let mut event = Self::new(at, &format!("admin.{action}"), "success");
+        event.principal = Some(target.to_owned());
+        event.actor = Some(actor.to_owned());
+        event
+    }
 }
 
 /// Which events to list.

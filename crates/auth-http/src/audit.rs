@@ -175,9 +175,7 @@ pub(crate) fn record_admin(
         "request_id={} admin={admin} action={action} target={target}",
         client.request_id.as_deref().unwrap_or("-")
     );
-    let mut row = AuditEvent::new(state.clock.now(), &format!("admin.{action}"), "success");
-    row.principal = Some(target.to_owned());
-    row.actor = Some(admin.to_owned());
+    let mut row = AuditEvent::admin_change(state.clock.now(), action, target, admin);
     row.client_addr = client.addr.map(|a| a.to_string());
     row.user_agent.clone_from(&client.user_agent);
     state.audit.push(row);
