@@ -78,6 +78,10 @@ fn filtered(
     query
 }
 
+/// Events per PostgreSQL statement: the audit writer's whole batch (9 parameters each,
+/// 2,304 in all, far below PostgreSQL's limit of 65,535).
+const EVENTS_PER_STATEMENT: usize = 256;
+
 impl AuditStore for Database {
     fn record_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         let rows: Vec<EventRow> = events.iter().map(EventRow::from).collect();
@@ -94,15 +98,22 @@ impl AuditStore for Database {
             });
         }
         self.on_postgres(|pg| {
-            // One statement per 64 events instead of a round trip per event, which was
-            // most of the trail's cost: every refresh adds an event.
+            // One multi-row statement per batch instead of a round trip per event, which
+            // was most of the trail's cost (every refresh adds an event). A single
+            // statement is atomic by itself, so only a batch larger than one needs the
+            // two more round trips of a transaction.
+            let insert = |pg: &mut PgConnection, chunk: &[EventRow]| {
+                diesel::insert_into(audit_events::table)
+                    .values(chunk)
+                    .execute(pg)
+                    .map(drop)
+            };
+            if rows.len() <= EVENTS_PER_STATEMENT {
+                return insert(pg, &rows);
+            }
             pg.transaction(|pg| {
-                rows.chunks(64).try_for_each(|chunk| {
-                    diesel::insert_into(audit_events::table)
-                        .values(chunk)
-                        .execute(pg)
-                        .map(drop)
-                })
+                rows.chunks(EVENTS_PER_STATEMENT)
+                    .try_for_each(|chunk| insert(pg, chunk))
             })
         })
     }
