@@ -17,12 +17,14 @@ use crate::{ApiError, AuthState, ClientInfo};
 
 /// Events waiting to be written, at most.
 const QUEUE: usize = 10_000;
-/// Events written per transaction, at most.
+/// Events written at once, at most.
 const BATCH: usize = 256;
 /// How long the writer waits after an event for more to write with it. A transaction per
 /// event cost PostgreSQL a commit per login, 4-5 % of the login rate; waiting this long
 /// shares the commit among the events of that time, and no request waits for it.
 const LINGER: Duration = Duration::from_millis(50);
+/// How often the writer looks for more events while it lingers.
+const LOOK_EVERY: Duration = Duration::from_millis(5);
 /// How long the writer waits before it tries a failed batch again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -100,12 +102,17 @@ fn write_batches(receiver: &Receiver<AuditEvent>, store: &dyn AuditStore, pendin
     while let Ok(first) = receiver.recv() {
         let until = Instant::now() + LINGER;
         let mut batch = vec![first];
-        while batch.len() < BATCH {
+        loop {
+            batch.extend(receiver.try_iter().take(BATCH - batch.len()));
             let left = until.saturating_duration_since(Instant::now());
-            match receiver.recv_timeout(left) {
-                Ok(event) => batch.push(event),
-                Err(_) => break,
+            if batch.len() >= BATCH || left.is_zero() {
+                break;
             }
+            // Short sleeps, not a wait on the channel: a waiting receiver is woken by every
+            // event sent, a futex call on the request's path and a context switch per
+            // request. Looking every few milliseconds still writes a full batch about
+            // when it fills.
+            std::thread::sleep(left.min(LOOK_EVERY));
         }
         // One retry, a second later, covers a momentary database hiccup (an unreachable
         // database answers at once, so an immediate retry would fail too); past that the
@@ -196,5 +203,74 @@ pub(crate) fn record_bearer_check<T>(
         log::debug!(target: "authd::auth", "event=bearer outcome=success principal={} client={addr}", principal.unwrap_or("-"));
     } else {
         record(state, "bearer", principal, client, result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use auth_core::{AuditFilter, Page, StoreError, UnixTime};
+
+    use super::*;
+
+    /// A store that keeps the size of every batch it was given.
+    #[derive(Default)]
+    struct Batches(Mutex<Vec<usize>>);
+
+    impl AuditStore for Batches {
+        fn record_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+            self.0.lock().unwrap().push(events.len());
+            Ok(())
+        }
+
+        fn list_events(
+            &self,
+            _: &AuditFilter,
+            _: Page,
+        ) -> Result<(Vec<AuditEvent>, u64), StoreError> {
+            Ok((Vec::new(), 0))
+        }
+    }
+
+    fn trail_with_batches() -> (AuditTrail, Arc<Batches>) {
+        let batches = Arc::new(Batches::default());
+        (AuditTrail::start(batches.clone()).unwrap(), batches)
+    }
+
+    fn push(trail: &AuditTrail, events: i64) {
+        for n in 0..events {
+            trail.push(AuditEvent::new(
+                UnixTime(1_800_000_000 + n),
+                "refresh",
+                "success",
+            ));
+        }
+    }
+
+    #[test]
+    fn events_of_the_same_moment_share_one_write() {
+        let (trail, batches) = trail_with_batches();
+        push(&trail, 10);
+        assert!(trail.flush(Duration::from_secs(5)));
+        assert_eq!(*batches.0.lock().unwrap(), [10]);
+    }
+
+    #[test]
+    fn a_burst_is_written_in_full_batches() {
+        let (trail, batches) = trail_with_batches();
+        push(&trail, 600);
+        assert!(trail.flush(Duration::from_secs(5)));
+        assert_eq!(*batches.0.lock().unwrap(), [BATCH, BATCH, 88]);
+    }
+
+    #[test]
+    fn events_a_linger_apart_are_written_apart() {
+        let (trail, batches) = trail_with_batches();
+        push(&trail, 3);
+        assert!(trail.flush(Duration::from_secs(5)));
+        push(&trail, 2);
+        assert!(trail.flush(Duration::from_secs(5)));
+        assert_eq!(*batches.0.lock().unwrap(), [3, 2]);
     }
 }
