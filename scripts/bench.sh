@@ -6,6 +6,8 @@
 #
 #   scripts/bench.sh                 # release build, 10 s per scenario, both databases
 #   scripts/bench.sh --duration 20   # longer runs
+#   scripts/bench.sh --scenarios login,refresh
+#                                    # only these scenarios (both databases)
 #   scripts/bench.sh --smoke         # CI: debug build, 3 s of a few scenarios on SQLite;
 #                                    # fails if any request fails
 #
@@ -17,13 +19,28 @@ cd "$(dirname "$0")/.."
 
 duration=10
 smoke=false
+scenarios="login refresh device device-refresh me wallet-login wallet-refresh mixed flood"
+only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration="$2"; shift 2 ;;
     --smoke) smoke=true; duration=3; shift ;;
+    --scenarios) only="$(echo "$2" | tr ',' ' ')"; shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
+for name in $only; do
+  case " $scenarios " in
+    *" $name "*) ;;
+    *) echo "unknown scenario: $name (known: $scenarios)" >&2; exit 2 ;;
+  esac
+done
+
+# Whether scenario $1 is to run: all of them unless --scenarios names some.
+wanted() {
+  [ -z "$only" ] && return 0
+  case " $only " in *" $1 "*) return 0 ;; *) return 1 ;; esac
+}
 
 if $smoke; then
   profile=debug
@@ -171,16 +188,18 @@ else
 fi
 for backend in $backends; do
   fresh() { if [ "$backend" = sqlite ]; then fresh_sqlite; else fresh_postgres; fi; }
-  run "$(fresh)" "$backend" login 8
-  run "$(fresh)" "$backend" refresh 32
-  run "$(fresh)" "$backend" device 32
-  run "$(fresh)" "$backend" device-refresh 32
-  run "$(fresh)" "$backend" me 32
-  run "$(fresh)" "$backend" me 256
-  run "$(fresh)" "$backend" wallet-login 8
-  run "$(fresh)" "$backend" wallet-refresh 32
-  run "$(fresh)" "$backend" mixed 32
-  run "$(fresh)" "$backend" flood 16
+  # scenario <name> <clients>: one row (or a few), on a fresh database.
+  scenario() { if wanted "$1"; then run "$(fresh)" "$backend" "$1" "$2"; fi; }
+  scenario login 8
+  scenario refresh 32
+  scenario device 32
+  scenario device-refresh 32
+  scenario me 32
+  scenario me 256
+  scenario wallet-login 8
+  scenario wallet-refresh 32
+  scenario mixed 32
+  scenario flood 16
 done
 
 echo
