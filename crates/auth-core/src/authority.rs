@@ -605,8 +605,11 @@ impl Authority {
                 ))
             },
         )?;
-        self.store.touch_device(&device.id, now)?;
-        device.last_seen_at = now;
+        // The rotation recorded the device as seen (a replay of it within the grace
+        // window did not move it again).
+        if let Some(rotated_at) = rotated.session.rotated_at {
+            device.last_seen_at = device.last_seen_at.max(rotated_at);
+        }
         let tokens = self.issue(
             &rotated.session,
             device_attributes(&device),
@@ -1518,10 +1521,15 @@ mod tests {
             .refresh_device(d.tokens.refresh_token.expose(), T0.plus_secs(100))
             .unwrap();
         assert_eq!(r1.device.last_seen_at, T0.plus_secs(100));
+        let stored_last_seen = || a.device(&d.device.id).unwrap().last_seen_at;
+        assert_eq!(stored_last_seen(), T0.plus_secs(100), "seen as it rotated");
         let retry = a
             .refresh_device(d.tokens.refresh_token.expose(), T0.plus_secs(105))
             .unwrap();
         assert_eq!(retry.tokens.refresh_token, r1.tokens.refresh_token);
+        // A retry within the grace window replays the rotation, last-seen time included.
+        assert_eq!(retry.device.last_seen_at, T0.plus_secs(100));
+        assert_eq!(stored_last_seen(), T0.plus_secs(100));
         assert!(matches!(
             a.refresh_device(d.tokens.refresh_token.expose(), T0.plus_secs(110)),
             Err(AuthError::RefreshTokenReused)

@@ -188,13 +188,13 @@ impl SessionStore for MemoryStore {
 
     fn advance_session(
         &self,
-        id: &SessionId,
+        session: &Session,
         from: i64,
         next: &RefreshRecord,
         at: UnixTime,
     ) -> Result<bool, StoreError> {
         let mut s = self.state();
-        let Some(sess) = s.sessions.get_mut(id.as_str()) else {
+        let Some(sess) = s.sessions.get_mut(session.id.as_str()) else {
             return Ok(false);
         };
         if sess.generation != from || sess.revoked_at.is_some() {
@@ -204,8 +204,14 @@ impl SessionStore for MemoryStore {
         sess.current_hash = next.hash.clone();
         sess.current_expires_at = next.expires_at;
         sess.rotated_at = Some(at);
+        let device = (sess.kind == PrincipalKind::Device).then(|| sess.principal_id.clone());
         s.refresh
             .insert(next.hash.as_str().to_owned(), next.clone());
+        if let Some(device) = device
+            && let Some(d) = s.devices.iter_mut().find(|d| d.id == device)
+        {
+            d.last_seen_at = at;
+        }
         Ok(true)
     }
 

@@ -499,7 +499,7 @@ pub fn rotate_found<F, P>(
                     generation,
                     expires_at,
                 };
-                if store.advance_session(&session.id, record.generation, &next, now)? {
+                if store.advance_session(&session, record.generation, &next, now)? {
                     let session = Session {
                         generation,
                         current_hash: next.hash,
@@ -560,9 +560,11 @@ pub trait SessionStore: Send + Sync {
     /// [`StoreError`] when storage fails.
     fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
 
-    /// Advances a session from generation `from_generation` to `next.generation`: `next`
+    /// Advances `session` from generation `from_generation` to `next.generation`: `next`
     /// becomes its current token, `rotated_at` starts the previous token's grace, and `next`
-    /// is recorded in the chain.
+    /// is recorded in the chain. A device's session also records its device as last seen
+    /// at `rotated_at`, in the same step: a refresh is how a device shows it is still in
+    /// use, and one write instead of two is a round trip and a commit fewer per refresh.
     ///
     /// Returns `Ok(false)` and changes nothing when the session is no longer at
     /// `from_generation` or is revoked. MUST be atomic: of concurrent calls with the same
@@ -572,7 +574,7 @@ pub trait SessionStore: Send + Sync {
     /// [`StoreError`] when storage fails; nothing is changed then.
     fn advance_session(
         &self,
-        id: &SessionId,
+        session: &Session,
         from_generation: i64,
         next: &RefreshRecord,
         rotated_at: UnixTime,
@@ -957,7 +959,7 @@ mod tests {
         }
         fn advance_session(
             &self,
-            id: &SessionId,
+            session: &Session,
             from: i64,
             next: &RefreshRecord,
             at: UnixTime,
@@ -977,7 +979,7 @@ mod tests {
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
                 return Ok(false);
             }
-            self.inner.advance_session(id, from, next, at)
+            self.inner.advance_session(session, from, next, at)
         }
         fn purge_sessions(
             &self,

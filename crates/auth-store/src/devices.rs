@@ -23,6 +23,11 @@ struct DeviceRow {
     last_seen_at: i64,
 }
 
+/// Records a device as seen: `$1` the time, `$2` the device. Every refresh of a device
+/// runs it (with its rotation, in `advance_session`), so it is a statement prepared once
+/// per connection, not `diesel::update`, which is parsed on every execution.
+pub(crate) const TOUCH: &str = "UPDATE devices SET last_seen_at = $1 WHERE id = $2";
+
 impl From<&Device> for DeviceRow {
     fn from(d: &Device) -> Self {
         Self {
@@ -154,11 +159,6 @@ impl DeviceStore for Database {
     }
 
     fn touch_device(&self, id: &str, at: UnixTime) -> Result<(), StoreError> {
-        // Every refresh of a device touches it: a statement prepared once per connection
-        // (not `diesel::update`, parsed on every execution), and on SQLite a grouped write
-        // that shares its commit with the writes queued meanwhile (rotations, the audit
-        // trail) instead of taking the writer and an fsync for itself.
-        const TOUCH: &str = "UPDATE devices SET last_seen_at = $1 WHERE id = $2";
         if self.backend() == Backend::Postgres {
             return self.on_postgres(|pg| {
                 Prepared::new(TOUCH)
@@ -168,6 +168,8 @@ impl DeviceStore for Database {
                     .map(drop)
             });
         }
+        // A grouped write, sharing its commit with the writes queued meanwhile (rotations,
+        // the audit trail) instead of taking the writer and an fsync for itself.
         let id = id.to_owned();
         self.group_write(move |conn| {
             on_backend!(conn, |c| Prepared::new(TOUCH)

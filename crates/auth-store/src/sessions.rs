@@ -222,37 +222,62 @@ impl SessionStore for Database {
 
     fn advance_session(
         &self,
-        id: &SessionId,
+        session: &Session,
         from_generation: i64,
         next: &RefreshRecord,
         rotated_at: UnixTime,
     ) -> Result<bool, StoreError> {
+        let device = (session.kind == PrincipalKind::Device).then_some(&session.principal_id);
         if self.backend() == Backend::Postgres {
             // One statement, atomic on its own: the session advances and its new link is
-            // recorded, or nothing changes. It saves the BEGIN and COMMIT round trips of
-            // an explicit transaction, a third of a rotation's time on PostgreSQL. A
-            // concurrent rotation re-checks `generation` after the first commits
-            // (READ COMMITTED), so exactly one of them advances.
+            // recorded (and a device's last-seen time moves), or nothing changes. It saves
+            // the BEGIN and COMMIT round trips of an explicit transaction, a third of a
+            // rotation's time on PostgreSQL. A concurrent rotation re-checks `generation`
+            // after the first commits (READ COMMITTED), so exactly one of them advances.
             return self.on_postgres(|pg| {
+                let Some(device) = device else {
+                    return advancing(
+                        "WITH advanced AS (
+                         UPDATE sessions
+                            SET generation = $1, current_hash = $2, current_expires_at = $3,
+                                rotated_at = $4
+                          WHERE id = $5 AND generation = $6 AND revoked_at IS NULL
+                      RETURNING id)
+                     INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
+                     SELECT $2, id, $1, $3 FROM advanced",
+                        &session.id,
+                        from_generation,
+                        next,
+                        rotated_at,
+                    )
+                    .execute(pg)
+                    .map(|inserted| inserted == 1);
+                };
+                // Every sub-statement of a WITH runs, read or not; `seen` only once the
+                // session has advanced.
                 advancing(
                     "WITH advanced AS (
                      UPDATE sessions
                         SET generation = $1, current_hash = $2, current_expires_at = $3,
                             rotated_at = $4
                       WHERE id = $5 AND generation = $6 AND revoked_at IS NULL
-                  RETURNING id)
+                  RETURNING id),
+                 seen AS (
+                     UPDATE devices SET last_seen_at = $4
+                      WHERE id = $7 AND EXISTS (SELECT 1 FROM advanced))
                  INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
                  SELECT $2, id, $1, $3 FROM advanced",
-                    id,
+                    &session.id,
                     from_generation,
                     next,
                     rotated_at,
                 )
+                .text(device)
                 .execute(pg)
                 .map(|inserted| inserted == 1)
             });
         }
-        let (id, next) = (id.clone(), next.clone());
+        let (id, next, device) = (session.id.clone(), next.clone(), device.cloned());
         self.group_write(move |conn| {
             on_backend!(conn, |c| {
                 // Not `diesel::update`, which is parsed anew on every execution.
@@ -271,6 +296,12 @@ impl SessionStore for Database {
                     diesel::insert_into(refresh_tokens::table)
                         .values(RefreshRow::from(&next))
                         .execute(c)?;
+                    if let Some(device) = &device {
+                        Prepared::new(crate::devices::TOUCH)
+                            .int(rotated_at.secs())
+                            .text(device)
+                            .execute(c)?;
+                    }
                 }
                 Ok(advanced == 1)
             })

@@ -15,6 +15,7 @@ crate::on_both_backends!(
     concurrent_first_calls_register_one_device,
     purging_deletes_idle_devices_with_their_sessions_and_tokens,
     a_refresh_token_is_found_with_its_device_in_one_lookup,
+    a_device_is_seen_when_its_session_advances_and_only_then,
 );
 
 fn new_device(id: &str, platform: Platform) -> (Device, session::NewSession) {
@@ -211,4 +212,39 @@ fn a_refresh_token_is_found_with_its_device_in_one_lookup(db: &TestDatabase) {
             .unwrap(),
         None
     );
+}
+
+fn a_device_is_seen_when_its_session_advances_and_only_then(db: &TestDatabase) {
+    let store = db.open();
+    let (device, new) = new_device("device-0001", Platform::Android);
+    store
+        .create_device(&device, &new.session, &new.first)
+        .unwrap();
+    let (other, other_new) = new_device("device-0002", Platform::Android);
+    store
+        .create_device(&other, &other_new.session, &other_new.first)
+        .unwrap();
+    let last_seen = |id: &str| store.device_by_id(id).unwrap().unwrap().last_seen_at;
+    let next = |generation: i64, hash: &str| auth_core::RefreshRecord {
+        hash: TokenHash::from_stored(hash.into()),
+        session_id: new.session.id.clone(),
+        generation,
+        expires_at: T0.plus_secs(1_000),
+    };
+
+    assert!(
+        store
+            .advance_session(&new.session, 0, &next(1, "first"), T0.plus_secs(60))
+            .unwrap()
+    );
+    assert_eq!(last_seen(&device.id), T0.plus_secs(60));
+    assert_eq!(last_seen(&other.id), T0, "no other device moves");
+
+    // A rotation that loses the race changes nothing, last-seen time included.
+    assert!(
+        !store
+            .advance_session(&new.session, 0, &next(1, "loser"), T0.plus_secs(90))
+            .unwrap()
+    );
+    assert_eq!(last_seen(&device.id), T0.plus_secs(60));
 }

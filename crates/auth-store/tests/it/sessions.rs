@@ -51,7 +51,7 @@ fn advancing_is_a_compare_and_set_on_the_generation(db: &TestDatabase) {
     let id = &new.session.id;
     assert!(
         store
-            .advance_session(id, 0, &next_record(id, 1), T0.plus_secs(5))
+            .advance_session(&new.session, 0, &next_record(id, 1), T0.plus_secs(5))
             .unwrap()
     );
     // A second writer that read generation 0 loses and leaves no trace.
@@ -59,7 +59,7 @@ fn advancing_is_a_compare_and_set_on_the_generation(db: &TestDatabase) {
     loser.hash = TokenHash::from_stored("loser".into());
     assert!(
         !store
-            .advance_session(id, 0, &loser, T0.plus_secs(5))
+            .advance_session(&new.session, 0, &loser, T0.plus_secs(5))
             .unwrap()
     );
     assert_eq!(store.find_refresh(&loser.hash).unwrap(), None);
@@ -85,7 +85,7 @@ fn a_revoked_session_cannot_advance(db: &TestDatabase) {
     let id = &new.session.id;
     assert!(
         !store
-            .advance_session(id, 0, &next_record(id, 1), T0.plus_secs(2))
+            .advance_session(&new.session, 0, &next_record(id, 1), T0.plus_secs(2))
             .unwrap()
     );
     let s = store.session(id).unwrap().unwrap();
