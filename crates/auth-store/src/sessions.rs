@@ -163,6 +163,42 @@ fn advancing<'a>(
         .int(from_generation)
 }
 
+/// The first part of a rotation on PostgreSQL: the compare-and-set on the generation, with
+/// the values of [`advancing`].
+macro_rules! pg_advanced {
+    () => {
+        "WITH advanced AS (
+             UPDATE sessions
+                SET generation = $1, current_hash = $2, current_expires_at = $3, rotated_at = $4
+              WHERE id = $5 AND generation = $6 AND revoked_at IS NULL
+          RETURNING id)"
+    };
+}
+
+/// The last part: the new token recorded in the chain, once the session has advanced.
+macro_rules! pg_record_next {
+    () => {
+        "INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
+         SELECT $2, id, $1, $3 FROM advanced"
+    };
+}
+
+/// A rotation on PostgreSQL, one statement.
+const PG_ADVANCE: &str = concat!(pg_advanced!(), "\n", pg_record_next!());
+
+/// A rotation of a device's session on PostgreSQL, which also records device `$7` as seen.
+/// Every sub-statement of a WITH runs whether read or not; `seen` changes a row only once
+/// the session has advanced.
+const PG_ADVANCE_DEVICE: &str = concat!(
+    pg_advanced!(),
+    ",
+     seen AS (
+         UPDATE devices SET last_seen_at = $4
+          WHERE id = $7 AND EXISTS (SELECT 1 FROM advanced))
+     ",
+    pg_record_next!()
+);
+
 impl SessionStore for Database {
     fn create_session(&self, session: &Session, first: &RefreshRecord) -> Result<(), StoreError> {
         if self.backend() == Backend::Sqlite {
@@ -235,44 +271,16 @@ impl SessionStore for Database {
             // rotation's time on PostgreSQL. A concurrent rotation re-checks `generation`
             // after the first commits (READ COMMITTED), so exactly one of them advances.
             return self.on_postgres(|pg| {
-                let Some(device) = device else {
-                    return advancing(
-                        "WITH advanced AS (
-                         UPDATE sessions
-                            SET generation = $1, current_hash = $2, current_expires_at = $3,
-                                rotated_at = $4
-                          WHERE id = $5 AND generation = $6 AND revoked_at IS NULL
-                      RETURNING id)
-                     INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
-                     SELECT $2, id, $1, $3 FROM advanced",
-                        &session.id,
-                        from_generation,
-                        next,
-                        rotated_at,
-                    )
-                    .execute(pg)
-                    .map(|inserted| inserted == 1);
+                let sql = if device.is_some() {
+                    PG_ADVANCE_DEVICE
+                } else {
+                    PG_ADVANCE
                 };
-                // Every sub-statement of a WITH runs, read or not; `seen` only once the
-                // session has advanced.
-                advancing(
-                    "WITH advanced AS (
-                     UPDATE sessions
-                        SET generation = $1, current_hash = $2, current_expires_at = $3,
-                            rotated_at = $4
-                      WHERE id = $5 AND generation = $6 AND revoked_at IS NULL
-                  RETURNING id),
-                 seen AS (
-                     UPDATE devices SET last_seen_at = $4
-                      WHERE id = $7 AND EXISTS (SELECT 1 FROM advanced))
-                 INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
-                 SELECT $2, id, $1, $3 FROM advanced",
-                    &session.id,
-                    from_generation,
-                    next,
-                    rotated_at,
-                )
-                .text(device)
+                let advance = advancing(sql, &session.id, from_generation, next, rotated_at);
+                match device {
+                    Some(device) => advance.text(device),
+                    None => advance,
+                }
                 .execute(pg)
                 .map(|inserted| inserted == 1)
             });

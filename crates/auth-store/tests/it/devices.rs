@@ -5,6 +5,7 @@ use auth_core::{
     Authority, Device, DeviceId, DeviceStore, KeyRing, PasswordHasher, Platform, PrincipalKind,
     SessionStore, StoreError, TokenHash, TokenSigner, purge_inactive_devices,
 };
+use auth_store::Database;
 use auth_store::test_support::TestDatabase;
 
 use crate::T0;
@@ -30,12 +31,18 @@ fn new_device(id: &str, platform: Platform) -> (Device, session::NewSession) {
     (device, new)
 }
 
-fn a_device_reads_back_by_key_and_by_id(db: &TestDatabase) {
-    let store = db.open();
-    let (device, new) = new_device("device-0001", Platform::Ios);
+/// A device stored with its first session.
+fn registered(store: &Database, id: &str, platform: Platform) -> (Device, session::NewSession) {
+    let (device, new) = new_device(id, platform);
     store
         .create_device(&device, &new.session, &new.first)
         .unwrap();
+    (device, new)
+}
+
+fn a_device_reads_back_by_key_and_by_id(db: &TestDatabase) {
+    let store = db.open();
+    let (device, new) = registered(&store, "device-0001", Platform::Ios);
     assert_eq!(
         store
             .device_by_key(Platform::Ios, &device.device_id)
@@ -137,14 +144,8 @@ fn concurrent_first_calls_register_one_device(db: &TestDatabase) {
 
 fn purging_deletes_idle_devices_with_their_sessions_and_tokens(db: &TestDatabase) {
     let store = db.open();
-    let (idle, idle_session) = new_device("idle-device", Platform::Ios);
-    store
-        .create_device(&idle, &idle_session.session, &idle_session.first)
-        .unwrap();
-    let (busy, busy_session) = new_device("busy-device", Platform::Ios);
-    store
-        .create_device(&busy, &busy_session.session, &busy_session.first)
-        .unwrap();
+    let (idle, idle_session) = registered(&store, "idle-device", Platform::Ios);
+    let (busy, busy_session) = registered(&store, "busy-device", Platform::Ios);
     store
         .touch_device(&busy.id, T0.plus_secs(20 * 86_400))
         .unwrap();
@@ -170,10 +171,7 @@ fn purging_deletes_idle_devices_with_their_sessions_and_tokens(db: &TestDatabase
 
 fn a_refresh_token_is_found_with_its_device_in_one_lookup(db: &TestDatabase) {
     let store = db.open();
-    let (device, new) = new_device("device-0001", Platform::Android);
-    store
-        .create_device(&device, &new.session, &new.first)
-        .unwrap();
+    let (device, new) = registered(&store, "device-0001", Platform::Android);
     assert_eq!(
         store.find_device_refresh(&new.first.hash).unwrap(),
         Some((new.first.clone(), new.session.clone(), Some(device.clone())))
@@ -216,14 +214,8 @@ fn a_refresh_token_is_found_with_its_device_in_one_lookup(db: &TestDatabase) {
 
 fn a_device_is_seen_when_its_session_advances_and_only_then(db: &TestDatabase) {
     let store = db.open();
-    let (device, new) = new_device("device-0001", Platform::Android);
-    store
-        .create_device(&device, &new.session, &new.first)
-        .unwrap();
-    let (other, other_new) = new_device("device-0002", Platform::Android);
-    store
-        .create_device(&other, &other_new.session, &other_new.first)
-        .unwrap();
+    let (device, new) = registered(&store, "device-0001", Platform::Android);
+    let (other, _) = registered(&store, "device-0002", Platform::Android);
     let last_seen = |id: &str| store.device_by_id(id).unwrap().unwrap().last_seen_at;
     let next = |generation: i64, hash: &str| auth_core::RefreshRecord {
         hash: TokenHash::from_stored(hash.into()),
