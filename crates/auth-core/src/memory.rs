@@ -204,11 +204,10 @@ impl SessionStore for MemoryStore {
         sess.current_hash = next.hash.clone();
         sess.current_expires_at = next.expires_at;
         sess.rotated_at = Some(at);
-        let device = (sess.kind == PrincipalKind::Device).then(|| sess.principal_id.clone());
         s.refresh
             .insert(next.hash.as_str().to_owned(), next.clone());
-        if let Some(device) = device
-            && let Some(d) = s.devices.iter_mut().find(|d| d.id == device)
+        if session.kind == PrincipalKind::Device
+            && let Some(d) = s.devices.iter_mut().find(|d| d.id == session.principal_id)
         {
             d.last_seen_at = at;
         }

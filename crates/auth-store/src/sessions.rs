@@ -271,15 +271,10 @@ impl SessionStore for Database {
             // rotation's time on PostgreSQL. A concurrent rotation re-checks `generation`
             // after the first commits (READ COMMITTED), so exactly one of them advances.
             return self.on_postgres(|pg| {
-                let sql = if device.is_some() {
-                    PG_ADVANCE_DEVICE
-                } else {
-                    PG_ADVANCE
-                };
-                let advance = advancing(sql, &session.id, from_generation, next, rotated_at);
+                let advance = |sql| advancing(sql, &session.id, from_generation, next, rotated_at);
                 match device {
-                    Some(device) => advance.text(device),
-                    None => advance,
+                    Some(device) => advance(PG_ADVANCE_DEVICE).text(device),
+                    None => advance(PG_ADVANCE),
                 }
                 .execute(pg)
                 .map(|inserted| inserted == 1)
