@@ -8,17 +8,23 @@
 #   scripts/bench.sh --duration 20   # longer runs
 #   scripts/bench.sh --scenarios login,refresh
 #                                    # only these scenarios (both databases)
+#   scripts/bench.sh --postgres-tcp  # authd reaches PostgreSQL over TCP, not its socket
 #   scripts/bench.sh --smoke         # CI: debug build, 3 s of a few scenarios on SQLite;
 #                                    # fails if any request fails
 #
 # PostgreSQL: AUTHD_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres)
 # names a server on which a throwaway database is created with psql and dropped after.
-# Without psql or a server, PostgreSQL is skipped with a message.
+# Without psql or a server, PostgreSQL is skipped with a message. authd connects to it as a
+# deployment on the same host should: through its Unix socket, in
+# AUTHD_BENCH_POSTGRES_SOCKET_DIR (default /var/run/postgresql), when the socket is there.
+# Over TCP, libpq negotiates TLS (sslmode=prefer), which on loopback protects nothing and
+# costs a quarter of `me` (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=10
 smoke=false
+postgres_tcp=false
 scenarios="login refresh device device-refresh me wallet-login wallet-refresh mixed flood"
 only=""
 while [ $# -gt 0 ]; do
@@ -26,6 +32,7 @@ while [ $# -gt 0 ]; do
     --duration) duration="$2"; shift 2 ;;
     --smoke) smoke=true; duration=3; shift ;;
     --scenarios) only="$(echo "$2" | tr ',' ' ')"; shift 2 ;;
+    --postgres-tcp) postgres_tcp=true; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -58,6 +65,22 @@ authd_pid=""
 pg_url="${AUTHD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 pg_db="authd_bench_$$"
 pg_used=false
+socket_dir="${AUTHD_BENCH_POSTGRES_SOCKET_DIR:-/var/run/postgresql}"
+# authd's URL for database $1 on the server of pg_url: through the server's Unix socket
+# when there is one (and --postgres-tcp is not given), else over pg_url's TCP address.
+postgres_url_for() {
+  local user host_port port
+  if ! $postgres_tcp && [[ "$pg_url" =~ ^postgres(ql)?://([^@/]+)@([^/]*)/ ]]; then
+    user="${BASH_REMATCH[2]}" host_port="${BASH_REMATCH[3]}"
+    port="${host_port##*:}"
+    [ "$port" = "$host_port" ] && port=5432
+    if [ -S "$socket_dir/.s.PGSQL.$port" ]; then
+      echo "postgres://$user@$(echo "$socket_dir" | sed 's|/|%2F|g'):$port/$1"
+      return
+    fi
+  fi
+  echo "${pg_url%/*}/$1"
+}
 
 cleanup() {
   [ -n "$authd_pid" ] && kill "$authd_pid" 2>/dev/null && wait "$authd_pid" 2>/dev/null || true
@@ -148,7 +171,7 @@ fresh_sqlite() {
 fresh_postgres() {
   psql "$pg_url" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null
   psql "$pg_url" -qc "CREATE DATABASE $pg_db" >/dev/null
-  echo "${pg_url%/*}/$pg_db"
+  postgres_url_for "$pg_db"
 }
 
 header() {
@@ -168,7 +191,11 @@ echo "## Machine"
 echo
 echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 echo "- memory: $(free -g | awk '/Mem:/ {print $2}') GiB; $(uname -sr)"
-echo "- authd $(git rev-parse --short HEAD), release build; PostgreSQL $(psql --version 2>/dev/null | awk '{print $3}' || echo '?')"
+case "$(postgres_url_for DB)" in
+  *%2F*) pg_reached="through its Unix socket in $socket_dir" ;;
+  *) pg_reached="over TCP at $(echo "${pg_url#*@}" | cut -d/ -f1) (TLS where the server offers it)" ;;
+esac
+echo "- authd $(git rev-parse --short HEAD), release build; PostgreSQL $(psql --version 2>/dev/null | awk '{print $3}' || echo '?'), reached $pg_reached"
 echo "- duration: ${duration} s measured per scenario after 2 s of warm-up; a fresh authd per scenario"
 echo
 echo "## Argon2id bound and cold start"
