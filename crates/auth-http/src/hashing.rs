@@ -47,7 +47,8 @@ const STARVED_AFTER: Duration = Duration::from_secs(2);
 /// hashing still counts as free when the kernel places a waking request thread. So that
 /// queued logins are not starved outright while other work keeps every core busy, one
 /// more thread, at nice 10, takes any job that has waited [`STARVED_AFTER`] (a job a
-/// spare-CPU thread has already started finishes at that thread's share).
+/// spare-CPU thread has already started finishes at that thread's share). Where the process
+/// has one core per spare-CPU thread, each thread keeps to a core of its own.
 ///
 /// No thread that serves other requests ever waits on a lock a hashing thread holds: a
 /// `SCHED_IDLE` thread preempted inside one would stall it for as long as other work keeps
@@ -451,6 +452,7 @@ fn take_spare(
     replies: &Replies,
 ) {
     run_on_spare_cpu();
+    keep_to_own_core(n, sleepers.spare.len());
     // Only the spare-CPU threads take this lock.
     let next = || match offers.lock() {
         Ok(offers) => offers.try_recv(),
@@ -643,8 +645,52 @@ fn lower_priority() {
     }
 }
 
+/// Keeps spare-CPU hashing thread `n` of `threads` on a core of its own, when the process
+/// may run on exactly `threads` cores; with more cores allowed than threads (a CPU quota
+/// in a larger machine, say), the kernel keeps placing them.
+///
+/// The kernel's load balancer counts a core that runs only a `SCHED_IDLE` thread as idle
+/// and pulls a hashing thread that a request preempted over to it, behind the other
+/// hashing thread. The core it left goes idle once its request work is done and stays
+/// idle until a later balance, while the two hashes take turns on one core: 1–2 % of the
+/// machine idle during a PostgreSQL login run with hashes waiting, none once each thread
+/// keeps to its core (docs/benchmarks.md, change 33).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn keep_to_own_core(n: usize, threads: usize) {
+    let size = size_of::<libc::cpu_set_t>();
+    // SAFETY: a cpu_set_t is a plain bit array, and all zeroes is the empty set. The
+    // CPU_* functions read or write only the set they are given, below CPU_SETSIZE, and
+    // the affinity calls only the set passed with its own size; pid 0 names the calling
+    // thread alone (affinity is per thread).
+    let status = unsafe {
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size, &raw mut allowed) != 0
+            || usize::try_from(libc::CPU_COUNT(&allowed)) != Ok(threads)
+        {
+            return;
+        }
+        let cores = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
+        let Some(core) = (0..cores).filter(|&c| libc::CPU_ISSET(c, &allowed)).nth(n) else {
+            return;
+        };
+        let mut own: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut own);
+        libc::sched_setaffinity(0, size, &raw const own)
+    };
+    if status != 0 {
+        log::warn!(
+            "cannot keep a password-hashing thread to one core: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 #[cfg(not(target_os = "linux"))]
 fn run_on_spare_cpu() {}
+
+#[cfg(not(target_os = "linux"))]
+fn keep_to_own_core(_n: usize, _threads: usize) {}
 
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
@@ -740,6 +786,69 @@ mod tests {
             libc::SCHED_OTHER,
             "request handling keeps its policy"
         );
+    }
+
+    /// The cores the calling thread may run on, from /proc.
+    #[cfg(target_os = "linux")]
+    fn allowed_cores() -> Vec<usize> {
+        let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        let list = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim();
+        list.split(',')
+            .flat_map(|range| {
+                let (from, to) = range.split_once('-').unwrap_or((range, range));
+                from.parse::<usize>().unwrap()..=to.parse::<usize>().unwrap()
+            })
+            .collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[actix_web::test]
+    async fn with_a_hashing_thread_per_core_each_keeps_to_its_own_core() {
+        let cores = allowed_cores();
+        let gate = Arc::new(HashingGate::with_starvation(
+            cores.len(),
+            cores.len(),
+            AN_HOUR,
+        ));
+        // Each job waits for all the others to start, so each runs on a thread of its own.
+        let all_started = Arc::new(std::sync::Barrier::new(cores.len()));
+        let jobs: Vec<_> = (0..cores.len())
+            .map(|_| {
+                let (gate, all_started) = (gate.clone(), all_started.clone());
+                actix_web::rt::spawn(async move {
+                    gate.run(move || {
+                        all_started.wait();
+                        Ok((this_thread().0, allowed_cores()))
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for job in jobs {
+            seen.push(job.await.unwrap().unwrap());
+        }
+        seen.sort();
+        let expected: Vec<_> = cores
+            .iter()
+            .enumerate()
+            .map(|(n, core)| (format!("authd-hash-{n}"), vec![*core]))
+            .collect();
+        assert_eq!(seen, expected);
+        assert_eq!(allowed_cores(), cores, "request handling may run anywhere");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[actix_web::test]
+    async fn with_more_hashing_threads_than_cores_the_kernel_places_them() {
+        let cores = allowed_cores();
+        let gate = HashingGate::with_starvation(cores.len() + 1, 1, AN_HOUR);
+        let allowed = gate.run(|| Ok(allowed_cores())).await.unwrap();
+        assert_eq!(allowed, cores);
     }
 
     /// Records which thread wakes a task: its name and scheduling policy.
