@@ -9,7 +9,7 @@ mod settings;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{HttpServer, web};
+use actix_web::web;
 use anyhow::{Context, bail};
 use auth_core::{
     Authority, Clock, KeyCipher, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock,
@@ -285,16 +285,18 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let blocking_threads = database.concurrency().div_ceil(workers).max(1);
     actix_web::rt::System::new().block_on(async move {
-        let server = HttpServer::new(move || auth_http::app(state.clone()))
-            .workers(workers)
-            .worker_max_blocking_threads(blocking_threads)
-            .bind(&settings.bind)
-            .with_context(|| format!("binding {}", settings.bind))?
-            .shutdown_timeout(10);
-        for addr in server.addrs() {
+        let options = auth_http::ServerOptions {
+            workers,
+            blocking_threads,
+            shutdown_timeout_secs: 10,
+            signals: true,
+        };
+        let bound = auth_http::bind(&state, &settings.bind, &options)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        for addr in &bound.addrs {
             log::info!("authd listening on http://{addr}");
         }
-        let served = server.run().await.context("running the server");
+        let served = bound.server.await.context("running the server");
         if !audit.flush(Duration::from_secs(5)) {
             log::warn!("some audit events were not written before shutdown");
         }

@@ -22,6 +22,12 @@ pub enum ApiError {
     /// The body is larger than the route allows.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The request head is larger than the HTTP server reads (answered 431).
+    #[error("request headers too large")]
+    HeadersTooLarge,
+    /// The request head did not arrive within the client timeout (answered 408).
+    #[error("request timeout")]
+    RequestTimeout,
     /// No route matches the path.
     #[error("not found")]
     NotFound,
@@ -88,6 +94,16 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
                 "Request body is too large".into(),
+            ),
+            ApiError::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "INVALID_REQUEST",
+                "Request headers are too large".into(),
+            ),
+            ApiError::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "INVALID_REQUEST",
+                "Request was not received in time".into(),
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND", "Not found".into()),
             ApiError::MethodNotAllowed(_) => (
@@ -165,6 +181,18 @@ impl ApiError {
     #[must_use]
     pub fn code(&self) -> &'static str {
         self.contract().1
+    }
+
+    /// The JSON body of this error's response, for answers written below actix-web
+    /// (the connection's own, see `connection.rs`).
+    pub(crate) fn json_body(&self) -> Vec<u8> {
+        let (_, code, message) = self.contract();
+        serde_json::to_vec(&ErrorBody {
+            error: &message,
+            code,
+            timestamp: timestamp(),
+        })
+        .unwrap_or_default()
     }
 }
 

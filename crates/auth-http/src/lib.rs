@@ -20,6 +20,7 @@ mod audit;
 mod bearer;
 mod body;
 mod client;
+mod connection;
 mod devices;
 mod error;
 mod hashing;
@@ -31,6 +32,7 @@ mod rate_limit;
 mod request_id;
 mod resource;
 mod routes;
+mod server;
 mod state;
 #[cfg(feature = "test-support")]
 mod test_server;
@@ -49,6 +51,7 @@ pub use rate_limit::{RateLimiter, RouteFamily};
 pub use request_id::RequestId;
 pub use resource::{AccessVerifier, Principal, RequireRole, RoleGuard};
 pub use routes::{app, configure};
+pub use server::{BoundServer, ServerOptions, bind, serve};
 pub use state::AuthState;
 #[cfg(feature = "test-support")]
 pub use test_server::TestServer;

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use actix_web::{HttpServer, web};
+use actix_web::web;
 use auth_core::{Authority, KeyRing, PasswordHasher, SystemClock, TokenPolicy, TokenSigner};
 use auth_store::test_support::TestDatabase;
 
@@ -74,13 +74,16 @@ impl TestServer {
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || crate::app(state.clone()))
-                    .workers(2)
-                    .disable_signals()
-                    .shutdown_timeout(1)
-                    .listen(listener)
+                let options = crate::ServerOptions {
+                    workers: 2,
+                    // actix-web's default for two workers.
+                    blocking_threads: 256,
+                    shutdown_timeout_secs: 1,
+                    signals: false,
+                };
+                let server = crate::serve(&state, vec![listener], &options)
                     .expect("listening on the test port")
-                    .run();
+                    .server;
                 let _ = handle_tx.send(server.handle());
                 let _ = server.await;
             });
