@@ -555,9 +555,12 @@ pub(crate) async fn patch_user(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
-    /// Only events of this principal.
+    /// Only events of this principal (no control characters).
+    #[param(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     principal: Option<String>,
-    /// Only events of this name (`login`, `refresh`, `create_app`, …).
+    /// Only events of this name (`login`, `refresh`, `create_app`, …; no control
+    /// characters).
+    #[param(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     event: Option<String>,
     /// Only events at or after this RFC 3339 instant.
     #[param(format = DateTime)]
