@@ -144,20 +144,28 @@ fn argon2_bound(runs: u32) -> anyhow::Result<(Duration, f64)> {
 }
 
 /// Hashes per second with one thread per core hashing at once (memory bandwidth and
-/// shared caches make this lower than the cores ÷ time bound).
+/// shared caches make this lower than the cores ÷ time bound). Each thread hashes once
+/// before the clock starts, as authd's long-lived hashing threads have: a thread's first
+/// hash also allocates and faults in its working memory.
 fn argon2_parallel(runs: u32) -> anyhow::Result<f64> {
     let (hasher, password, stored) = hashing_fixture()?;
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..cores() {
+    let threads = cores();
+    let warmed = std::sync::Barrier::new(threads + 1);
+    let elapsed = std::thread::scope(|s| {
+        for _ in 0..threads {
             s.spawn(|| {
+                std::hint::black_box(hasher.verify(&password, &stored));
+                warmed.wait();
                 for _ in 0..runs.max(1) {
                     std::hint::black_box(hasher.verify(&password, &stored));
                 }
             });
         }
-    });
-    Ok(f64::from(runs.max(1)) * cores() as f64 / start.elapsed().as_secs_f64())
+        warmed.wait();
+        Instant::now()
+    })
+    .elapsed();
+    Ok(f64::from(runs.max(1)) * threads as f64 / elapsed.as_secs_f64())
 }
 
 fn address(url: &str) -> anyhow::Result<SocketAddr> {
