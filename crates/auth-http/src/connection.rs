@@ -76,8 +76,8 @@ impl<T: AsyncWrite + Unpin> ContractStream<T> {
     }
 }
 
-/// `buf` with each of actix-http's canned error answers in it given the contract's body,
-/// or `None` when it holds none.
+/// `buf` with actix-http's canned error answer in it given the contract's body, or `None`
+/// when it holds none.
 fn with_contract_bodies(buf: &[u8]) -> Option<Vec<u8>> {
     let (status_end, status_line) = memmem::find_iter(buf, EMPTY_BODY).find_map(|at| {
         CANNED
@@ -93,11 +93,8 @@ fn with_contract_bodies(buf: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(b"content-type: application/json\r\ncache-control: no-store\r\n");
     out.extend_from_slice(&buf[status_end + EMPTY_BODY.len()..head_end]);
     out.extend_from_slice(&body);
-    // Whatever follows (nothing: actix-http closes the connection after these).
-    match with_contract_bodies(&buf[head_end..]) {
-        Some(rest) => out.extend_from_slice(&rest),
-        None => out.extend_from_slice(&buf[head_end..]),
-    }
+    // Whatever follows (nothing: actix-http closes the connection after these answers).
+    out.extend_from_slice(&buf[head_end..]);
     Some(out)
 }
 

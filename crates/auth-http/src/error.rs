@@ -80,6 +80,17 @@ pub(crate) struct ErrorBody<'a> {
     timestamp: String,
 }
 
+impl<'a> ErrorBody<'a> {
+    /// The body of an error happening now.
+    fn now(error: &'a str, code: &'static str) -> Self {
+        Self {
+            error,
+            code,
+            timestamp: timestamp(),
+        }
+    }
+}
+
 fn codes() -> utoipa::openapi::ObjectBuilder {
     crate::openapi::one_of(&CODES)
 }
@@ -187,12 +198,7 @@ impl ApiError {
     /// (the connection's own, see `connection.rs`).
     pub(crate) fn json_body(&self) -> Vec<u8> {
         let (_, code, message) = self.contract();
-        serde_json::to_vec(&ErrorBody {
-            error: &message,
-            code,
-            timestamp: timestamp(),
-        })
-        .unwrap_or_default()
+        serde_json::to_vec(&ErrorBody::now(&message, code)).unwrap_or_default()
     }
 }
 
@@ -266,11 +272,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.json(ErrorBody {
-            error: &message,
-            code,
-            timestamp: timestamp(),
-        })
+        response.json(ErrorBody::now(&message, code))
     }
 }
 
