@@ -2,8 +2,9 @@
 //! latency histograms per route and status, authentication outcomes, live sessions, the
 //! hashing queue and the time per password hash, and the database pool.
 //!
-//! Routes are labelled by their pattern (`/v2/apps/{app_id}`), and unmatched paths by one
-//! `unmatched` label, so clients cannot grow the label set without bound.
+//! Every label value comes from a fixed set, so no request can add a series: routes are
+//! labelled by their pattern (`/v2/apps/{app_id}`) and unmatched paths by `unmatched`,
+//! methods by their standard name or `other`, statuses by their code.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -34,7 +35,7 @@ struct Latency {
 /// Counters and histograms of one process.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), Latency>>,
+    requests: Mutex<BTreeMap<(String, &'static str, u16), Latency>>,
     auth: Mutex<BTreeMap<(String, String, String), u64>>,
 }
 
@@ -49,7 +50,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Metrics {
-    fn observe(&self, route: String, method: String, status: u16, seconds: f64) {
+    fn observe(&self, route: String, method: &'static str, status: u16, seconds: f64) {
         let mut requests = lock(&self.requests);
         let entry = requests.entry((route, method, status)).or_default();
         entry.count += 1;
@@ -126,7 +127,7 @@ pub async fn observe(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let state = req.app_data::<web::Data<AuthState>>().cloned();
     let response = next.call(req).await?;
     if let Some(state) = state {
@@ -138,6 +139,27 @@ pub async fn observe(
         );
     }
     Ok(response)
+}
+
+/// The label of a request method: one of the nine standard methods, else `other` (a
+/// request may carry any token as its method).
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    STANDARD
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, label)| label)
 }
 
 fn render_hash_times(times: &HashTimes, out: &mut String) {

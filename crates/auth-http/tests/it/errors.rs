@@ -307,3 +307,44 @@ async fn metrics_count_requests_outcomes_and_sessions() {
     );
     assert!(metric(&after, "authd_password_hash_seconds_sum").is_some_and(|s| s > 0.0));
 }
+
+/// The series of a scrape, without their values.
+fn series(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' ').map(|(name, _)| name.to_owned()))
+        .collect()
+}
+
+#[actix_web::test]
+async fn made_up_methods_add_no_series_to_the_metrics() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    let scrape = || async {
+        let resp =
+            actix_web::test::call_service(&app, TestRequest::get().uri("/metrics").to_request())
+                .await;
+        String::from_utf8(actix_web::test::read_body(resp).await.to_vec()).unwrap()
+    };
+    let made_up = |n: usize| {
+        TestRequest::default()
+            .method(actix_web::http::Method::from_bytes(format!("M{n}X").as_bytes()).unwrap())
+            .uri("/api/auth/login")
+    };
+    send(&app, made_up(0)).await;
+    scrape().await;
+    let before = scrape().await;
+    for n in 1..=200 {
+        let reply = send(&app, made_up(n)).await;
+        assert_eq!(reply.status, 405);
+    }
+    let after = scrape().await;
+    assert_eq!(series(&before), series(&after));
+    assert!(
+        after.len().abs_diff(before.len()) < 200,
+        "{} -> {} bytes",
+        before.len(),
+        after.len()
+    );
+    assert!(after.contains(r#"method="other",status="405""#), "{after}");
+}
