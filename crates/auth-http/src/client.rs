@@ -14,9 +14,12 @@ pub struct TrustedProxies(Vec<(IpAddr, u8)>);
 
 impl TrustedProxies {
     /// Parses a comma-separated list of CIDRs or addresses (`10.0.0.0/8, ::1`).
+    /// IPv4-mapped IPv6 ranges (`::ffff:10.0.0.0/104`) are taken as the IPv4 range they
+    /// map (`10.0.0.0/8`), as peers are compared in their IPv4 form.
     ///
     /// # Errors
-    /// A message naming the first entry that is not an address or CIDR.
+    /// A message naming the first entry that is not an address or CIDR, or that mixes
+    /// IPv4-mapped addresses with others (an IPv4-mapped prefix shorter than /96).
     pub fn parse(list: &str) -> Result<Self, String> {
         let mut blocks = Vec::new();
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
@@ -35,7 +38,18 @@ impl TrustedProxies {
                     .filter(|l| *l <= max)
                     .ok_or_else(|| format!("bad prefix length in {entry}"))?,
             };
-            blocks.push((addr, len));
+            blocks.push(match canonical(addr) {
+                IpAddr::V4(v4) if addr.is_ipv6() => {
+                    let len = len.checked_sub(96).ok_or_else(|| {
+                        format!(
+                            "{entry} mixes IPv4-mapped and other IPv6 addresses: \
+                             use an IPv4 range, or a prefix of /96 or longer"
+                        )
+                    })?;
+                    (IpAddr::V4(v4), len)
+                }
+                _ => (addr, len),
+            });
         }
         Ok(Self(blocks))
     }
@@ -44,13 +58,11 @@ impl TrustedProxies {
     #[must_use]
     pub fn contains(&self, addr: IpAddr) -> bool {
         let addr = canonical(addr);
-        self.0
-            .iter()
-            .any(|(net, len)| match (canonical(*net), addr) {
-                (IpAddr::V4(n), IpAddr::V4(a)) => prefix_eq(&n.octets(), &a.octets(), *len),
-                (IpAddr::V6(n), IpAddr::V6(a)) => prefix_eq(&n.octets(), &a.octets(), *len),
-                _ => false,
-            })
+        self.0.iter().any(|(net, len)| match (*net, addr) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => prefix_eq(&n.octets(), &a.octets(), *len),
+            (IpAddr::V6(n), IpAddr::V6(a)) => prefix_eq(&n.octets(), &a.octets(), *len),
+            _ => false,
+        })
     }
 
     /// The client address of a request that arrived from `peer` with these
@@ -136,9 +148,10 @@ impl ClientInfo {
             .headers()
             .get_all("x-forwarded-for")
             .filter_map(|v| v.to_str().ok());
+        // One client, one address: `::ffff:192.0.2.1` is `192.0.2.1`.
         let addr = req
             .peer_addr()
-            .map(|peer| trusted.client_addr(peer.ip(), forwarded));
+            .map(|peer| canonical(trusted.client_addr(peer.ip(), forwarded)));
         let user_agent = req
             .headers()
             .get(actix_web::http::header::USER_AGENT)
@@ -179,6 +192,18 @@ mod tests {
             TrustedProxies::parse("").unwrap(),
             TrustedProxies::default()
         );
+    }
+
+    #[test]
+    fn ipv4_mapped_ranges_are_their_ipv4_range() {
+        let t = TrustedProxies::parse("::ffff:127.0.0.0/104, ::ffff:192.0.2.9").unwrap();
+        assert_eq!(t, TrustedProxies::parse("127.0.0.0/8, 192.0.2.9").unwrap());
+        assert!(t.contains(ip("127.0.0.1")));
+        assert!(t.contains(ip("::ffff:127.3.2.1")));
+        assert!(!t.contains(ip("128.0.0.1")));
+        assert!(t.contains(ip("192.0.2.9")));
+        let err = TrustedProxies::parse("::ffff:0:0/80").unwrap_err();
+        assert!(err.contains("::ffff:0:0/80"), "{err}");
     }
 
     #[test]

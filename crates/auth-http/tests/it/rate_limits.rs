@@ -103,3 +103,29 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
         .await
         .assert_error(429, "RATE_LIMITED");
 }
+
+#[actix_web::test]
+async fn an_ipv4_mapped_proxy_range_trusts_its_ipv4_peers() {
+    let ctx = Ctx::limited(1, TrustedProxies::parse("::ffff:10.0.0.0/104").unwrap());
+    let app = ctx.app().await;
+    let from = |client: &str| login_attempt().insert_header(("x-forwarded-for", client.to_owned()));
+    // Each forwarded client has its own bucket of one, through either form of the peer.
+    for (client, peer) in [
+        ("198.51.100.1", "10.0.0.2"),
+        ("198.51.100.2", "::ffff:10.9.9.9"),
+    ] {
+        send_from(&app, from(client), peer)
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    send_from(&app, from("198.51.100.1"), "::ffff:10.9.9.9")
+        .await
+        .assert_error(429, "RATE_LIMITED");
+    // An untrusted peer is its own client.
+    send_from(&app, from("198.51.100.3"), "11.0.0.1")
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    send_from(&app, from("198.51.100.4"), "11.0.0.1")
+        .await
+        .assert_error(429, "RATE_LIMITED");
+}
