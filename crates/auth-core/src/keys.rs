@@ -185,10 +185,10 @@ pub struct KeyRing {
     jwks: Jwks,
 }
 
-/// The base64url header `{"typ":"JWT","alg":…,"kid":…}`.
+/// The base64url header `{"typ":"at+jwt","alg":…,"kid":…}`.
 fn encoded_header(algorithm: SigningAlgorithm, kid: &str) -> String {
     let mut header = jsonwebtoken::Header::new(algorithm.jose());
-    header.typ = Some("JWT".into());
+    header.typ = Some(crate::token::ACCESS_TOKEN_TYPE.into());
     header.kid = Some(kid.to_owned());
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default())
 }
@@ -458,6 +458,21 @@ pub trait KeyStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] when storage fails.
     fn insert_first_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError>;
+
+    /// The secret stored under `name`, storing `candidate` first if there is none, so that
+    /// every process on the database uses the same one.
+    ///
+    /// MUST be atomic across processes: of concurrent calls with different candidates,
+    /// all return the one value stored.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn shared_secret(
+        &self,
+        name: &str,
+        candidate: &str,
+        at: UnixTime,
+    ) -> Result<String, StoreError>;
 }
 
 #[cfg(test)]

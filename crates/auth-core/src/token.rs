@@ -3,7 +3,9 @@
 //!
 //! Verification trusts nothing in the token's header: the algorithm comes from the
 //! server's configuration, the header may carry only `alg`, `typ` and `kid` (so `crit`,
-//! embedded `jwk`, `jku`, `x5u`, `x5c` are refused), `kid` must name a key of the ring,
+//! embedded `jwk`, `jku`, `x5u`, `x5c` are refused), `typ` must be `at+jwt` (RFC 9068: an
+//! ID token or another JWT signed by the same key is not an access token), `kid` must name
+//! a key of the ring,
 //! `exp` is required, `nbf` is honoured, `iss` must be ours, and the clock leeway is
 //! [`TokenSigner::LEEWAY_SECS`].
 
@@ -202,7 +204,7 @@ impl TokenSigner {
             }
             SigningKey::Hmac(key) => {
                 let mut header = Header::new(ring.algorithm().jose());
-                header.typ = Some("JWT".into());
+                header.typ = Some(ACCESS_TOKEN_TYPE.into());
                 header.kid = Some(ring.signing_kid().to_owned());
                 jsonwebtoken::encode(&header, claims, key)
                     .map_err(|e| AuthError::Internal(format!("signing failed: {e}")))
@@ -303,19 +305,26 @@ pub(crate) fn verify_token<'k>(
 
 /// The time rules at `now`, with [`TokenSigner::LEEWAY_SECS`] of leeway.
 fn check_time(claims: &AccessClaims, now: UnixTime) -> Result<(), AuthError> {
+    // Saturating: a token's own numbers must not overflow the check.
     let now = now.secs();
     let leeway = TokenSigner::LEEWAY_SECS;
-    if claims.nbf.is_some_and(|nbf| now + leeway < nbf) {
+    if claims
+        .nbf
+        .is_some_and(|nbf| now.saturating_add(leeway) < nbf)
+    {
         return Err(AuthError::InvalidToken("not yet valid"));
     }
-    if now + leeway < claims.iat {
+    if now.saturating_add(leeway) < claims.iat {
         return Err(AuthError::InvalidToken("issued in the future"));
     }
-    if now >= claims.exp + leeway {
+    if now >= claims.exp.saturating_add(leeway) {
         return Err(AuthError::TokenExpired);
     }
     Ok(())
 }
+
+/// The `typ` header of every access token authd signs (RFC 9068).
+pub(crate) const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
 /// Checks the JOSE header against the rules of this module and returns its `kid`.
 pub(crate) fn checked_kid(token: &str, algorithm: SigningAlgorithm) -> Result<String, AuthError> {
@@ -341,8 +350,16 @@ pub(crate) fn checked_kid(token: &str, algorithm: SigningAlgorithm) -> Result<St
     if fields.get("alg").and_then(|v| v.as_str()) != Some(algorithm.as_str()) {
         return Err(AuthError::InvalidToken("algorithm not accepted"));
     }
-    if fields.get("typ").is_some_and(|t| t != "JWT") {
-        return Err(AuthError::InvalidToken("wrong token type"));
+    // RFC 9068 section 4: `at+jwt`, or the same media type in full, in any case.
+    let typ = fields
+        .get("typ")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let typ = typ.strip_prefix("application/").unwrap_or(typ);
+    if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) {
+        return Err(AuthError::InvalidToken(
+            "not an access token (typ must be at+jwt)",
+        ));
     }
     fields
         .get("kid")
@@ -554,7 +571,7 @@ mod tests {
         let (signer, _) = ed_signer();
         let p = parts(&signer.sign(&claims(&signer)).unwrap());
         let header =
-            serde_json::json!({"alg": "none", "typ": "JWT", "kid": signer.keys().signing_kid()});
+            serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": signer.keys().signing_kid()});
         assert!(invalid(signer.verify(&reassemble(&header, &p[1], ""), NOW)));
         assert!(invalid(
             signer.verify(&format!("{}.{}.", b64(&header), p[1]), NOW)
@@ -603,11 +620,11 @@ mod tests {
     fn a_missing_or_unknown_kid_is_refused() {
         let (signer, _) = ed_signer();
         let p = parts(&signer.sign(&claims(&signer)).unwrap());
-        let no_kid = serde_json::json!({"alg": "EdDSA", "typ": "JWT"});
+        let no_kid = serde_json::json!({"alg": "EdDSA", "typ": "at+jwt"});
         assert!(invalid(
             signer.verify(&reassemble(&no_kid, &p[1], &p[2]), NOW)
         ));
-        let other_kid = serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": "nope"});
+        let other_kid = serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "nope"});
         assert!(invalid(
             signer.verify(&reassemble(&other_kid, &p[1], &p[2]), NOW)
         ));
@@ -626,7 +643,7 @@ mod tests {
             serde_json::json!({"jwk": {"kty": "OKP", "crv": "Ed25519", "x": key.public_key}}),
             serde_json::json!({"x5c": ["MIIB"]}),
         ] {
-            let mut header = serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": kid});
+            let mut header = serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": kid});
             for (k, v) in extra.as_object().unwrap() {
                 header[k] = v.clone();
             }
@@ -653,6 +670,35 @@ mod tests {
         for junk in ["", "abc", "a.b", "a.b.c", "a.b.c.d", "....", "eyJ.eyJ.sig"] {
             assert!(invalid(signer.verify(junk, NOW)), "{junk}");
         }
+    }
+
+    #[test]
+    fn only_tokens_typed_as_access_tokens_are_accepted() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let signer = TokenSigner::new(
+            KeyRing::hmac(SigningAlgorithm::HS256, secret).unwrap(),
+            "authd",
+        );
+        let signed = signer.sign(&claims(&signer)).unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts(&signed)[0]).unwrap()).unwrap();
+        assert_eq!(header["typ"], "at+jwt");
+        // The same claims under the same key, typed otherwise (an ID token, say).
+        let typed = |typ: Option<&str>| {
+            let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+            header.typ = typ.map(str::to_owned);
+            header.kid = Some(signer.keys().signing_kid().to_owned());
+            let key = jsonwebtoken::EncodingKey::from_secret(secret);
+            signer.verify(
+                &jsonwebtoken::encode(&header, &claims(&signer), &key).unwrap(),
+                NOW,
+            )
+        };
+        assert!(invalid(typed(Some("JWT"))));
+        assert!(invalid(typed(None)));
+        assert!(invalid(typed(Some("id+jwt"))));
+        assert!(typed(Some("at+jwt")).is_ok());
+        assert!(typed(Some("application/at+JWT")).is_ok());
     }
 
     #[test]

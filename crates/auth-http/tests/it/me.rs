@@ -81,7 +81,7 @@ async fn forged_tokens_are_all_invalid() {
 
     let mut forgeries = Vec::new();
     // alg "none", with and without a signature.
-    let none = json!({"alg": "none", "typ": "JWT", "kid": ctx.key.kid});
+    let none = json!({"alg": "none", "typ": "at+jwt", "kid": ctx.key.kid});
     forgeries.push(format!("{}.{payload}.", encode(&none)));
     forgeries.push(format!("{}.{payload}.{signature}", encode(&none)));
     // HS256 signed with the published public key (algorithm confusion).
@@ -113,6 +113,7 @@ async fn forged_tokens_are_all_invalid() {
     let mut stranger_key = stranger.clone();
     stranger_key.kid = ctx.key.kid.clone();
     let mut ed = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    ed.typ = Some("at+jwt".into());
     ed.kid = Some(ctx.key.kid.clone());
     let seed = URL_SAFE_NO_PAD.decode(&stranger.private_key).unwrap();
     let mut der = vec![
@@ -132,6 +133,20 @@ async fn forged_tokens_are_all_invalid() {
     forgeries.push(
         jsonwebtoken::encode(&ed, &foreign, &jsonwebtoken::EncodingKey::from_ed_der(&der)).unwrap(),
     );
+    // The right key and issuer, but not typed as an access token (RFC 9068): an ID token
+    // or any other JWT signed with the same key is not accepted as one.
+    for typ in [Some("JWT"), None] {
+        let mut other = ed.clone();
+        other.typ = typ.map(str::to_owned);
+        forgeries.push(
+            jsonwebtoken::encode(
+                &other,
+                &claims,
+                &jsonwebtoken::EncodingKey::from_ed_der(&der),
+            )
+            .unwrap(),
+        );
+    }
     // The right key, but a header that tries to smuggle a key.
     let mut smuggle = decode(&header);
     smuggle["jku"] = json!("https://evil.example/jwks.json");
