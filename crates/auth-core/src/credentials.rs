@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization as _;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+
 use crate::AuthError;
 
 /// An email address, trimmed and checked for shape.
@@ -24,8 +27,10 @@ impl Email {
     ///
     /// # Errors
     /// [`AuthError::InvalidRequest`] when the address is empty after trimming, longer than
-    /// [`Email::MAX_LEN`] bytes, contains a control character, white space or NUL, or is not
-    /// `local@domain` with a non-empty local part and a dotted domain.
+    /// [`Email::MAX_LEN`] bytes, contains a control character, white space, NUL or a
+    /// format character (Unicode category Cf: zero-width and bidirectional controls such
+    /// as U+200B and U+202E, which make look-alike accounts and misleading audit lines),
+    /// or is not `local@domain` with a non-empty local part and a dotted domain.
     pub fn parse(raw: &str) -> Result<Email, AuthError> {
         let display = raw.trim();
         let invalid = |why: &str| AuthError::InvalidRequest(format!("email {why}"));
@@ -37,6 +42,14 @@ impl Email {
         }
         if display.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(invalid("contains white space or control characters"));
+        }
+        if display
+            .chars()
+            .any(|c| c.general_category() == GeneralCategory::Format)
+        {
+            return Err(invalid(
+                "contains invisible or bidirectional format characters",
+            ));
         }
         let Some((local, domain)) = display.rsplit_once('@') else {
             return Err(invalid("must be of the form name@domain"));
@@ -115,27 +128,33 @@ impl Username {
 /// A password that satisfies the policy: 8–128 characters, not a well-known password.
 ///
 /// There are no composition rules (NIST SP 800-63B): length is what makes a password hard
-/// to guess. The password is used exactly as given: no trimming, no normalisation.
-/// `Debug` never shows it.
+/// to guess. The password is used as given except for Unicode NFC normalisation (ASVS 5.0
+/// 6.2.x): `é` typed as one code point or as `e` plus a combining accent is the same
+/// password, whatever keyboard typed it. No trimming. `Debug` never shows it.
 #[derive(Clone)]
-pub struct Password(String);
+pub struct Password {
+    /// The NFC form: what is hashed and checked.
+    nfc: String,
+    /// The form as typed, kept only when it differs from `nfc`, so that a hash made before
+    /// authd normalised passwords still verifies (see [`Password::as_typed`]).
+    as_typed: Option<String>,
+}
 
 impl Password {
     /// Fewest characters accepted.
     pub const MIN_CHARS: usize = 8;
     /// Most characters accepted; longer input is refused before any hashing.
     pub const MAX_CHARS: usize = 128;
-    /// The shipped list of common passwords that [`Password::new`] refuses, in lower case
-    /// (the comparison ignores ASCII case).
-    pub const COMMON: &'static [&'static str] = COMMON_PASSWORDS;
 
     /// Checks a new password against the policy.
     ///
     /// # Errors
-    /// [`AuthError::WeakPassword`] when it is shorter than 8 or longer than 128 characters,
-    /// or appears on the shipped list of common passwords.
+    /// [`AuthError::WeakPassword`] when it is shorter than 8 or longer than 128 characters
+    /// (counted after NFC normalisation), or appears on the shipped list of common
+    /// passwords (compared ignoring case).
     pub fn new(raw: &str) -> Result<Password, AuthError> {
-        let chars = raw.chars().count();
+        let nfc: String = raw.nfc().collect();
+        let chars = nfc.chars().count();
         if chars < Self::MIN_CHARS {
             return Err(AuthError::WeakPassword(
                 "password must be at least 8 characters",
@@ -146,12 +165,15 @@ impl Password {
                 "password must be at most 128 characters",
             ));
         }
-        if COMMON_PASSWORDS.contains(&raw.to_ascii_lowercase().as_str()) {
+        if crate::common_passwords::is_common(&nfc) {
             return Err(AuthError::WeakPassword(
                 "password is too common; choose another",
             ));
         }
-        Ok(Password(raw.to_owned()))
+        Ok(Password {
+            nfc,
+            as_typed: None,
+        })
     }
 
     /// Wraps a password presented at login. Only the length cap applies (so that an
@@ -164,13 +186,23 @@ impl Password {
         if raw.chars().count() > Self::MAX_CHARS {
             return Err(AuthError::InvalidCredentials);
         }
-        Ok(Password(raw.to_owned()))
+        let nfc: String = raw.nfc().collect();
+        let as_typed = (nfc != raw).then(|| raw.to_owned());
+        Ok(Password { nfc, as_typed })
     }
 
-    /// The password's bytes, for the hasher.
+    /// The password's bytes in NFC form, for the hasher.
     #[must_use]
     pub fn expose(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.nfc.as_bytes()
+    }
+
+    /// The bytes as typed, when they are not in NFC form: a stored hash made from them
+    /// before authd normalised passwords is still honoured, and then replaced by a hash
+    /// of the NFC form.
+    #[must_use]
+    pub fn as_typed(&self) -> Option<&[u8]> {
+        self.as_typed.as_deref().map(str::as_bytes)
     }
 }
 
@@ -179,86 +211,6 @@ impl fmt::Debug for Password {
         f.write_str("Password(<redacted>)")
     }
 }
-
-/// Passwords of 8+ characters that top every breached-password list; refused at
-/// registration. Compared after ASCII lower-casing.
-const COMMON_PASSWORDS: &[&str] = &[
-    "password",
-    "password1",
-    "password12",
-    "password123",
-    "password1234",
-    "passw0rd",
-    "p@ssw0rd",
-    "p@ssword",
-    "12345678",
-    "123456789",
-    "1234567890",
-    "12345678910",
-    "0123456789",
-    "87654321",
-    "11111111",
-    "00000000",
-    "88888888",
-    "99999999",
-    "12341234",
-    "11223344",
-    "qwertyui",
-    "qwertyuiop",
-    "qwerty123",
-    "qwerty12",
-    "1qaz2wsx",
-    "1q2w3e4r",
-    "1q2w3e4r5t",
-    "zaq12wsx",
-    "asdfghjk",
-    "asdfghjkl",
-    "zxcvbnm1",
-    "iloveyou",
-    "iloveyou1",
-    "sunshine",
-    "princess",
-    "football",
-    "baseball",
-    "superman",
-    "trustno1",
-    "welcome1",
-    "welcome123",
-    "letmein1",
-    "letmein123",
-    "abc12345",
-    "abcd1234",
-    "abcdefgh",
-    "changeme",
-    "changeme123",
-    "admin123",
-    "administrator",
-    "starwars",
-    "whatever",
-    "michelle",
-    "jennifer",
-    "computer",
-    "internet",
-    "corvette",
-    "mercedes",
-    "passport",
-    "qazwsxedc",
-    "monkey123",
-    "dragon123",
-    "shadow123",
-    "master123",
-    "football1",
-    "baseball1",
-    "aa123456",
-    "a1234567",
-    "q1w2e3r4",
-    "q1w2e3r4t5",
-    "1234qwer",
-    "qwer1234",
-    "00000000",
-    "secret123",
-    "default1",
-];
 
 #[cfg(test)]
 mod tests {
@@ -294,6 +246,11 @@ mod tests {
             "al ice@example.com",
             "alice\0@example.com",
             "alice\u{7}@example.com",
+            "ali\u{200b}ce@example.com",
+            "alice\u{202e}moc.elpmaxe@example.com",
+            "\u{2066}alice@example.com",
+            "alice@exa\u{feff}mple.com",
+            "alice\u{ad}@example.com",
         ] {
             assert!(
                 matches!(Email::parse(bad), Err(AuthError::InvalidRequest(_))),
@@ -328,10 +285,18 @@ mod tests {
             Password::new(&"x".repeat(129)),
             Err(AuthError::WeakPassword(_))
         ));
-        assert!(matches!(
-            Password::new("Password123"),
-            Err(AuthError::WeakPassword(_))
-        ));
+        for common in [
+            "Password123",
+            "liverpool",
+            "chocolate",
+            "basketball",
+            "Princess1",
+        ] {
+            assert!(
+                matches!(Password::new(common), Err(AuthError::WeakPassword(_))),
+                "{common}"
+            );
+        }
         // Length counts characters, not bytes: eight two-byte characters are enough.
         assert!(Password::new("éééééééé").is_ok());
     }
@@ -340,7 +305,20 @@ mod tests {
     fn passwords_are_kept_exactly_and_never_shown() {
         let p = Password::new("  spaced out  ").unwrap();
         assert_eq!(p.expose(), b"  spaced out  ");
+        assert_eq!(p.as_typed(), None);
         assert_eq!(format!("{p:?}"), "Password(<redacted>)");
+    }
+
+    #[test]
+    fn passwords_are_normalised_to_nfc_and_remember_a_different_typing() {
+        let composed = "caf\u{e9} au lait";
+        let decomposed = "cafe\u{301} au lait";
+        let new = Password::new(decomposed).unwrap();
+        assert_eq!(new.expose(), composed.as_bytes());
+        let presented = Password::presented(decomposed).unwrap();
+        assert_eq!(presented.expose(), composed.as_bytes());
+        assert_eq!(presented.as_typed(), Some(decomposed.as_bytes()));
+        assert_eq!(Password::presented(composed).unwrap().as_typed(), None);
     }
 
     #[test]

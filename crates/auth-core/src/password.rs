@@ -236,7 +236,14 @@ impl PasswordHasher {
             return PasswordVerification::Invalid;
         };
         if !matches_stored(password.expose(), &parsed) {
-            return PasswordVerification::Invalid;
+            // A hash made before passwords were normalised holds the bytes as typed: honour
+            // it once, and have it replaced by a hash of the NFC form.
+            return match password.as_typed() {
+                Some(typed) if matches_stored(typed, &parsed) => {
+                    PasswordVerification::ValidNeedsRehash
+                }
+                _ => PasswordVerification::Invalid,
+            };
         }
         let current = parsed.algorithm.as_str() == "argon2id"
             && Params::try_from(&parsed).is_ok_and(|p| {
@@ -251,8 +258,9 @@ impl PasswordHasher {
         }
     }
 
-    /// Spends the time of one verification without an account, so that "no such account"
-    /// and "wrong password" cannot be told apart by timing.
+    /// Spends the time of a verification without an account, so that "no such account"
+    /// and "wrong password" cannot be told apart by timing (two hashes, as for a real
+    /// account, when the password was not typed in NFC form).
     pub fn verify_dummy(&self, password: &Password) {
         let _ = self.verify(password, &self.dummy);
     }
@@ -275,6 +283,28 @@ mod tests {
         assert_eq!(hasher.verify(&pw, &hash), PasswordVerification::Valid);
         let wrong = Password::presented("correct horse batterY").unwrap();
         assert_eq!(hasher.verify(&wrong, &hash), PasswordVerification::Invalid);
+    }
+
+    #[test]
+    fn a_hash_of_a_password_as_typed_before_normalisation_verifies_and_asks_for_a_rehash() {
+        let hasher = fast();
+        let decomposed = "cafe\u{301} au lait";
+        let legacy = hasher.hash_bytes(decomposed.as_bytes()).unwrap();
+        let typed_again = Password::presented(decomposed).unwrap();
+        assert_eq!(
+            hasher.verify(&typed_again, &legacy),
+            PasswordVerification::ValidNeedsRehash
+        );
+        let rehashed = hasher.hash(&typed_again).unwrap();
+        let composed = Password::presented("caf\u{e9} au lait").unwrap();
+        assert_eq!(
+            hasher.verify(&composed, &rehashed),
+            PasswordVerification::Valid
+        );
+        assert_eq!(
+            hasher.verify(&typed_again, &rehashed),
+            PasswordVerification::Valid
+        );
     }
 
     #[test]

@@ -22,8 +22,8 @@ use utoipa::{Modify, OpenApi};
 use crate::{admin, devices, metrics, operations, users, wallets};
 
 /// The schema of a new password (registration, wallet creation, password rotation): the
-/// policy of [`Password::new`]. Its common-password list is added by [`openapi_json`], as
-/// utoipa has no `not`.
+/// policy of [`Password::new`]. The common-password list (19,640 entries) is named, not
+/// inlined: as a `not: {enum}` it would make up most of the description's size.
 pub(crate) struct StrongPassword;
 
 impl utoipa::PartialSchema for StrongPassword {
@@ -34,8 +34,9 @@ impl utoipa::PartialSchema for StrongPassword {
             .min_length(Some(Password::MIN_CHARS))
             .max_length(Some(Password::MAX_CHARS))
             .description(Some(
-                "8 to 128 characters, and not on the common-password list (compared \
-                 ignoring ASCII case); otherwise 400 WEAK_PASSWORD.",
+                "8 to 128 characters after Unicode NFC normalisation, and not on the \
+                 shipped list of about 20,000 common passwords (compared ignoring case); \
+                 otherwise 400 WEAK_PASSWORD.",
             ))
             .examples([serde_json::json!("correct horse battery staple")])
             .into()
@@ -238,16 +239,7 @@ fn error(description: &str) -> Response {
 pub fn openapi_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| {
-        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-        if let Some(schema) = doc
-            .pointer_mut("/components/schemas/StrongPassword")
-            .and_then(serde_json::Value::as_object_mut)
-        {
-            schema.insert(
-                "not".into(),
-                serde_json::json!({ "enum": Password::COMMON }),
-            );
-        }
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
         serde_json::to_string_pretty(&doc).unwrap_or_default()
     })
 }

@@ -28,7 +28,18 @@ async fn an_email_or_username_taken_in_any_ascii_case_is_409() {
 async fn passwords_outside_the_policy_are_weak_and_store_nothing() {
     let ctx = Ctx::new();
     let app = ctx.app().await;
-    for password in ["short", &"x".repeat(129), "password123", "12345678"] {
+    // The last five are from the usual top-10,000 lists.
+    for password in [
+        "short",
+        &"x".repeat(129),
+        "password123",
+        "12345678",
+        "liverpool",
+        "chocolate",
+        "basketball",
+        "Michelle1",
+        "starwars1",
+    ] {
         let body = json!({"email": "alice@example.com", "password": password, "username": "alice"});
         let reply = send(&app, post("/api/auth/register", body)).await;
         reply.assert_error(400, "WEAK_PASSWORD");
@@ -55,6 +66,10 @@ async fn malformed_registrations_are_invalid_requests() {
         json!({"email": "alice@example.com", "password": PASSWORD}),
         json!({"email": "alice@example.com", "password": 12345678, "username": "alice"}),
         json!({"email": "alice\u{0}@example.com", "password": PASSWORD, "username": "alice"}),
+        // Invisible and bidirectional characters make look-alike accounts.
+        json!({"email": "ali\u{200b}ce@example.com", "password": PASSWORD, "username": "alice"}),
+        json!({"email": "alice@exam\u{202e}elp.com", "password": PASSWORD, "username": "alice"}),
+        json!({"email": "\u{2067}alice@example.com", "password": PASSWORD, "username": "alice"}),
         json!(["alice@example.com"]),
     ];
     for body in cases {
@@ -104,6 +119,29 @@ async fn passwords_are_compared_exactly() {
     login(&app, "alice@example.com", &PASSWORD.to_uppercase())
         .await
         .assert_error(401, "INVALID_CREDENTIALS");
+}
+
+#[actix_web::test]
+async fn a_password_typed_in_another_unicode_form_is_the_same_password() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    // "café crème" typed with precomposed letters, then with combining accents (NFD).
+    let composed = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e";
+    let decomposed = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e";
+    let body = json!({"email": "alice@example.com", "password": composed, "username": "alice"});
+    assert_eq!(
+        send(&app, post("/api/auth/register", body)).await.status,
+        201
+    );
+    let reply = login(&app, "alice@example.com", decomposed).await;
+    assert_session_body(&reply, 200, "alice@example.com", "alice");
+    let body = json!({"email": "bob@example.com", "password": decomposed, "username": "bob"});
+    assert_eq!(
+        send(&app, post("/api/auth/register", body)).await.status,
+        201
+    );
+    let reply = login(&app, "bob@example.com", composed).await;
+    assert_session_body(&reply, 200, "bob@example.com", "bob");
 }
 
 #[actix_web::test]
