@@ -84,6 +84,7 @@ fn main() -> anyhow::Result<()> {
         logger.parse_write_style(&style);
     }
     logger.init();
+    cli.settings.validate().map_err(anyhow::Error::msg)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings),
         Command::Devices {
@@ -143,7 +144,7 @@ fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies, 
             KeyRing::load(
                 &database,
                 SystemClock.now(),
-                settings.access_ttl_secs + 60,
+                settings.access_ttl_secs.saturating_add(60),
                 key_cipher.as_ref(),
             )
             .context("loading signing keys")?

@@ -72,20 +72,35 @@ pub struct Settings {
     pub jwt_secret: Option<String>,
 
     /// Access-token lifetime in seconds.
-    #[arg(long, env = "AUTHD_ACCESS_TTL_SECS", default_value_t = 3_600, global = true, value_parser = clap::value_parser!(i64).range(1..))]
+    #[arg(
+        long,
+        env = "AUTHD_ACCESS_TTL_SECS",
+        default_value_t = 3_600,
+        global = true
+    )]
     pub access_ttl_secs: i64,
 
     /// Refresh-token lifetime in seconds.
-    #[arg(long, env = "AUTHD_REFRESH_TTL_SECS", default_value_t = 604_800, global = true, value_parser = clap::value_parser!(i64).range(1..))]
+    #[arg(
+        long,
+        env = "AUTHD_REFRESH_TTL_SECS",
+        default_value_t = 604_800,
+        global = true
+    )]
     pub refresh_ttl_secs: i64,
 
     /// Seconds during which a rotated refresh token returns the same successor.
-    #[arg(long, env = "AUTHD_REFRESH_REUSE_GRACE_SECS", default_value_t = 10, global = true, value_parser = clap::value_parser!(i64).range(0..))]
+    #[arg(
+        long,
+        env = "AUTHD_REFRESH_REUSE_GRACE_SECS",
+        default_value_t = 10,
+        global = true
+    )]
     pub refresh_reuse_grace_secs: i64,
 
     /// Absolute session lifetime in seconds [default: 2592000 for users and devices,
     /// 604800 for wallets; when set, it applies to all].
-    #[arg(long, env = "AUTHD_SESSION_MAX_SECS", global = true, value_parser = clap::value_parser!(i64).range(1..))]
+    #[arg(long, env = "AUTHD_SESSION_MAX_SECS", global = true)]
     pub session_max_secs: Option<i64>,
 
     /// Secret (at least 32 bytes) that encrypts the private signing keys stored in the
@@ -100,7 +115,12 @@ pub struct Settings {
 
     /// How often each process reloads the signing keys to pick up a rotation, in seconds
     /// (a token naming an unknown key also triggers a reload).
-    #[arg(long, env = "AUTHD_KEY_RELOAD_SECS", default_value_t = 30, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(
+        long,
+        env = "AUTHD_KEY_RELOAD_SECS",
+        default_value_t = 30,
+        global = true
+    )]
     pub key_reload_secs: u64,
 
     /// Comma-separated CIDRs whose `X-Forwarded-For` is believed.
@@ -112,8 +132,7 @@ pub struct Settings {
         long,
         env = "AUTHD_LOGIN_MAX_FAILURES",
         default_value_t = 5,
-        global = true,
-        value_parser = clap::value_parser!(u32).range(1..)
+        global = true
     )]
     pub login_max_failures: u32,
 
@@ -122,8 +141,7 @@ pub struct Settings {
         long,
         env = "AUTHD_LOGIN_MAX_DELAY_SECS",
         default_value_t = 900,
-        global = true,
-        value_parser = clap::value_parser!(i64).range(1..)
+        global = true
     )]
     pub login_max_delay_secs: i64,
 
@@ -136,4 +154,193 @@ pub struct Settings {
         global = true
     )]
     pub ip_rate_per_min: u32,
+
+    /// Failures of one account from all addresses within an hour before addresses that
+    /// have not logged in to it successfully in the last 30 days are delayed.
+    #[arg(
+        long,
+        env = "AUTHD_ACCOUNT_MAX_FAILURES_PER_HOUR",
+        default_value_t = 100,
+        global = true
+    )]
+    pub account_max_failures_per_hour: u32,
+
+    /// Days the audit trail keeps an event.
+    #[arg(
+        long,
+        env = "AUTHD_AUDIT_RETENTION_DAYS",
+        default_value_t = 90,
+        global = true
+    )]
+    pub audit_retention_days: u32,
+}
+
+/// Ten years in seconds: no lifetime may be longer.
+const TEN_YEARS_SECS: i64 = 10 * 365 * 86_400;
+
+impl Settings {
+    /// Refuses settings outside a sane range, naming the setting: a lifetime of zero or
+    /// beyond ten years, a negative or absurd count. Arithmetic on the accepted values
+    /// cannot overflow (`exp + leeway`, `ttl + 60`, `2^k` delays).
+    ///
+    /// # Errors
+    /// The first setting out of range, as `AUTHD_X (--x) must be …; got …`.
+    pub fn validate(&self) -> Result<(), String> {
+        check(
+            "AUTHD_ACCESS_TTL_SECS",
+            "access-ttl-secs",
+            self.access_ttl_secs,
+            1,
+            TEN_YEARS_SECS,
+        )?;
+        check(
+            "AUTHD_REFRESH_TTL_SECS",
+            "refresh-ttl-secs",
+            self.refresh_ttl_secs,
+            1,
+            TEN_YEARS_SECS,
+        )?;
+        check(
+            "AUTHD_REFRESH_REUSE_GRACE_SECS",
+            "refresh-reuse-grace-secs",
+            self.refresh_reuse_grace_secs,
+            0,
+            3_600,
+        )?;
+        if let Some(max) = self.session_max_secs {
+            check(
+                "AUTHD_SESSION_MAX_SECS",
+                "session-max-secs",
+                max,
+                1,
+                TEN_YEARS_SECS,
+            )?;
+        }
+        check(
+            "AUTHD_KEY_RELOAD_SECS",
+            "key-reload-secs",
+            self.key_reload_secs,
+            1,
+            86_400,
+        )?;
+        check(
+            "AUTHD_LOGIN_MAX_FAILURES",
+            "login-max-failures",
+            self.login_max_failures,
+            1,
+            1_000,
+        )?;
+        check(
+            "AUTHD_LOGIN_MAX_DELAY_SECS",
+            "login-max-delay-secs",
+            self.login_max_delay_secs,
+            1,
+            86_400,
+        )?;
+        check(
+            "AUTHD_ACCOUNT_MAX_FAILURES_PER_HOUR",
+            "account-max-failures-per-hour",
+            self.account_max_failures_per_hour,
+            1,
+            1_000_000,
+        )?;
+        check(
+            "AUTHD_AUDIT_RETENTION_DAYS",
+            "audit-retention-days",
+            self.audit_retention_days,
+            1,
+            3_650,
+        )?;
+        check(
+            "AUTHD_IP_RATE_PER_MIN",
+            "ip-rate-per-min",
+            self.ip_rate_per_min,
+            0,
+            1_000_000,
+        )
+    }
+}
+
+fn check<T>(env: &str, flag: &str, value: T, min: T, max: T) -> Result<(), String>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    if value < min || value > max {
+        return Err(format!(
+            "{env} (--{flag}) must be between {min} and {max}; got {value}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn settings(args: &[&str]) -> Settings {
+        let mut argv = vec!["authd"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().settings
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(settings(&[]).validate(), Ok(()));
+    }
+
+    #[test]
+    fn each_absurd_setting_is_refused_by_name() {
+        for (args, named) in [
+            (
+                &["--access-ttl-secs", "99999999999999999"][..],
+                "AUTHD_ACCESS_TTL_SECS",
+            ),
+            (&["--access-ttl-secs", "0"][..], "AUTHD_ACCESS_TTL_SECS"),
+            (&["--refresh-ttl-secs=-5"][..], "AUTHD_REFRESH_TTL_SECS"),
+            (
+                &["--refresh-reuse-grace-secs=-1"][..],
+                "AUTHD_REFRESH_REUSE_GRACE_SECS",
+            ),
+            (
+                &["--session-max-secs", "315360001"][..],
+                "AUTHD_SESSION_MAX_SECS",
+            ),
+            (&["--key-reload-secs", "0"][..], "AUTHD_KEY_RELOAD_SECS"),
+            (
+                &["--login-max-failures", "0"][..],
+                "AUTHD_LOGIN_MAX_FAILURES",
+            ),
+            (
+                &["--login-max-delay-secs", "9999999"][..],
+                "AUTHD_LOGIN_MAX_DELAY_SECS",
+            ),
+            (
+                &["--account-max-failures-per-hour", "0"][..],
+                "AUTHD_ACCOUNT_MAX_FAILURES_PER_HOUR",
+            ),
+            (
+                &["--audit-retention-days", "0"][..],
+                "AUTHD_AUDIT_RETENTION_DAYS",
+            ),
+            (
+                &["--ip-rate-per-min", "4000000000"][..],
+                "AUTHD_IP_RATE_PER_MIN",
+            ),
+        ] {
+            let err = settings(args).validate().unwrap_err();
+            assert!(err.starts_with(named), "{args:?}: {err}");
+        }
+        assert_eq!(
+            settings(&["--access-ttl-secs", "315360000"]).validate(),
+            Ok(())
+        );
+    }
 }

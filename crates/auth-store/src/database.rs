@@ -181,6 +181,9 @@ impl Database {
     }
 
     fn open_target(target: Target, options: PoolOptions) -> Result<Self, OpenError> {
+        if let Target::Sqlite(path) = &target {
+            create_private(path)?;
+        }
         migrate(&target)?;
         let backend = match target {
             Target::Postgres(_) => Backend::Postgres,
@@ -360,6 +363,40 @@ impl auth_core::Readiness for Database {
             .map_err(crate::error::store_error)?;
         Ok(u64::try_from(live).unwrap_or(0))
     }
+}
+
+/// Creates a new SQLite database file readable by its owner only (0600) before SQLite
+/// opens it: it holds password hashes, sessions and signing keys. SQLite gives the WAL and
+/// shared-memory files the permissions of the database file. An existing file keeps its
+/// mode, with a warning when others may read it.
+fn create_private(path: &str) -> Result<(), OpenError> {
+    if path == ":memory:" || path.starts_with("file:") {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if let Ok(meta) = std::fs::metadata(path)
+                    && meta.permissions().mode() & 0o077 != 0
+                {
+                    log::warn!(
+                        "{path} may be read by other users (mode {:o}): `chmod 600` it",
+                        meta.permissions().mode() & 0o777
+                    );
+                }
+            }
+            Err(e) => return Err(OpenError::Connect(format!("creating {path}: {e}"))),
+        }
+    }
+    Ok(())
 }
 
 fn migrate(target: &Target) -> Result<(), OpenError> {

@@ -13,6 +13,15 @@ fn first_start_creates_the_database_and_tokens_survive_a_restart() {
     let first = Authd::start(&[("AUTHD_DATABASE_URL", &url)]);
     assert!(dir.join("authd.db").exists());
     let session = first.register("alice@example.com", "alice");
+    // It holds password hashes and signing keys: only its owner may read it.
+    for file in ["authd.db", "authd.db-wal", "authd.db-shm"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file} is {:o}", mode & 0o777);
+    }
     let (_, jwks_before) = first.get("/.well-known/jwks.json", None);
     assert!(first.stop().success(), "SIGTERM ends authd cleanly");
 
@@ -166,4 +175,20 @@ fn an_unsupported_database_url_is_refused_with_a_clear_message() {
         .err()
         .unwrap();
     assert!(err.contains("unsupported database URL"), "{err}");
+}
+
+#[test]
+fn absurd_settings_stop_authd_at_start_naming_the_setting() {
+    let db = TestDatabase::sqlite();
+    for (name, value) in [
+        ("AUTHD_ACCESS_TTL_SECS", "99999999999999999"),
+        ("AUTHD_REFRESH_TTL_SECS", "0"),
+        ("AUTHD_LOGIN_MAX_FAILURES", "0"),
+        ("AUTHD_AUDIT_RETENTION_DAYS", "100000"),
+    ] {
+        let log = Authd::try_start(&[("AUTHD_DATABASE_URL", db.url()), (name, value)])
+            .err()
+            .unwrap_or_else(|| panic!("authd started with {name}={value}"));
+        assert!(log.contains(name), "{name}={value}: {log}");
+    }
 }
