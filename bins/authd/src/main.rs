@@ -13,7 +13,7 @@ use actix_web::web;
 use anyhow::{Context, bail};
 use auth_core::{
     Authority, Clock, KeyCipher, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock,
-    ThrottlePolicy, TokenPolicy, TokenSigner, purge_expired, purge_inactive_devices,
+    ThrottleKeys, ThrottlePolicy, TokenPolicy, TokenSigner, purge_expired, purge_inactive_devices,
 };
 use auth_http::{AuditTrail, AuthState, HashingGate, RateLimiter, TrustedProxies};
 use auth_store::{Database, PoolOptions};
@@ -189,11 +189,16 @@ fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies, 
         PasswordHasher::recommended().context("preparing the password hasher")?,
         policy,
     )
-    .with_key_cipher(key_cipher)
-    .with_throttle(ThrottlePolicy {
-        max_failures: settings.login_max_failures,
-        max_delay_secs: settings.login_max_delay_secs,
-    });
+    .with_throttle(
+        ThrottlePolicy {
+            max_failures: settings.login_max_failures,
+            max_delay_secs: settings.login_max_delay_secs,
+            account_max_failures_per_hour: settings.account_max_failures_per_hour,
+        },
+        ThrottleKeys::load(database.as_ref(), key_cipher.as_ref(), SystemClock.now())
+            .context("loading the login-throttle secret")?,
+    )
+    .with_key_cipher(key_cipher);
     Ok((authority, trusted_proxies, database))
 }
 
@@ -220,8 +225,8 @@ fn spawn_purger(store: Arc<Database>) {
             loop {
                 match purge_expired(store.as_ref(), SystemClock.now()) {
                     Ok((0, 0)) => {}
-                    Ok((sessions, failures)) => log::info!(
-                        "purged {sessions} ended session(s) and {failures} stale failure streak(s)"
+                    Ok((sessions, attempts)) => log::info!(
+                        "purged {sessions} ended session(s) and {attempts} stale login-throttle record(s)"
                     ),
                     Err(e) => log::warn!("purging ended sessions failed (will retry): {e}"),
                 }

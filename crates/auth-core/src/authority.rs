@@ -3,11 +3,13 @@
 //! Every operation takes `now`; none reads a clock. Handlers call these from a blocking
 //! thread: they hash passwords and talk to the database.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use crate::session::CredentialGuard;
 use crate::session::{self, TokenPolicy};
-use crate::throttle::ThrottlePolicy;
+use crate::throttle::{AttemptKey, ThrottleKeys, ThrottlePolicy};
 use crate::verifier::is_unknown_kid;
 use crate::{
     AccessClaims, App, AppId, Attributes, AuthError, Device, DeviceId, Email, Jwks, KeyRing, Page,
@@ -36,24 +38,21 @@ pub struct IssuedTokens {
 /// [`Authority::check_password`], for the finishing step to act on. The steps are apart so
 /// that the hash can run on dedicated threads while storage work runs on others; a
 /// hashing thread that also waited for the database would idle for part of every login.
+///
+/// The attempt was counted by the throttle when it was begun: finish it (the verdict is
+/// recorded) or, if it can never be judged, [`Authority::abandon_login`] it (the count is
+/// given back).
 pub struct LoginAttempt<T> {
-    account: String,
-    had_failures: bool,
+    key: AttemptKey,
     subject: Option<T>,
     stored: Option<crate::PasswordHash>,
     outcome: Outcome,
 }
 
 impl<T> LoginAttempt<T> {
-    fn new(
-        account: String,
-        had_failures: bool,
-        subject: Option<T>,
-        stored: Option<crate::PasswordHash>,
-    ) -> Self {
+    fn new(key: AttemptKey, subject: Option<T>, stored: Option<crate::PasswordHash>) -> Self {
         Self {
-            account,
-            had_failures,
+            key,
             subject,
             stored,
             outcome: Outcome::Unchecked,
@@ -61,10 +60,22 @@ impl<T> LoginAttempt<T> {
     }
 }
 
+impl<T> LoginAttempt<T> {
+    /// What [`Authority::abandon_login`] needs to give the attempt's count back, kept by a
+    /// caller that hands the attempt itself to a job that may never run.
+    #[must_use]
+    pub fn ticket(&self) -> LoginTicket {
+        LoginTicket(self.key.clone())
+    }
+}
+
+/// The throttle's hold on one admitted login attempt (see [`LoginAttempt::ticket`]).
+#[derive(Debug, Clone)]
+pub struct LoginTicket(AttemptKey);
+
 impl<T> std::fmt::Debug for LoginAttempt<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginAttempt")
-            .field("account", &self.account)
             .field("known", &self.subject.is_some())
             .finish_non_exhaustive()
     }
@@ -135,6 +146,7 @@ pub struct Authority {
     hasher: PasswordHasher,
     policy: TokenPolicy,
     throttle: ThrottlePolicy,
+    throttle_keys: ThrottleKeys,
     last_key_reload: Arc<AtomicI64>,
     /// Held through a key reload, so that a slow reload never replaces a newer one's keys.
     key_reload: Arc<std::sync::Mutex<()>>,
@@ -170,6 +182,8 @@ impl Authority {
             hasher,
             policy,
             throttle: ThrottlePolicy::default(),
+            // A secret of this process alone; servers share one with `with_throttle`.
+            throttle_keys: ThrottleKeys::new(ThrottleKeys::generate().unwrap_or([0; 32])),
             last_key_reload: Arc::new(AtomicI64::new(0)),
             key_reload: Arc::default(),
             key_cipher: None,
@@ -183,50 +197,93 @@ impl Authority {
         Self { key_cipher, ..self }
     }
 
-    /// The same operations with another login-throttling policy.
+    /// The same operations with another login-throttling policy, hashing its keys with
+    /// `keys` (every process on one database must share them).
     #[must_use]
-    pub fn with_throttle(self, throttle: ThrottlePolicy) -> Self {
-        Self { throttle, ..self }
+    pub fn with_throttle(self, throttle: ThrottlePolicy, throttle_keys: ThrottleKeys) -> Self {
+        Self {
+            throttle,
+            throttle_keys,
+            ..self
+        }
     }
 
-    /// Refuses an attempt on a locked account. Returns whether the account has a failure
-    /// streak to clear after a success.
-    fn admit_attempt(&self, account: &str, now: UnixTime) -> Result<bool, AuthError> {
-        let record = self.store.failures(account)?;
-        self.throttle
-            .check(record.as_ref(), now)
+    /// Admits and counts an attempt on `account` from `client`, or refuses it.
+    fn reserve_attempt(
+        &self,
+        account: &str,
+        client: Option<IpAddr>,
+        now: UnixTime,
+    ) -> Result<AttemptKey, AuthError> {
+        let key = self.throttle_keys.attempt(account, client);
+        let throttle = self.throttle;
+        self.store
+            .reserve_attempt(&key, &|state| throttle.admit(state, now))?
             .map_err(|retry_after_secs| AuthError::RateLimited { retry_after_secs })?;
-        Ok(record.is_some())
+        Ok(key)
     }
 
-    /// The subject of a login whose password was right (with its hash upgraded, if it
-    /// needs to be), its failure streak cleared. Anything else, including an attempt whose
-    /// password was never checked, is refused and counted as a wrong password.
+    /// Gives back the count of an attempt that will never be judged (its hash was shed),
+    /// so that an overloaded server does not lock its users out.
+    pub fn abandon_login(&self, ticket: &LoginTicket) {
+        self.release_attempt(&ticket.0);
+    }
+
+    fn release_attempt(&self, key: &AttemptKey) {
+        let throttle = self.throttle;
+        if let Err(e) = self
+            .store
+            .release_attempt(key, &|r| throttle.after_release(r))
+        {
+            log::warn!("giving back a login attempt failed: {e}");
+        }
+    }
+
+    /// The subject of a login whose password was right, the hash it was checked against
+    /// and its upgrade (if it needs one); the network's streak is cleared and it becomes
+    /// known to the account. Anything else, including an attempt whose password was never
+    /// checked, is refused and counted as a wrong password.
     fn accept<T>(
         &self,
         attempt: LoginAttempt<T>,
         now: UnixTime,
-    ) -> Result<(T, Option<crate::PasswordHash>), AuthError> {
-        match (attempt.outcome, attempt.subject) {
-            (Outcome::Right { rehashed }, Some(subject)) => {
-                if attempt.had_failures {
-                    self.store.clear_failures(&attempt.account)?;
-                }
-                Ok((subject, rehashed))
+    ) -> Result<(T, crate::PasswordHash, Option<crate::PasswordHash>), AuthError> {
+        match (attempt.outcome, attempt.subject, attempt.stored) {
+            (Outcome::Right { rehashed }, Some(subject), Some(stored)) => {
+                self.store
+                    .record_success(&attempt.key, &self.throttle.after_success(now))?;
+                Ok((subject, stored, rehashed))
             }
-            _ => Err(self.refuse_attempt(&attempt.account, now)),
+            _ => {
+                let throttle = self.throttle;
+                self.store.record_failure(
+                    &attempt.key,
+                    &|r| throttle.after_failure(r, now),
+                    &|a| throttle.account_after_failure(a, now),
+                )?;
+                Err(AuthError::InvalidCredentials)
+            }
         }
     }
 
-    /// Counts a failed attempt and answers as a wrong password does.
-    fn refuse_attempt(&self, account: &str, now: UnixTime) -> AuthError {
-        let throttle = self.throttle;
-        match self
+    /// Starts a session for a principal whose password was just proven against
+    /// `guard`'s hash, unless the credential changed or the principal was suspended or
+    /// deleted since it was read: then the login counts for nothing.
+    fn start_guarded_session(
+        &self,
+        kind: PrincipalKind,
+        guard: &CredentialGuard,
+        now: UnixTime,
+        policy: &TokenPolicy,
+    ) -> Result<session::NewSession, AuthError> {
+        let new = session::start(kind, &guard.principal_id, now, policy)?;
+        if self
             .store
-            .record_failure(account, &|r| throttle.after_failure(r, now))
+            .create_session_guarded(&new.session, &new.first, guard)?
         {
-            Ok(_) => AuthError::InvalidCredentials,
-            Err(e) => e.into(),
+            Ok(new)
+        } else {
+            Err(AuthError::InvalidCredentials)
         }
     }
 
@@ -251,7 +308,10 @@ impl Authority {
         if self.signer.keys().algorithm() != SigningAlgorithm::EdDSA {
             return Ok(());
         }
-        let retain = self.policy.access_ttl_secs + KEY_RETENTION_MARGIN_SECS;
+        let retain = self
+            .policy
+            .access_ttl_secs
+            .saturating_add(KEY_RETENTION_MARGIN_SECS);
         let _one_at_a_time = self
             .key_reload
             .lock()
@@ -351,28 +411,37 @@ impl Authority {
         &self,
         email: &Email,
         password: &Password,
+        client: Option<IpAddr>,
         now: UnixTime,
     ) -> Result<UserSession, AuthError> {
-        let mut attempt = self.begin_login(email, now)?;
+        let mut attempt = self.begin_login(email, client, now)?;
         self.check_password(&mut attempt, password);
         self.finish_login(attempt, now)
     }
 
-    /// The storage half before a user's password is checked: the account's throttle and
-    /// its record.
+    /// The storage half before a user's password is checked: the attempt is admitted and
+    /// counted by the throttle (see [`crate::ThrottlePolicy`]) for `client`, and the
+    /// account is read.
     ///
     /// # Errors
-    /// [`AuthError::RateLimited`] while the account is delayed; [`AuthError::Store`].
+    /// [`AuthError::RateLimited`] while `client` is delayed on the account;
+    /// [`AuthError::Store`].
     pub fn begin_login(
         &self,
         email: &Email,
+        client: Option<IpAddr>,
         now: UnixTime,
     ) -> Result<LoginAttempt<User>, AuthError> {
-        let account = format!("user:{}", email.normalized());
-        let had_failures = self.admit_attempt(&account, now)?;
-        let user = self.store.user_by_email(email.normalized())?;
+        let key = self.reserve_attempt(&format!("user:{}", email.normalized()), client, now)?;
+        let user = match self.store.user_by_email(email.normalized()) {
+            Ok(user) => user,
+            Err(e) => {
+                self.release_attempt(&key);
+                return Err(e.into());
+            }
+        };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
-        Ok(LoginAttempt::new(account, had_failures, user, stored))
+        Ok(LoginAttempt::new(key, user, stored))
     }
 
     /// The hash of a login, and nothing else: no storage, so that callers can run it on
@@ -396,7 +465,11 @@ impl Authority {
     }
 
     /// The storage half after a user's password was checked: counts a failure, or clears
-    /// the failure streak, upgrades an old hash and starts the session.
+    /// the network's failure streak, upgrades an old hash and starts the session. The
+    /// session is started only if the password just proven is still the user's and the
+    /// user is still active: a login racing a password change or a suspension cannot
+    /// open a session with the old credential, and an upgrade never overwrites a newer
+    /// hash.
     ///
     /// # Errors
     /// As [`Authority::login`].
@@ -405,21 +478,28 @@ impl Authority {
         attempt: LoginAttempt<User>,
         now: UnixTime,
     ) -> Result<UserSession, AuthError> {
-        let (user, rehashed) = self.accept(attempt, now)?;
-        if let Some(hash) = rehashed
-            && let Err(e) = self.store.update_password_hash(&user.id, &hash, now)
-        {
-            log::warn!("password rehash for user {} failed: {e}", user.id.as_str());
+        let (user, mut proven, rehashed) = self.accept(attempt, now)?;
+        if let Some(hash) = rehashed {
+            match self
+                .store
+                .update_password_hash(&user.id, &proven, &hash, now)
+            {
+                Ok(true) => proven = hash,
+                // Changed since it was read: the guarded session below is refused.
+                Ok(false) => {}
+                Err(e) => log::warn!("password rehash for user {} failed: {e}", user.id.as_str()),
+            }
         }
         if user.status != UserStatus::Active {
             return Err(AuthError::AccountInactive);
         }
-        let tokens = self.start_session(
-            PrincipalKind::User,
-            user.id.as_str(),
-            user_attributes(&user),
-            now,
-        )?;
+        let guard = CredentialGuard {
+            kind: PrincipalKind::User,
+            principal_id: user.id.as_str().to_owned(),
+            password_hash: proven,
+        };
+        let new = self.start_guarded_session(PrincipalKind::User, &guard, now, &self.policy)?;
+        let tokens = self.issue(&new.session, user_attributes(&user), new.token, now)?;
         Ok(UserSession { user, tokens })
     }
 
@@ -644,20 +724,24 @@ impl Authority {
         &self,
         login: &WalletLogin,
         password: &Password,
+        client: Option<IpAddr>,
         now: UnixTime,
     ) -> Result<WalletSession, AuthError> {
-        let mut attempt = self.begin_wallet_login(login, now)?;
+        let mut attempt = self.begin_wallet_login(login, client, now)?;
         self.check_password(&mut attempt, password);
         self.finish_wallet_login(attempt, now)
     }
 
-    /// The storage half before a wallet's password is checked.
+    /// The storage half before a wallet's password is checked: as
+    /// [`Authority::begin_login`], for the account `wallet:<appId>:<username>`.
     ///
     /// # Errors
-    /// [`AuthError::RateLimited`] while the account is delayed; [`AuthError::Store`].
+    /// [`AuthError::RateLimited`] while `client` is delayed on the wallet;
+    /// [`AuthError::Store`].
     pub fn begin_wallet_login(
         &self,
         login: &WalletLogin,
+        client: Option<IpAddr>,
         now: UnixTime,
     ) -> Result<LoginAttempt<(App, Wallet)>, AuthError> {
         let account = format!(
@@ -665,17 +749,26 @@ impl Authority {
             login.app_id.as_str(),
             login.username.normalized()
         );
-        let had_failures = self.admit_attempt(&account, now)?;
-        let app = self.store.app(&login.app_id)?;
-        let wallet = match &app {
-            Some(_) => self
-                .store
-                .wallet_by_username(&login.app_id, &login.username)?,
-            None => None,
+        let key = self.reserve_attempt(&account, client, now)?;
+        let read = || -> Result<Option<(App, Wallet)>, StoreError> {
+            let app = self.store.app(&login.app_id)?;
+            let wallet = match &app {
+                Some(_) => self
+                    .store
+                    .wallet_by_username(&login.app_id, &login.username)?,
+                None => None,
+            };
+            Ok(app.zip(wallet))
         };
-        let subject = app.zip(wallet);
+        let subject = match read() {
+            Ok(subject) => subject,
+            Err(e) => {
+                self.release_attempt(&key);
+                return Err(e.into());
+            }
+        };
         let stored = subject.as_ref().map(|(_, w)| w.password_hash.clone());
-        Ok(LoginAttempt::new(account, had_failures, subject, stored))
+        Ok(LoginAttempt::new(key, subject, stored))
     }
 
     /// The storage half after a wallet's password was checked.
@@ -687,23 +780,29 @@ impl Authority {
         attempt: LoginAttempt<(App, Wallet)>,
         now: UnixTime,
     ) -> Result<WalletSession, AuthError> {
-        let ((app, mut wallet), rehashed) = self.accept(attempt, now)?;
+        let ((app, mut wallet), mut proven, rehashed) = self.accept(attempt, now)?;
         if let Some(hash) = rehashed {
-            let change = WalletChange {
-                password_hash: Some(hash.clone()),
-                ..WalletChange::default()
-            };
-            match self.store.update_wallet(&wallet.id, &change, false, now) {
-                Ok(_) => wallet.password_hash = hash,
+            match self
+                .store
+                .rehash_wallet_password(&wallet.id, &proven, &hash, now)
+            {
+                Ok(true) => proven = hash,
+                // Changed since it was read: the guarded session below is refused.
+                Ok(false) => {}
                 Err(e) => log::warn!("password rehash for wallet {} failed: {e}", wallet.id),
             }
         }
         if !wallet.may_authenticate(Some(&app)) {
             return Err(AuthError::AccountInactive);
         }
+        wallet.password_hash = proven.clone();
+        let guard = CredentialGuard {
+            kind: PrincipalKind::Wallet,
+            principal_id: wallet.id.clone(),
+            password_hash: proven,
+        };
         let policy = self.policy.for_wallets();
-        let new = session::start(PrincipalKind::Wallet, &wallet.id, now, &policy)?;
-        self.store.create_session(&new.session, &new.first)?;
+        let new = self.start_guarded_session(PrincipalKind::Wallet, &guard, now, &policy)?;
         self.issue_wallet_token(&new.session, wallet, &new.token, now)
     }
 
@@ -1164,6 +1263,7 @@ mod tests {
         a.login(
             &Email::parse(email).unwrap(),
             &Password::presented(password).unwrap(),
+            None,
             T0,
         )
     }
@@ -1213,36 +1313,159 @@ mod tests {
 
     #[test]
     fn a_login_in_steps_needs_its_password_checked_and_counts_failures() {
-        use crate::ThrottleStore;
-        let (a, store) = authority();
+        let (a, _) = authority();
         register(&a, "alice@example.com", "alice").unwrap();
         let email = Email::parse("alice@example.com").unwrap();
+        let right = Password::presented("correct horse battery").unwrap();
 
         // A caller that skips the hash gets what a wrong password gets, counted as one.
-        let unchecked = a.begin_login(&email, T0).unwrap();
+        for _ in 0..4 {
+            let unchecked = a.begin_login(&email, None, T0).unwrap();
+            assert!(matches!(
+                a.finish_login(unchecked, T0),
+                Err(AuthError::InvalidCredentials)
+            ));
+        }
+        // An attempt abandoned before its hash is given back: this is still the fifth.
+        let shed = a.begin_login(&email, None, T0).unwrap();
+        a.abandon_login(&shed.ticket());
+        let mut attempt = a.begin_login(&email, None, T0).unwrap();
+        a.check_password(&mut attempt, &right);
+        let session = a.finish_login(attempt, T0).unwrap();
+        assert_eq!(session.user.username, "alice");
+        // The success cleared the streak: four more failures pass unhindered.
+        for _ in 0..4 {
+            let unchecked = a.begin_login(&email, None, T0).unwrap();
+            assert!(a.finish_login(unchecked, T0).is_err());
+        }
+        assert!(a.begin_login(&email, None, T0).is_ok());
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn an_attacker_locks_out_only_their_own_network() {
+        let (a, _) = authority();
+        register(&a, "alice@example.com", "alice").unwrap();
+        let email = Email::parse("alice@example.com").unwrap();
+        let attempt = |pw: &str, from| a.login(&email, &Password::presented(pw).unwrap(), from, T0);
+        for _ in 0..5 {
+            assert!(matches!(
+                attempt("wrong password", ip("203.0.113.66")),
+                Err(AuthError::InvalidCredentials)
+            ));
+        }
         assert!(matches!(
-            a.finish_login(unchecked, T0),
+            attempt("correct horse battery", ip("203.0.113.66")),
+            Err(AuthError::RateLimited { .. })
+        ));
+        // Nor can the attacker hop within an IPv6 /64.
+        for n in 0..5 {
+            let _ = attempt("wrong password", ip(&format!("2001:db8::{n}")));
+        }
+        assert!(matches!(
+            attempt("correct horse battery", ip("2001:db8::ffff")),
+            Err(AuthError::RateLimited { .. })
+        ));
+        assert!(attempt("correct horse battery", ip("198.51.100.7")).is_ok());
+    }
+
+    #[test]
+    fn a_distributed_guesser_is_slowed_but_the_owners_known_network_is_not() {
+        let (a, _) = authority();
+        let a = a.with_throttle(
+            ThrottlePolicy {
+                account_max_failures_per_hour: 10,
+                ..ThrottlePolicy::default()
+            },
+            ThrottleKeys::new([1; 32]),
+        );
+        register(&a, "alice@example.com", "alice").unwrap();
+        let email = Email::parse("alice@example.com").unwrap();
+        let attempt =
+            |pw: &str, from, at| a.login(&email, &Password::presented(pw).unwrap(), from, at);
+        assert!(attempt("correct horse battery", ip("198.51.100.7"), T0).is_ok());
+        for n in 0..10 {
+            let _ = attempt("wrong password", ip(&format!("203.0.113.{n}")), T0);
+        }
+        let later = T0.plus_secs(60);
+        assert!(matches!(
+            attempt("correct horse battery", ip("192.0.2.1"), later),
+            Err(AuthError::RateLimited { .. })
+        ));
+        assert!(attempt("correct horse battery", ip("198.51.100.7"), later).is_ok());
+    }
+
+    #[test]
+    fn a_login_that_proved_a_replaced_password_opens_no_session() {
+        let (a, store) = authority();
+        let (app, wallet) = app_with_wallet(&a);
+        let login = WalletLogin::parse(&format!("sensor01@{}", app.id.as_str())).unwrap();
+        let mut attempt = a.begin_wallet_login(&login, None, T0).unwrap();
+        a.check_password(
+            &mut attempt,
+            &Password::presented("wallet password 1").unwrap(),
+        );
+        // The password is rotated after the hash said yes, before the session is stored.
+        let new = Password::new("wallet password 2").unwrap();
+        a.rotate_wallet_password(&app.id, &wallet.id, &new, T0)
+            .unwrap();
+        assert!(matches!(
+            a.finish_wallet_login(attempt, T0),
             Err(AuthError::InvalidCredentials)
         ));
-        assert_eq!(
-            store
-                .failures("user:alice@example.com")
-                .unwrap()
-                .unwrap()
-                .failures,
-            1
-        );
+        assert_eq!(store.session_count(), 0);
 
-        let mut attempt = a.begin_login(&email, T0).unwrap();
+        // The same for a user suspended in between.
+        register(&a, "alice@example.com", "alice").unwrap();
+        let email = Email::parse("alice@example.com").unwrap();
+        let mut attempt = a.begin_login(&email, None, T0).unwrap();
         a.check_password(
             &mut attempt,
             &Password::presented("correct horse battery").unwrap(),
         );
-        let session = a.finish_login(attempt, T0).unwrap();
-        assert_eq!(session.user.username, "alice");
-        assert!(
-            store.failures("user:alice@example.com").unwrap().is_none(),
-            "a success clears the streak"
+        let id = store
+            .user_by_email("alice@example.com")
+            .unwrap()
+            .unwrap()
+            .id;
+        a.update_user(&id, None, Some(UserStatus::Suspended), T0)
+            .unwrap();
+        let user = store.user_by_id(&id).unwrap().unwrap();
+        // What the attempt read said "active"; the store's guard sees the suspension.
+        assert_eq!(user.status, UserStatus::Suspended);
+        assert!(a.finish_login(attempt, T0).is_err());
+        assert_eq!(store.session_count(), 1, "only the registration's session");
+    }
+
+    #[test]
+    fn a_rehash_never_overwrites_a_password_set_meanwhile() {
+        let (a, store) = authority();
+        let (app, wallet) = app_with_wallet(&a);
+        let stronger = Authority {
+            hasher: PasswordHasher::with_params(2048, 1, 1).unwrap(),
+            ..a.clone()
+        };
+        let login = WalletLogin::parse(&format!("sensor01@{}", app.id.as_str())).unwrap();
+        let mut attempt = stronger.begin_wallet_login(&login, None, T0).unwrap();
+        stronger.check_password(
+            &mut attempt,
+            &Password::presented("wallet password 1").unwrap(),
+        );
+        let new = Password::new("wallet password 2").unwrap();
+        a.rotate_wallet_password(&app.id, &wallet.id, &new, T0)
+            .unwrap();
+        assert!(stronger.finish_wallet_login(attempt, T0).is_err());
+        let stored = crate::WalletStore::wallet(store.as_ref(), &wallet.id)
+            .unwrap()
+            .unwrap()
+            .password_hash;
+        assert_eq!(
+            a.hasher.verify(&new, &stored),
+            PasswordVerification::Valid,
+            "the rotated password stands"
         );
     }
 
@@ -1611,6 +1834,7 @@ mod tests {
         a.wallet_login(
             &WalletLogin::parse(name).unwrap(),
             &Password::presented(password).unwrap(),
+            None,
             at,
         )
     }
@@ -1913,6 +2137,7 @@ mod tests {
             a.login(
                 &Email::parse("Alice@example.com").unwrap(),
                 &Password::presented(pw).unwrap(),
+                None,
                 t,
             )
         };
@@ -1949,6 +2174,7 @@ mod tests {
             a.login(
                 &Email::parse("nobody@example.com").unwrap(),
                 &Password::presented("whatever1").unwrap(),
+                None,
                 T0,
             )
         };

@@ -54,6 +54,12 @@ impl KeyCipher {
         ChaCha20Poly1305::new(&Key::from(self.key))
     }
 
+    /// Whether a stored value was sealed by [`KeyCipher::seal`] (rather than stored plain).
+    #[must_use]
+    pub fn is_sealed(stored: &str) -> bool {
+        stored.starts_with(SEALED_PREFIX)
+    }
+
     /// Seals a private seed for the key `kid`.
     ///
     /// # Errors

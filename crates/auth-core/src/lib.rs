@@ -14,6 +14,7 @@
 mod audit;
 mod authority;
 mod clock;
+mod common_passwords;
 mod credentials;
 mod device;
 mod error;
@@ -33,9 +34,10 @@ mod wallet;
 
 pub use audit::{AuditEvent, AuditFilter, AuditStore};
 pub use authority::{
-    Authority, DeviceSession, IssuedTokens, LoginAttempt, UserSession, WalletSession,
+    Authority, DeviceSession, IssuedTokens, LoginAttempt, LoginTicket, UserSession, WalletSession,
 };
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
+pub use common_passwords::common_password_count;
 pub use credentials::{Email, Password, Username};
 pub use device::{Device, DeviceId, DeviceStore, Platform, purge_inactive_devices};
 pub use error::{AuthError, StoreError};
@@ -44,28 +46,30 @@ pub use keys::{Jwk, Jwks, KeyRing, KeyStore, SigningAlgorithm, StoredSigningKey,
 pub use password::{PasswordHash, PasswordHasher, PasswordVerification};
 pub use principal::{PrincipalKind, Role};
 pub use session::{
-    RefreshRecord, RefreshToken, RotationOutcome, Session, SessionId, SessionStore, TokenHash,
-    TokenPolicy,
+    CredentialGuard, RefreshRecord, RefreshToken, RotationOutcome, Session, SessionId,
+    SessionStore, TokenHash, TokenPolicy,
 };
-pub use throttle::{FailureRecord, ThrottlePolicy, ThrottleStore};
+pub use throttle::{
+    AccountFailures, AttemptKey, AttemptRecord, ThrottleKeys, ThrottlePolicy, ThrottleState,
+    ThrottleStore, client_network,
+};
 pub use token::{AccessClaims, Attributes, TokenSigner};
 pub use verifier::TokenVerifier;
 
 /// Deletes what no longer matters, in bounded batches: sessions that ended or were revoked
-/// over a day ago (with their refresh records) and forgotten login-failure streaks.
-/// Returns (sessions, failure streaks) deleted.
+/// over a day ago (with their refresh records) and login-throttle records that no longer
+/// count (see [`ThrottlePolicy`]). Returns (sessions, throttle records) deleted.
 ///
 /// # Errors
 /// [`AuthError::Store`] when storage fails.
 pub fn purge_expired(store: &dyn Store, now: UnixTime) -> Result<(usize, usize), AuthError> {
     let sessions = session::purge_ended_sessions(store, now)?;
-    let cutoff = now.plus_secs(-throttle::FORGET_AFTER_SECS);
-    let mut failures = 0;
+    let mut attempts = 0;
     loop {
-        let deleted = store.purge_failures(cutoff, 1_000)?;
-        failures += deleted;
+        let deleted = throttle::purge(store, now, 1_000)?;
+        attempts += deleted;
         if deleted < 1_000 {
-            return Ok((sessions, failures));
+            return Ok((sessions, attempts));
         }
     }
 }

@@ -18,7 +18,9 @@ struct State {
     devices: Vec<Device>,
     apps: Vec<App>,
     wallets: Vec<Wallet>,
-    failures: HashMap<String, crate::FailureRecord>,
+    attempts: HashMap<String, crate::AttemptRecord>,
+    accounts: HashMap<String, crate::AccountFailures>,
+    secrets: HashMap<String, String>,
 }
 
 impl State {
@@ -149,14 +151,21 @@ impl UserStore for MemoryStore {
     fn update_password_hash(
         &self,
         id: &UserId,
-        hash: &PasswordHash,
+        from: &PasswordHash,
+        to: &PasswordHash,
         at: UnixTime,
-    ) -> Result<(), StoreError> {
-        if let Some(u) = self.state().users.iter_mut().find(|u| &u.id == id) {
-            u.password_hash = hash.clone();
-            u.updated_at = at;
-        }
-        Ok(())
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        let Some(u) = s
+            .users
+            .iter_mut()
+            .find(|u| &u.id == id && &u.password_hash == from)
+        else {
+            return Ok(false);
+        };
+        u.password_hash = to.clone();
+        u.updated_at = at;
+        Ok(true)
     }
 }
 
@@ -168,6 +177,34 @@ impl SessionStore for MemoryStore {
         s.refresh
             .insert(first.hash.as_str().to_owned(), first.clone());
         Ok(())
+    }
+
+    fn create_session_guarded(
+        &self,
+        session: &Session,
+        first: &RefreshRecord,
+        guard: &crate::CredentialGuard,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        let current = match guard.kind {
+            PrincipalKind::User => s.users.iter().any(|u| {
+                u.id.as_str() == guard.principal_id
+                    && u.password_hash == guard.password_hash
+                    && u.status == crate::UserStatus::Active
+            }),
+            _ => s.wallets.iter().any(|w| {
+                w.id == guard.principal_id
+                    && w.password_hash == guard.password_hash
+                    && w.may_authenticate(s.apps.iter().find(|a| a.id == w.app_id))
+            }),
+        };
+        if current {
+            s.sessions
+                .insert(session.id.as_str().to_owned(), session.clone());
+            s.refresh
+                .insert(first.hash.as_str().to_owned(), first.clone());
+        }
+        Ok(current)
     }
 
     fn find_refresh(
@@ -251,6 +288,20 @@ impl SessionStore for MemoryStore {
 impl KeyStore for MemoryStore {
     fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
         Ok(self.state().keys.clone())
+    }
+
+    fn shared_secret(
+        &self,
+        name: &str,
+        candidate: &str,
+        _at: UnixTime,
+    ) -> Result<String, StoreError> {
+        Ok(self
+            .state()
+            .secrets
+            .entry(name.to_owned())
+            .or_insert_with(|| candidate.to_owned())
+            .clone())
     }
 
     fn insert_first_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError> {
@@ -454,6 +505,26 @@ impl WalletStore for MemoryStore {
         Ok((items, all.len() as u64))
     }
 
+    fn rehash_wallet_password(
+        &self,
+        id: &str,
+        from: &PasswordHash,
+        to: &PasswordHash,
+        at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        let Some(w) = s
+            .wallets
+            .iter_mut()
+            .find(|w| w.id == id && &w.password_hash == from)
+        else {
+            return Ok(false);
+        };
+        w.password_hash = to.clone();
+        w.updated_at = at;
+        Ok(true)
+    }
+
     fn update_wallet(
         &self,
         id: &str,
@@ -493,37 +564,89 @@ impl WalletStore for MemoryStore {
 }
 
 impl crate::ThrottleStore for MemoryStore {
-    fn failures(&self, account: &str) -> Result<Option<crate::FailureRecord>, StoreError> {
-        Ok(self.state().failures.get(account).copied())
+    fn reserve_attempt(
+        &self,
+        key: &crate::AttemptKey,
+        admit: &dyn Fn(&crate::ThrottleState) -> Result<crate::AttemptRecord, i64>,
+    ) -> Result<Result<(), i64>, StoreError> {
+        let mut s = self.state();
+        let state = crate::ThrottleState {
+            attempts: s.attempts.get(&key.network).copied(),
+            account: s.accounts.get(&key.account).copied(),
+        };
+        Ok(admit(&state).map(|record| {
+            s.attempts.insert(key.network.clone(), record);
+        }))
     }
 
     fn record_failure(
         &self,
-        account: &str,
-        next: &dyn Fn(Option<&crate::FailureRecord>) -> crate::FailureRecord,
-    ) -> Result<crate::FailureRecord, StoreError> {
+        key: &crate::AttemptKey,
+        attempts: &dyn Fn(Option<&crate::AttemptRecord>) -> crate::AttemptRecord,
+        account: &dyn Fn(Option<&crate::AccountFailures>) -> crate::AccountFailures,
+    ) -> Result<(), StoreError> {
         let mut s = self.state();
-        let record = next(s.failures.get(account));
-        s.failures.insert(account.to_owned(), record);
-        Ok(record)
-    }
-
-    fn purge_failures(&self, before: UnixTime, limit: usize) -> Result<usize, StoreError> {
-        let mut s = self.state();
-        let doomed: Vec<String> = s
-            .failures
-            .iter()
-            .filter(|(_, r)| r.last_failure_at < before)
-            .take(limit)
-            .map(|(k, _)| k.clone())
-            .collect();
-        s.failures.retain(|k, _| !doomed.contains(k));
-        Ok(doomed.len())
-    }
-
-    fn clear_failures(&self, account: &str) -> Result<(), StoreError> {
-        self.state().failures.remove(account);
+        let record = attempts(s.attempts.get(&key.network));
+        s.attempts.insert(key.network.clone(), record);
+        let count = account(s.accounts.get(&key.account));
+        s.accounts.insert(key.account.clone(), count);
         Ok(())
+    }
+
+    fn record_success(
+        &self,
+        key: &crate::AttemptKey,
+        record: &crate::AttemptRecord,
+    ) -> Result<(), StoreError> {
+        self.state().attempts.insert(key.network.clone(), *record);
+        Ok(())
+    }
+
+    fn release_attempt(
+        &self,
+        key: &crate::AttemptKey,
+        next: &dyn Fn(Option<&crate::AttemptRecord>) -> Option<crate::AttemptRecord>,
+    ) -> Result<(), StoreError> {
+        let mut s = self.state();
+        match next(s.attempts.get(&key.network)) {
+            Some(record) => s.attempts.insert(key.network.clone(), record),
+            None => s.attempts.remove(&key.network),
+        };
+        Ok(())
+    }
+
+    fn purge_attempts(
+        &self,
+        attempted_before: UnixTime,
+        succeeded_before: UnixTime,
+        window_before: UnixTime,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let mut s = self.state();
+        let stale: Vec<String> = s
+            .attempts
+            .iter()
+            .filter(|(_, r)| {
+                r.last_attempt_at < attempted_before
+                    && r.last_success_at.is_none_or(|at| at < succeeded_before)
+            })
+            .map(|(k, _)| k.clone())
+            .take(limit)
+            .collect();
+        for k in &stale {
+            s.attempts.remove(k);
+        }
+        let old: Vec<String> = s
+            .accounts
+            .iter()
+            .filter(|(_, a)| a.window_start < window_before)
+            .map(|(k, _)| k.clone())
+            .take(limit - stale.len())
+            .collect();
+        for k in &old {
+            s.accounts.remove(k);
+        }
+        Ok(stale.len() + old.len())
     }
 }
 

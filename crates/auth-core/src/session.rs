@@ -360,6 +360,18 @@ pub struct NewSession {
     pub token: RefreshToken,
 }
 
+/// The credential a login proved, which must still be current when its session is stored
+/// (see [`SessionStore::create_session_guarded`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialGuard {
+    /// A user or a wallet.
+    pub kind: PrincipalKind,
+    /// The user's or wallet's id.
+    pub principal_id: String,
+    /// The stored hash the password was verified against.
+    pub password_hash: crate::PasswordHash,
+}
+
 /// Creates a session for a principal, starting at `now`.
 ///
 /// # Errors
@@ -544,6 +556,25 @@ pub trait SessionStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] when storage fails; nothing is stored then.
     fn create_session(&self, session: &Session, first: &RefreshRecord) -> Result<(), StoreError>;
+
+    /// Stores a new session, as [`SessionStore::create_session`], only if the credential
+    /// that opened it is still current: the principal of `guard` exists, is active (a
+    /// wallet's app too), and its stored password hash is still `guard.password_hash`.
+    /// Returns whether it was stored.
+    ///
+    /// The check and the insert MUST be atomic with respect to a change of the credential
+    /// or status (a password rotation, a suspension, a deletion): such a change either
+    /// commits first, and the session is not stored, or commits after, and finds (and
+    /// revokes) the session.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails; nothing is stored then.
+    fn create_session_guarded(
+        &self,
+        session: &Session,
+        first: &RefreshRecord,
+        guard: &CredentialGuard,
+    ) -> Result<bool, StoreError>;
 
     /// Finds the refresh-token record with this hash, and its session.
     ///
@@ -947,6 +978,14 @@ mod tests {
     impl SessionStore for Racing {
         fn create_session(&self, s: &Session, f: &RefreshRecord) -> Result<(), StoreError> {
             self.inner.create_session(s, f)
+        }
+        fn create_session_guarded(
+            &self,
+            s: &Session,
+            f: &RefreshRecord,
+            g: &CredentialGuard,
+        ) -> Result<bool, StoreError> {
+            self.inner.create_session_guarded(s, f, g)
         }
         fn find_refresh(
             &self,

@@ -187,14 +187,17 @@ pub trait UserStore: Send + Sync {
     /// [`StoreError`] when storage fails.
     fn set_roles(&self, id: &UserId, roles: &[Role], at: UnixTime) -> Result<bool, StoreError>;
 
-    /// Replaces a user's password hash (after a rehash at login).
+    /// Replaces a user's password hash `from` by `to` (a rehash at login at current
+    /// parameters), only if the stored hash is still `from`: an upgrade never overwrites
+    /// a password set meanwhile. Returns whether it was replaced.
     ///
     /// # Errors
     /// [`StoreError`] when storage fails.
     fn update_password_hash(
         &self,
         id: &UserId,
-        hash: &PasswordHash,
+        from: &PasswordHash,
+        to: &PasswordHash,
         at: UnixTime,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 }

@@ -360,6 +360,20 @@ pub trait WalletStore: Send + Sync {
         at: UnixTime,
     ) -> Result<Option<u64>, StoreError>;
 
+    /// Replaces a wallet's password hash `from` by `to` (a rehash at login), only if the
+    /// stored hash is still `from`; sessions are untouched. Returns whether it was
+    /// replaced.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn rehash_wallet_password(
+        &self,
+        id: &str,
+        from: &PasswordHash,
+        to: &PasswordHash,
+        at: UnixTime,
+    ) -> Result<bool, StoreError>;
+
     /// Deletes a wallet with its sessions. Returns whether it existed.
     ///
     /// # Errors

@@ -592,15 +592,29 @@ where
     }
     let authority = state.authority.clone();
     let attempt = blocking(move || begin(&authority)).await?;
+    let ticket = attempt.ticket();
     let authority = state.authority.clone();
-    let attempt = state
+    let hashed = state
         .hashing
         .run(move || {
             let mut attempt = attempt;
             authority.check_password(&mut attempt, &password);
             Ok(attempt)
         })
-        .await?;
+        .await;
+    let attempt = match hashed {
+        Ok(attempt) => attempt,
+        Err(e) => {
+            // Shed: the attempt was counted when it was begun, but will never be judged.
+            let authority = state.authority.clone();
+            let _ = blocking(move || {
+                authority.abandon_login(&ticket);
+                Ok(())
+            })
+            .await;
+            return Err(e);
+        }
+    };
     let authority = state.authority.clone();
     let hashed_at = state.clock.now();
     blocking(move || finish(&authority, attempt, hashed_at)).await

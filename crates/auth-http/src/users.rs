@@ -161,9 +161,10 @@ pub(crate) async fn login(
         let email = email?;
         let password = Password::presented(&body.password)?;
         let now = state.clock.now();
+        let addr = client.addr;
         password_login(
             &state,
-            move |authority| authority.begin_login(&email, now),
+            move |authority| authority.begin_login(&email, addr, now),
             password,
             |authority, attempt, hashed_at| authority.finish_login(attempt, hashed_at),
         )

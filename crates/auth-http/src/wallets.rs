@@ -76,9 +76,10 @@ pub(crate) async fn login(
         let login = WalletLogin::parse(&body.username)?;
         let password = Password::presented(&body.password)?;
         let now = state.clock.now();
+        let addr = client.addr;
         password_login(
             &state,
-            move |authority| authority.begin_wallet_login(&login, now),
+            move |authority| authority.begin_wallet_login(&login, addr, now),
             password,
             |authority, attempt, hashed_at| authority.finish_wallet_login(attempt, hashed_at),
         )

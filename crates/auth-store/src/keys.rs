@@ -5,8 +5,9 @@ use diesel::prelude::*;
 
 use crate::Database;
 use crate::connection::DbConnection;
+use crate::connection::on_backend;
 use crate::error::store_error;
-use crate::schema::signing_keys;
+use crate::schema::{server_secrets, signing_keys};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = signing_keys)]
@@ -72,6 +73,29 @@ impl KeyStore for Database {
                 .execute(conn)?;
             Ok(true)
         })
+        .map_err(store_error)
+    }
+
+    fn shared_secret(
+        &self,
+        name: &str,
+        candidate: &str,
+        at: UnixTime,
+    ) -> Result<String, StoreError> {
+        let mut conn = self.conn()?;
+        on_backend!(&mut *conn, |c| diesel::insert_into(server_secrets::table)
+            .values((
+                server_secrets::name.eq(name),
+                server_secrets::value.eq(candidate),
+                server_secrets::created_at.eq(at.secs()),
+            ))
+            .on_conflict_do_nothing()
+            .execute(c))
+        .map_err(store_error)?;
+        on_backend!(&mut *conn, |c| server_secrets::table
+            .find(name)
+            .select(server_secrets::value)
+            .get_result(c))
         .map_err(store_error)
     }
 

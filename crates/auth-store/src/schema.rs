@@ -85,11 +85,28 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_failures (account) {
-        account -> Text,
+    login_attempts (network_key) {
+        network_key -> Text,
         failures -> BigInt,
-        last_failure_at -> BigInt,
+        last_attempt_at -> BigInt,
         locked_until -> Nullable<BigInt>,
+        last_success_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    account_failures (account_key) {
+        account_key -> Text,
+        window_start -> BigInt,
+        failures -> BigInt,
+    }
+}
+
+diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> BigInt,
     }
 }
 
@@ -116,6 +133,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     devices,
     apps,
     wallets,
-    login_failures,
+    login_attempts,
+    account_failures,
+    server_secrets,
     audit_events
 );

@@ -5,13 +5,14 @@ use crate::connection::on_backend;
 use crate::statement::Prepared;
 use auth_core::session::RotationKey;
 use auth_core::{
-    PrincipalKind, RefreshRecord, Session, SessionId, SessionStore, StoreError, TokenHash, UnixTime,
+    CredentialGuard, PrincipalKind, RefreshRecord, Session, SessionId, SessionStore, Status,
+    StoreError, TokenHash, UnixTime, UserStatus,
 };
 use diesel::prelude::*;
 
 use crate::connection::DbConnection;
 use crate::error::store_error;
-use crate::schema::{refresh_tokens, sessions};
+use crate::schema::{apps, refresh_tokens, sessions, users, wallets};
 use crate::{Backend, Database};
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -116,6 +117,54 @@ pub(crate) fn insert_session(
             .execute(c)?;
         Ok(())
     })
+}
+
+/// Whether the credential of `guard` is still current: its principal exists and is active
+/// (a wallet's app too) with the same password hash. On PostgreSQL the rows read are
+/// share-locked until the transaction ends, so a concurrent rotation, suspension or
+/// deletion waits for the session being stored, and then sees it; SQLite's writers are
+/// serialised already.
+fn credential_is_current(conn: &mut DbConnection, guard: &CredentialGuard) -> QueryResult<bool> {
+    let id = guard.principal_id.as_str();
+    let hash = guard.password_hash.as_str();
+    let postgres = matches!(conn, DbConnection::Postgres(_));
+    if guard.kind == PrincipalKind::User {
+        if postgres {
+            diesel::sql_query("SELECT 1 FROM users WHERE id = $1 FOR SHARE")
+                .bind::<diesel::sql_types::Text, _>(id)
+                .execute(conn)?;
+        }
+        let found: i64 = users::table
+            .filter(users::id.eq(id))
+            .filter(users::password_hash.eq(hash))
+            .filter(users::status.eq(UserStatus::Active.as_str()))
+            .count()
+            .get_result(conn)?;
+        return Ok(found == 1);
+    }
+    if postgres {
+        diesel::sql_query(
+            "SELECT 1 FROM wallets w JOIN apps a ON a.id = w.app_id WHERE w.id = $1 FOR SHARE",
+        )
+        .bind::<diesel::sql_types::Text, _>(id)
+        .execute(conn)?;
+    }
+    let wallet: Option<String> = wallets::table
+        .filter(wallets::id.eq(id))
+        .filter(wallets::password_hash.eq(hash))
+        .filter(wallets::status.eq(Status::Active.as_str()))
+        .select(wallets::app_id)
+        .get_result(conn)
+        .optional()?;
+    let Some(app_id) = wallet else {
+        return Ok(false);
+    };
+    let app: i64 = apps::table
+        .filter(apps::id.eq(app_id))
+        .filter(apps::status.eq(Status::Active.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(app == 1)
 }
 
 /// Binds, in this order, the eleven columns of a new session and the four of its first
@@ -225,6 +274,28 @@ impl SessionStore for Database {
             .execute(pg)
             .map(drop)
         })
+    }
+
+    fn create_session_guarded(
+        &self,
+        session: &Session,
+        first: &RefreshRecord,
+        guard: &CredentialGuard,
+    ) -> Result<bool, StoreError> {
+        let (session, first, guard) = (session.clone(), first.clone(), guard.clone());
+        let write = move |conn: &mut DbConnection| {
+            if !credential_is_current(conn, &guard)? {
+                return Ok(false);
+            }
+            insert_session(conn, &session, &first)?;
+            Ok(true)
+        };
+        if self.backend() == Backend::Sqlite {
+            return self.group_write(write);
+        }
+        let mut conn = self.conn()?;
+        self.write_transaction(&mut conn, write)
+            .map_err(store_error)
     }
 
     fn find_refresh(

@@ -201,17 +201,22 @@ impl UserStore for Database {
     fn update_password_hash(
         &self,
         id: &UserId,
-        hash: &PasswordHash,
+        from: &PasswordHash,
+        to: &PasswordHash,
         at: UnixTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        diesel::update(users::table.find(id.as_str()))
-            .set((
-                users::password_hash.eq(hash.as_str()),
-                users::updated_at.eq(at.secs()),
-            ))
-            .execute(&mut *conn)
-            .map(drop)
-            .map_err(store_error)
+        diesel::update(
+            users::table
+                .find(id.as_str())
+                .filter(users::password_hash.eq(from.as_str())),
+        )
+        .set((
+            users::password_hash.eq(to.as_str()),
+            users::updated_at.eq(at.secs()),
+        ))
+        .execute(&mut *conn)
+        .map(|n| n == 1)
+        .map_err(store_error)
     }
 }

@@ -310,9 +310,34 @@ impl WalletStore for Database {
         .map_err(store_error)
     }
 
+    fn rehash_wallet_password(
+        &self,
+        id: &str,
+        from: &PasswordHash,
+        to: &PasswordHash,
+        at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        diesel::update(
+            wallets::table
+                .find(id)
+                .filter(wallets::password_hash.eq(from.as_str())),
+        )
+        .set((
+            wallets::password_hash.eq(to.as_str()),
+            wallets::updated_at.eq(at.secs()),
+        ))
+        .execute(&mut *conn)
+        .map(|n| n == 1)
+        .map_err(store_error)
+    }
+
     fn delete_wallet(&self, id: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         self.write_transaction(&mut conn, |conn| {
+            // The wallet first: its row lock makes a login that is storing a session
+            // finish first, and the sessions' delete below then sees that session too.
+            let deleted = diesel::delete(wallets::table.find(id)).execute(conn)?;
             // Refresh records go with the sessions (ON DELETE CASCADE).
             diesel::delete(
                 sessions::table
@@ -320,7 +345,6 @@ impl WalletStore for Database {
                     .filter(sessions::principal_id.eq(id)),
             )
             .execute(conn)?;
-            let deleted = diesel::delete(wallets::table.find(id)).execute(conn)?;
             Ok(deleted == 1)
         })
         .map_err(store_error)

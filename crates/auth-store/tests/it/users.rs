@@ -75,12 +75,24 @@ fn a_password_hash_can_be_replaced(db: &TestDatabase) {
     create(&store, &alice).unwrap();
     let new_hash =
         PasswordHash::from_stored("$argon2id$v=19$m=16,t=1,p=1$bmV3c2FsdA$bmV3aGFzaA".into());
-    store
-        .update_password_hash(&alice.id, &new_hash, T0.plus_secs(60))
-        .unwrap();
+    assert!(
+        store
+            .update_password_hash(&alice.id, &alice.password_hash, &new_hash, T0.plus_secs(60))
+            .unwrap()
+    );
     let stored = store.user_by_id(&alice.id).unwrap().unwrap();
     assert_eq!(stored.password_hash, new_hash);
     assert_eq!(stored.updated_at, T0.plus_secs(60));
+    // A replacement of a hash that is no longer stored changes nothing.
+    assert!(
+        !store
+            .update_password_hash(&alice.id, &alice.password_hash, &alice.password_hash, T0)
+            .unwrap()
+    );
+    assert_eq!(
+        store.user_by_id(&alice.id).unwrap().unwrap().password_hash,
+        new_hash
+    );
 }
 
 fn users_survive_reopening_the_database(db: &TestDatabase) {
