@@ -7,6 +7,7 @@ mod cli;
 mod connection;
 mod devices;
 mod durability;
+mod guessing;
 mod keys;
 mod lifecycle;
 mod outage;
