@@ -134,7 +134,7 @@ pub fn audit(database_url: &str, args: &AuditArgs) -> anyhow::Result<()> {
     for e in events {
         print(&json!({
             "id": e.id, "at": e.at.secs(), "event": e.event, "outcome": e.outcome, "code": e.code,
-            "principal": e.principal, "actor": e.actor, "clientAddr": e.client_addr, "userAgent": e.user_agent,
+            "principal": e.principal, "actor": e.actor, "clientAddr": e.client_addr, "userAgent": e.user_agent, "count": e.count,
         }));
     }
     Ok(())

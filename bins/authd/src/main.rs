@@ -13,9 +13,12 @@ use actix_web::web;
 use anyhow::{Context, bail};
 use auth_core::{
     Authority, Clock, KeyCipher, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock,
-    ThrottleKeys, ThrottlePolicy, TokenPolicy, TokenSigner, purge_expired, purge_inactive_devices,
+    ThrottleKeys, ThrottlePolicy, TokenPolicy, TokenSigner, purge_audit_events, purge_expired,
+    purge_inactive_devices,
 };
-use auth_http::{AuditTrail, AuthState, HashingGate, RateLimiter, TrustedProxies};
+use auth_http::{
+    AuditTrail, AuthState, HashingGate, Metrics, PurgedTable, RateLimiter, TrustedProxies,
+};
 use auth_store::{Database, PoolOptions};
 use clap::{Parser, Subcommand};
 
@@ -212,23 +215,27 @@ fn key_cipher(settings: &Settings) -> anyhow::Result<Option<KeyCipher>> {
         .context("AUTHD_KEY_ENCRYPTION_KEY")
 }
 
-/// How often ended sessions and forgotten failure streaks are deleted.
+/// How often ended sessions, stale login-throttle records and expired audit events are
+/// deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(300);
 
-/// Deletes what no longer matters in the background, in bounded batches. Several
-/// processes may do this at once on one database: the deletes are idempotent.
-fn spawn_purger(store: Arc<Database>) {
+/// Deletes what no longer matters in the background, in batches of a thousand rows. On
+/// PostgreSQL one process at a time does it (an advisory lock); the others skip that
+/// round. What each round deleted is counted in `authd_purged_rows_total`.
+fn spawn_purger(store: Arc<Database>, metrics: Arc<Metrics>, audit_retention_secs: i64) {
     let spawned = std::thread::Builder::new()
         .name("authd-purge".into())
         .spawn(move || {
             std::thread::sleep(Duration::from_secs(10));
             loop {
-                match purge_expired(store.as_ref(), SystemClock.now()) {
-                    Ok((0, 0)) => {}
-                    Ok((sessions, attempts)) => log::info!(
-                        "purged {sessions} ended session(s) and {attempts} stale login-throttle record(s)"
-                    ),
-                    Err(e) => log::warn!("purging ended sessions failed (will retry): {e}"),
+                let round = store.as_the_only_purger(|| {
+                    purge_once(&store, &metrics, audit_retention_secs, SystemClock.now())
+                });
+                match round {
+                    Ok(Some(Ok(()))) => {}
+                    Ok(None) => log::debug!("another process is purging; skipped this round"),
+                    Ok(Some(Err(e))) => log::warn!("purging failed (will retry): {e:#}"),
+                    Err(e) => log::warn!("purging failed (will retry): {e}"),
                 }
                 std::thread::sleep(PURGE_EVERY);
             }
@@ -236,6 +243,26 @@ fn spawn_purger(store: Arc<Database>) {
     if let Err(e) = spawned {
         log::warn!("could not start the purge thread: {e}");
     }
+}
+
+fn purge_once(
+    store: &Database,
+    metrics: &Metrics,
+    audit_retention_secs: i64,
+    now: auth_core::UnixTime,
+) -> anyhow::Result<()> {
+    let (sessions, throttle) = purge_expired(store, now)?;
+    let audit = purge_audit_events(store, audit_retention_secs, now)?;
+    metrics.purged(PurgedTable::Sessions, sessions);
+    metrics.purged(PurgedTable::LoginThrottle, throttle);
+    metrics.purged(PurgedTable::AuditEvents, audit);
+    if sessions + throttle + audit > 0 {
+        log::info!(
+            "purged {sessions} ended session(s), {throttle} stale login-throttle record(s) \
+             and {audit} audit event(s) past retention"
+        );
+    }
+    Ok(())
 }
 
 /// Reloads the signing keys periodically so that every process picks up a rotation.
@@ -268,7 +295,12 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (authority, trusted_proxies, database) = authority(&settings)?;
-    spawn_purger(database.clone());
+    let metrics = Arc::new(Metrics::default());
+    spawn_purger(
+        database.clone(),
+        metrics.clone(),
+        i64::from(settings.audit_retention_days) * 86_400,
+    );
     spawn_key_reloader(
         authority.clone(),
         Duration::from_secs(settings.key_reload_secs),
@@ -282,7 +314,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         rate_limiter: Arc::new(RateLimiter::new(settings.ip_rate_per_min)),
         hashing: Arc::new(HashingGate::for_this_machine()),
         audit: audit.clone(),
-        metrics: Arc::default(),
+        metrics,
     });
 
     // Database work runs on actix's blocking threads, one pool per worker: sized together

@@ -25,6 +25,10 @@ pub struct AuditEvent {
     pub client_addr: Option<String>,
     /// The client's user agent (at most 200 characters).
     pub user_agent: Option<String>,
+    /// How many identical failures this event stands for: repeats of the same failure
+    /// (event, code, principal) from the same client network within a minute are counted
+    /// here, not stored again.
+    pub count: u64,
 }
 
 impl AuditEvent {
@@ -41,6 +45,7 @@ impl AuditEvent {
             actor: None,
             client_addr: None,
             user_agent: None,
+            count: 1,
         }
     }
 
@@ -52,6 +57,30 @@ impl AuditEvent {
         event.principal = Some(target.to_owned());
         event.actor = Some(actor.to_owned());
         event
+    }
+}
+
+/// Events deleted per statement by [`purge_audit_events`].
+const PURGE_BATCH: usize = 1_000;
+
+/// Deletes the events older than `retention_secs` at `now`, in batches of a thousand so
+/// that no statement holds the table for long. Returns how many were deleted.
+///
+/// # Errors
+/// [`StoreError`] when storage fails; the batches deleted before stay deleted.
+pub fn purge_audit_events(
+    store: &dyn AuditStore,
+    retention_secs: i64,
+    now: UnixTime,
+) -> Result<usize, StoreError> {
+    let before = now.plus_secs(-retention_secs);
+    let mut total = 0;
+    loop {
+        let deleted = store.purge_events(before, PURGE_BATCH)?;
+        total += deleted;
+        if deleted < PURGE_BATCH {
+            return Ok(total);
+        }
     }
 }
 
@@ -75,6 +104,18 @@ pub trait AuditStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] when storage fails; then none of the batch is stored.
     fn record_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+
+    /// Adds `n` to the count of each event `id` listed (repeats of a recorded failure).
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn add_repeats(&self, repeats: &[(String, u64)]) -> Result<(), StoreError>;
+
+    /// Deletes up to `limit` events from before `before`. Returns how many were deleted.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn purge_events(&self, before: UnixTime, limit: usize) -> Result<usize, StoreError>;
 
     /// A page of matching events, newest first, and how many match in all.
     ///

@@ -32,7 +32,7 @@ mod verified;
 mod verifier;
 mod wallet;
 
-pub use audit::{AuditEvent, AuditFilter, AuditStore};
+pub use audit::{AuditEvent, AuditFilter, AuditStore, purge_audit_events};
 pub use authority::{
     Authority, DeviceSession, IssuedTokens, LoginAttempt, LoginTicket, UserSession, WalletSession,
 };

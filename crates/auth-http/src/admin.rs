@@ -590,6 +590,9 @@ struct AuditBody {
     actor: Option<String>,
     client_addr: Option<String>,
     user_agent: Option<String>,
+    /// How many identical failures (same event, code and principal from the same client
+    /// network within a minute) this event stands for.
+    count: u64,
 }
 
 fn instant(raw: Option<&str>, name: &str) -> Result<Option<auth_core::UnixTime>, ApiError> {
@@ -650,6 +653,7 @@ pub(crate) async fn list_audit(
                     actor: e.actor,
                     client_addr: e.client_addr,
                     user_agent: e.user_agent,
+                    count: e.count,
                 })
                 .collect(),
             total,

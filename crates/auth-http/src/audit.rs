@@ -5,13 +5,19 @@
 //! Rows are written by one background thread in batches, so a request never waits for
 //! the audit write; if the queue is full an event is dropped with a warning rather than
 //! stalling authentication.
+//!
+//! A failure repeated within a minute (same event, code and principal, from the same
+//! client network: an IPv4 address or an IPv6 /64) is one row whose `count` grows, so a
+//! client sending garbage tokens as fast as it can adds one row a minute, not one per
+//! request.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
-use auth_core::{AuditEvent, AuditStore, AuthError};
+use auth_core::{AuditEvent, AuditStore, AuthError, UnixTime};
 
 use crate::{ApiError, AuthState, ClientInfo};
 
@@ -27,6 +33,80 @@ const LINGER: Duration = Duration::from_millis(50);
 const LOOK_EVERY: Duration = Duration::from_millis(5);
 /// How long the writer waits before it tries a failed batch again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Repeats of a failure within this many seconds of its first occurrence are counted.
+const REPEAT_WINDOW_SECS: i64 = 60;
+/// Most failures whose repeats are counted at once; beyond, failures are written as they
+/// come (each still bounded by the queue).
+const MAX_OPEN_WINDOWS: usize = 10_000;
+
+/// The failures being counted: per (event, code, principal, client network), the row
+/// written for the first one and the repeats not yet added to it.
+#[derive(Default)]
+struct Repeats {
+    open: HashMap<(String, String, String, String), Window>,
+}
+
+struct Window {
+    start: UnixTime,
+    id: String,
+    unwritten: u64,
+}
+
+impl Repeats {
+    /// Whether `event` is to be written: false when it repeats a failure counted now.
+    fn admit(&mut self, event: &AuditEvent) -> bool {
+        if event.outcome != "failure" {
+            return true;
+        }
+        let network = event
+            .client_addr
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .map(|a| auth_core::client_network(Some(a)))
+            .unwrap_or_default();
+        let key = (
+            event.event.clone(),
+            event.code.clone().unwrap_or_default(),
+            event.principal.clone().unwrap_or_default(),
+            network,
+        );
+        if let Some(window) = self.open.get_mut(&key)
+            && event.at.secs() - window.start.secs() < REPEAT_WINDOW_SECS
+        {
+            window.unwritten += 1;
+            return false;
+        }
+        if self.open.len() >= MAX_OPEN_WINDOWS {
+            self.close_before(event.at);
+        }
+        if self.open.len() < MAX_OPEN_WINDOWS {
+            self.open.insert(
+                key,
+                Window {
+                    start: event.at,
+                    id: event.id.clone(),
+                    unwritten: 0,
+                },
+            );
+        }
+        true
+    }
+
+    /// The counts to add to written rows; they are then taken as written.
+    fn take_unwritten(&mut self) -> Vec<(String, u64)> {
+        self.open
+            .values_mut()
+            .filter(|w| w.unwritten > 0)
+            .map(|w| (w.id.clone(), std::mem::take(&mut w.unwritten)))
+            .collect()
+    }
+
+    /// Forgets windows that ended before `now`, once their counts are written.
+    fn close_before(&mut self, now: UnixTime) {
+        self.open
+            .retain(|_, w| w.unwritten > 0 || now.secs() - w.start.secs() < REPEAT_WINDOW_SECS);
+    }
+}
 
 /// The writer of audit rows, and the store they can be read back from.
 #[derive(Clone)]
@@ -99,6 +179,7 @@ impl AuditTrail {
 }
 
 fn write_batches(receiver: &Receiver<AuditEvent>, store: &dyn AuditStore, pending: &AtomicUsize) {
+    let mut repeats = Repeats::default();
     while let Ok(first) = receiver.recv() {
         let until = Instant::now() + LINGER;
         let mut batch = vec![first];
@@ -117,13 +198,29 @@ fn write_batches(receiver: &Receiver<AuditEvent>, store: &dyn AuditStore, pendin
         // One retry, a second later, covers a momentary database hiccup (an unreachable
         // database answers at once, so an immediate retry would fail too); past that the
         // log keeps the record.
-        if let Err(e) = store.record_events(&batch).or_else(|_| {
+        let taken = batch.len();
+        let latest = batch.iter().map(|e| e.at).max();
+        batch.retain(|event| repeats.admit(event));
+        let counted = repeats.take_unwritten();
+        let write = || {
+            if !batch.is_empty() {
+                store.record_events(&batch)?;
+            }
+            if !counted.is_empty() {
+                store.add_repeats(&counted)?;
+            }
+            Ok::<(), auth_core::StoreError>(())
+        };
+        if let Err(e) = write().or_else(|_| {
             std::thread::sleep(RETRY_AFTER);
-            store.record_events(&batch)
+            write()
         }) {
             log::warn!("could not write {} audit event(s): {e}", batch.len());
         }
-        pending.fetch_sub(batch.len(), Ordering::SeqCst);
+        if let Some(latest) = latest {
+            repeats.close_before(latest);
+        }
+        pending.fetch_sub(taken, Ordering::SeqCst);
     }
 }
 
@@ -224,6 +321,14 @@ mod tests {
             Ok(())
         }
 
+        fn add_repeats(&self, _: &[(String, u64)]) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        fn purge_events(&self, _: UnixTime, _: usize) -> Result<usize, StoreError> {
+            Ok(0)
+        }
+
         fn list_events(
             &self,
             _: &AuditFilter,
@@ -231,6 +336,44 @@ mod tests {
         ) -> Result<(Vec<AuditEvent>, u64), StoreError> {
             Ok((Vec::new(), 0))
         }
+    }
+
+    fn failure(at: i64, addr: &str) -> AuditEvent {
+        let mut e = AuditEvent::new(UnixTime(1_800_000_000 + at), "bearer", "failure");
+        e.code = Some("INVALID_TOKEN".into());
+        e.client_addr = Some(addr.into());
+        e
+    }
+
+    #[test]
+    fn repeated_failures_of_one_network_within_a_minute_are_one_row() {
+        let mut repeats = Repeats::default();
+        assert!(repeats.admit(&failure(0, "203.0.113.9")));
+        for at in 1..60 {
+            assert!(!repeats.admit(&failure(at, "203.0.113.9")));
+        }
+        // One IPv6 client across its /64 is one network.
+        assert!(repeats.admit(&failure(0, "2001:db8::1")));
+        assert!(!repeats.admit(&failure(1, "2001:db8::2")));
+        // Another address, code or principal, or a success, is written.
+        assert!(repeats.admit(&failure(0, "198.51.100.1")));
+        let mut someone = failure(1, "203.0.113.9");
+        someone.principal = Some("usr_1".into());
+        assert!(repeats.admit(&someone));
+        let mut other = failure(0, "203.0.113.9");
+        other.code = Some("TOKEN_EXPIRED".into());
+        assert!(repeats.admit(&other));
+        assert!(repeats.admit(&AuditEvent::new(
+            UnixTime(1_800_000_000),
+            "bearer",
+            "success"
+        )));
+        let mut counted = repeats.take_unwritten();
+        counted.sort_by_key(|(_, n)| *n);
+        assert_eq!(counted.iter().map(|(_, n)| *n).collect::<Vec<_>>(), [1, 59]);
+        assert!(repeats.take_unwritten().is_empty(), "counts are added once");
+        // A minute after the first, the next failure starts a new row.
+        assert!(repeats.admit(&failure(60, "203.0.113.9")));
     }
 
     fn trail_with_batches() -> (AuditTrail, Arc<Batches>) {

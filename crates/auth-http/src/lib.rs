@@ -44,7 +44,7 @@ pub use bearer::{Admin, Authenticated, BearerToken};
 pub use client::{ClientInfo, TrustedProxies};
 pub use error::ApiError;
 pub use hashing::HashingGate;
-pub use metrics::Metrics;
+pub use metrics::{Metrics, PurgedTable};
 pub use openapi::openapi_json;
 pub use operations::rfc3339;
 pub use rate_limit::{RateLimiter, RouteFamily};

@@ -37,6 +37,28 @@ struct Latency {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, &'static str, u16), Latency>>,
     auth: Mutex<BTreeMap<(String, String, String), u64>>,
+    purged: Mutex<BTreeMap<PurgedTable, u64>>,
+}
+
+/// What the scheduled purge deletes, as labelled in `authd_purged_rows_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PurgedTable {
+    /// Ended and long-revoked sessions, with their refresh tokens.
+    Sessions,
+    /// Login-throttle records that no longer count.
+    LoginThrottle,
+    /// Audit events past their retention.
+    AuditEvents,
+}
+
+impl PurgedTable {
+    fn label(self) -> &'static str {
+        match self {
+            PurgedTable::Sessions => "sessions",
+            PurgedTable::LoginThrottle => "login_throttle",
+            PurgedTable::AuditEvents => "audit_events",
+        }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -60,6 +82,11 @@ impl Metrics {
                 *bucket += 1;
             }
         }
+    }
+
+    /// Counts rows the scheduled purge deleted (its rate is the purge's rate).
+    pub fn purged(&self, table: PurgedTable, rows: usize) {
+        *lock(&self.purged).entry(table).or_default() += rows as u64;
     }
 
     /// Counts an authentication outcome (`code` empty on success).
@@ -110,6 +137,24 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "authd_auth_events_total{{event=\"{event}\",outcome=\"{outcome}\",code=\"{code}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP authd_purged_rows_total Rows deleted by the scheduled purge, by table."
+        );
+        let _ = writeln!(out, "# TYPE authd_purged_rows_total counter");
+        let purged = lock(&self.purged);
+        for table in [
+            PurgedTable::Sessions,
+            PurgedTable::LoginThrottle,
+            PurgedTable::AuditEvents,
+        ] {
+            let n = purged.get(&table).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "authd_purged_rows_total{{table=\"{}\"}} {n}",
+                table.label()
             );
         }
     }

@@ -24,6 +24,7 @@ struct EventRow {
     actor: Option<String>,
     client_addr: Option<String>,
     user_agent: Option<String>,
+    count: i64,
 }
 
 impl From<&AuditEvent> for EventRow {
@@ -38,6 +39,7 @@ impl From<&AuditEvent> for EventRow {
             actor: e.actor.clone(),
             client_addr: e.client_addr.clone(),
             user_agent: e.user_agent.clone(),
+            count: i64::try_from(e.count).unwrap_or(i64::MAX),
         }
     }
 }
@@ -54,6 +56,7 @@ impl From<EventRow> for AuditEvent {
             actor: r.actor,
             client_addr: r.client_addr,
             user_agent: r.user_agent,
+            count: u64::try_from(r.count).unwrap_or(0),
         }
     }
 }
@@ -78,8 +81,8 @@ fn filtered(
     query
 }
 
-/// Events per PostgreSQL statement: the audit writer's whole batch (9 parameters each,
-/// 2,304 in all, far below PostgreSQL's limit of 65,535).
+/// Events per PostgreSQL statement: the audit writer's whole batch (10 parameters each,
+/// 2,560 in all, far below PostgreSQL's limit of 65,535).
 const EVENTS_PER_STATEMENT: usize = 256;
 
 impl AuditStore for Database {
@@ -116,6 +119,42 @@ impl AuditStore for Database {
                     .try_for_each(|chunk| insert(pg, chunk))
             })
         })
+    }
+
+    fn add_repeats(&self, repeats: &[(String, u64)]) -> Result<(), StoreError> {
+        let repeats = repeats.to_vec();
+        let add = move |conn: &mut DbConnection| {
+            repeats.iter().try_for_each(|(id, n)| {
+                let n = i64::try_from(*n).unwrap_or(i64::MAX);
+                on_backend!(&mut *conn, |c| diesel::update(audit_events::table.find(id))
+                    .set(audit_events::count.eq(audit_events::count + n))
+                    .execute(c)
+                    .map(drop))
+            })
+        };
+        if self.backend() == Backend::Sqlite {
+            return self.group_write(add);
+        }
+        let mut conn = self.conn()?;
+        add(&mut conn).map_err(store_error)
+    }
+
+    fn purge_events(&self, before: UnixTime, limit: usize) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let ids: Vec<String> = on_backend!(&mut *conn, |c| audit_events::table
+            .filter(audit_events::at.lt(before.secs()))
+            .select(audit_events::id)
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .load(c))
+        .map_err(store_error)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        on_backend!(&mut *conn, |c| diesel::delete(
+            audit_events::table.filter(audit_events::id.eq_any(&ids))
+        )
+        .execute(c))
+        .map_err(store_error)
     }
 
     fn list_events(

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use auth_core::StoreError;
-use diesel::RunQueryDsl;
 use diesel::r2d2::{Pool, PooledConnection};
+use diesel::{QueryableByName, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::OpenError;
@@ -19,6 +19,8 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migration
 /// An arbitrary constant naming the advisory lock that serialises migrations when several
 /// authd processes start at once on one PostgreSQL database.
 const MIGRATION_LOCK: i64 = 0x6175_7468_645f_6d69; // "authd_mi"
+/// The advisory lock the scheduled purge holds on PostgreSQL.
+const PURGE_LOCK: i64 = 0x6175_7468_645f_7075; // "authd_pu"
 
 /// Which database engine a [`Database`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +213,42 @@ impl Database {
             group_commit: std::sync::Arc::default(),
             reachability: std::sync::Arc::default(),
         })
+    }
+
+    /// Runs `job` unless another process on this PostgreSQL database is running the
+    /// scheduled purge: the purge holds a session-level advisory lock (released when the
+    /// job ends, or by PostgreSQL when the process dies). On SQLite, a database of one
+    /// process, it always runs. Returns `None` when another process holds the lock.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the lock cannot be asked for.
+    pub fn as_the_only_purger<T>(&self, job: impl FnOnce() -> T) -> Result<Option<T>, StoreError> {
+        #[derive(QueryableByName)]
+        struct Locked {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            locked: bool,
+        }
+        if self.backend() == Backend::Sqlite {
+            return Ok(Some(job()));
+        }
+        let mut conn = self.conn()?;
+        let locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+            .bind::<diesel::sql_types::BigInt, _>(PURGE_LOCK)
+            .get_result::<Locked>(&mut *conn)
+            .map_err(crate::error::store_error)?
+            .locked;
+        if !locked {
+            return Ok(None);
+        }
+        let done = job();
+        let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1) AS locked")
+            .bind::<diesel::sql_types::BigInt, _>(PURGE_LOCK)
+            .get_result::<Locked>(&mut *conn);
+        if let Err(e) = unlocked {
+            // The lock stays with this connection's session until it closes.
+            log::warn!("releasing the purge lock failed: {e}");
+        }
+        Ok(Some(done))
     }
 
     /// Runs `f` in a write transaction on `conn` (see [`write_transaction`]).

@@ -121,6 +121,7 @@ diesel::table! {
         actor -> Nullable<Text>,
         client_addr -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        count -> BigInt,
     }
 }
 
