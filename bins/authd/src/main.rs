@@ -139,6 +139,15 @@ fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies, 
     );
 
     let key_cipher = key_cipher(settings)?;
+    if let Some(cipher) = &key_cipher {
+        let sealed = KeyRing::seal_plaintext_keys(&database, cipher)
+            .context("sealing stored signing keys")?;
+        if sealed > 0 {
+            log::info!(
+                "sealed {sealed} signing key(s) stored before AUTHD_KEY_ENCRYPTION_KEY was set"
+            );
+        }
+    }
     let keys = match settings.jwt_alg {
         JwtAlg::EdDSA => {
             if settings.jwt_secret.is_some() {
@@ -184,6 +193,7 @@ fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies, 
         wallet_session_max_secs: settings
             .session_max_secs
             .unwrap_or(defaults.wallet_session_max_secs),
+        rotation_secret: key_cipher.as_ref().map(KeyCipher::rotation_secret),
     };
     let database = Arc::new(database);
     let authority = Authority::new(

@@ -54,6 +54,17 @@ impl KeyCipher {
         ChaCha20Poly1305::new(&Key::from(self.key))
     }
 
+    /// The secret that keys new sessions' refresh chains (see
+    /// [`crate::session::RotationSecret`]), derived from the same configured secret.
+    #[must_use]
+    pub fn rotation_secret(&self) -> crate::session::RotationSecret {
+        let mut bytes = [0u8; 32];
+        // 32 bytes is a valid HKDF-SHA256 output length.
+        let _ = Hkdf::<Sha256>::new(Some(b"authd"), &self.key)
+            .expand(b"session rotation keys v1", &mut bytes);
+        crate::session::RotationSecret::new(bytes)
+    }
+
     /// Whether a stored value was sealed by [`KeyCipher::seal`] (rather than stored plain).
     #[must_use]
     pub fn is_sealed(stored: &str) -> bool {
@@ -111,11 +122,6 @@ impl KeyCipher {
     }
 }
 
-/// Whether a stored private key is sealed.
-pub(crate) fn is_sealed(stored: &str) -> bool {
-    stored.starts_with(SEALED_PREFIX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,7 +132,7 @@ mod tests {
     fn a_sealed_seed_opens_only_with_the_same_secret_and_kid() {
         let cipher = KeyCipher::from_secret(SECRET).unwrap();
         let sealed = cipher.seal("kid-1", &[7u8; 32]).unwrap();
-        assert!(is_sealed(&sealed));
+        assert!(KeyCipher::is_sealed(&sealed));
         assert!(!sealed.contains(&URL_SAFE_NO_PAD.encode([7u8; 32])));
         assert_eq!(cipher.open("kid-1", &sealed).unwrap(), vec![7u8; 32]);
         assert!(cipher.open("kid-2", &sealed).is_err(), "bound to its kid");

@@ -295,7 +295,7 @@ impl KeyRing {
                 use_: "sig",
             });
         }
-        let seed_bytes = if crate::key_cipher::is_sealed(&signing.private_key) {
+        let seed_bytes = if KeyCipher::is_sealed(&signing.private_key) {
             let cipher = cipher.ok_or_else(|| {
                 AuthError::Internal(format!(
                     "signing key {} is encrypted: set AUTHD_KEY_ENCRYPTION_KEY",
@@ -363,19 +363,56 @@ impl KeyRing {
     /// processes reload their keys, while the previous keys stay published until the tokens
     /// they signed have expired.
     ///
+    /// Without `cipher`, a rotation is refused once any stored key is sealed: a plaintext
+    /// key beside sealed ones would be the one servers sign with, readable by anyone with a
+    /// copy of the database.
+    ///
     /// # Errors
+    /// [`AuthError::InvalidRequest`] for a plaintext rotation among sealed keys;
     /// [`AuthError::Store`] when storage fails.
     pub fn rotate(
         store: &dyn KeyStore,
         now: UnixTime,
         cipher: Option<&KeyCipher>,
     ) -> Result<StoredSigningKey, AuthError> {
-        let newest = store.signing_keys()?.iter().map(|k| k.created_at).max();
+        let stored = store.signing_keys()?;
+        if cipher.is_none() && stored.iter().any(|k| KeyCipher::is_sealed(&k.private_key)) {
+            return Err(AuthError::InvalidRequest(
+                "the stored signing keys are sealed: set AUTHD_KEY_ENCRYPTION_KEY to rotate".into(),
+            ));
+        }
+        let newest = stored.iter().map(|k| k.created_at).max();
         // The new key must sort after every existing one, even within the same second.
         let created = newest.map_or(now, |n| now.max(n.plus_secs(1)));
         let key = StoredSigningKey::generate_sealed(created, cipher)?;
         store.insert_signing_key(&key)?;
         Ok(key)
+    }
+
+    /// Seals every stored private key that is still plaintext (stored before a
+    /// key-encryption key was configured), so that a copy of the database holds no key
+    /// that can sign. Returns how many were sealed.
+    ///
+    /// # Errors
+    /// [`AuthError::Store`] when storage fails; [`AuthError::Internal`] when sealing does.
+    pub fn seal_plaintext_keys(
+        store: &dyn KeyStore,
+        cipher: &KeyCipher,
+    ) -> Result<usize, AuthError> {
+        let mut sealed = 0;
+        for key in store.signing_keys()? {
+            if KeyCipher::is_sealed(&key.private_key) {
+                continue;
+            }
+            let seed = URL_SAFE_NO_PAD.decode(&key.private_key).map_err(|_| {
+                AuthError::Internal(format!("signing key {} is malformed", key.kid))
+            })?;
+            let value = cipher.seal(&key.kid, &seed)?;
+            if store.seal_signing_key(&key.kid, &key.private_key, &value)? {
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
     }
 
     /// The algorithm this ring signs and verifies with.
@@ -459,6 +496,13 @@ pub trait KeyStore: Send + Sync {
     /// [`StoreError`] when storage fails.
     fn insert_first_signing_key(&self, key: &StoredSigningKey) -> Result<bool, StoreError>;
 
+    /// Replaces the private half of key `kid` by `sealed`, only if it is still `plain`.
+    /// Returns whether it was replaced.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn seal_signing_key(&self, kid: &str, plain: &str, sealed: &str) -> Result<bool, StoreError>;
+
     /// The secret stored under `name`, storing `candidate` first if there is none, so that
     /// every process on the database uses the same one.
     ///
@@ -519,6 +563,47 @@ mod tests {
             KeyRing::load(&store, rotated.created_at.plus_secs(3_660), 3_660, None).unwrap();
         assert_eq!(after.jwks().keys.len(), 1);
         assert!(after.verifying_key(first.signing_kid()).is_none());
+    }
+
+    #[test]
+    fn plaintext_keys_are_sealed_once_a_cipher_is_configured() {
+        let store = MemoryStore::default();
+        let before = KeyRing::load(&store, UnixTime(100), 3_660, None).unwrap();
+        let cipher = KeyCipher::from_secret("a key encryption key of at least 32 bytes").unwrap();
+        assert_eq!(KeyRing::seal_plaintext_keys(&store, &cipher).unwrap(), 1);
+        assert_eq!(KeyRing::seal_plaintext_keys(&store, &cipher).unwrap(), 0);
+        assert!(
+            store
+                .signing_keys()
+                .unwrap()
+                .iter()
+                .all(|k| KeyCipher::is_sealed(&k.private_key))
+        );
+        let after = KeyRing::load(&store, UnixTime(100), 3_660, Some(&cipher)).unwrap();
+        assert_eq!(
+            before.signing_kid(),
+            after.signing_kid(),
+            "the same key, sealed"
+        );
+        assert!(KeyRing::load(&store, UnixTime(100), 3_660, None).is_err());
+    }
+
+    #[test]
+    fn a_plaintext_rotation_among_sealed_keys_is_refused() {
+        let store = MemoryStore::default();
+        let cipher = KeyCipher::from_secret("a key encryption key of at least 32 bytes").unwrap();
+        KeyRing::load(&store, UnixTime(100), 3_660, Some(&cipher)).unwrap();
+        assert!(matches!(
+            KeyRing::rotate(&store, UnixTime(200), None),
+            Err(AuthError::InvalidRequest(_))
+        ));
+        assert_eq!(store.signing_keys().unwrap().len(), 1, "nothing was stored");
+        let sealed = KeyRing::rotate(&store, UnixTime(200), Some(&cipher)).unwrap();
+        assert!(KeyCipher::is_sealed(&sealed.private_key));
+        // Without any sealed key, a plaintext deployment rotates as before.
+        let plain = MemoryStore::default();
+        KeyRing::load(&plain, UnixTime(100), 3_660, None).unwrap();
+        assert!(KeyRing::rotate(&plain, UnixTime(200), None).is_ok());
     }
 
     #[test]

@@ -46,8 +46,8 @@ pub use keys::{Jwk, Jwks, KeyRing, KeyStore, SigningAlgorithm, StoredSigningKey,
 pub use password::{PasswordHash, PasswordHasher, PasswordVerification};
 pub use principal::{PrincipalKind, Role};
 pub use session::{
-    CredentialGuard, RefreshRecord, RefreshToken, RotationOutcome, Session, SessionId,
-    SessionStore, TokenHash, TokenPolicy,
+    CredentialGuard, RefreshRecord, RefreshToken, RotationOutcome, RotationSecret, Session,
+    SessionId, SessionStore, TokenHash, TokenPolicy,
 };
 pub use throttle::{
     AccountFailures, AttemptKey, AttemptRecord, ThrottleKeys, ThrottlePolicy, ThrottleState,

@@ -290,6 +290,19 @@ impl KeyStore for MemoryStore {
         Ok(self.state().keys.clone())
     }
 
+    fn seal_signing_key(&self, kid: &str, plain: &str, sealed: &str) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        let Some(key) = s
+            .keys
+            .iter_mut()
+            .find(|k| k.kid == kid && k.private_key == plain)
+        else {
+            return Ok(false);
+        };
+        sealed.clone_into(&mut key.private_key);
+        Ok(true)
+    }
+
     fn shared_secret(
         &self,
         name: &str,

@@ -36,7 +36,8 @@ use subtle::ConstantTimeEq;
 
 use crate::{AuthError, PrincipalKind, StoreError, UnixTime};
 
-/// Lifetimes that govern tokens and sessions, in seconds.
+/// Lifetimes that govern tokens and sessions, in seconds, and the secret new sessions'
+/// refresh chains are keyed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenPolicy {
     /// Lifetime of an access token.
@@ -49,6 +50,30 @@ pub struct TokenPolicy {
     pub session_max_secs: i64,
     /// Absolute lifetime of a wallet session.
     pub wallet_session_max_secs: i64,
+    /// Mixed into the rotation key of every session started under this policy (see
+    /// [`RotationSecret`]); `None` keeps the keys as stored.
+    pub rotation_secret: Option<RotationSecret>,
+}
+
+/// A secret outside the database (derived from `AUTHD_KEY_ENCRYPTION_KEY`) that keys every
+/// session's chain of refresh tokens together with the session's stored rotation key.
+/// Without it, a copy of the database plus any spent refresh token of a session would
+/// compute that session's live token; with it, the stored key alone predicts nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RotationSecret([u8; 32]);
+
+impl RotationSecret {
+    /// A secret of 32 bytes.
+    #[must_use]
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl fmt::Debug for RotationSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RotationSecret(<redacted>)")
+    }
 }
 
 impl TokenPolicy {
@@ -71,6 +96,7 @@ impl Default for TokenPolicy {
             reuse_grace_secs: 10,
             session_max_secs: 2_592_000,
             wallet_session_max_secs: 604_800,
+            rotation_secret: None,
         }
     }
 }
@@ -203,11 +229,19 @@ impl fmt::Debug for TokenHash {
 #[derive(Clone, PartialEq, Eq)]
 pub struct RotationKey(String);
 
+/// The prefix of a rotation key that is keyed with the [`RotationSecret`] too.
+const KEYED_WITH_SECRET: &str = "k1:";
+
 impl RotationKey {
-    fn generate() -> Result<Self, AuthError> {
+    fn generate(secret: Option<&RotationSecret>) -> Result<Self, AuthError> {
         let mut bytes = [0u8; 32];
         crate::random_bytes(&mut bytes)?;
-        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+        let prefix = if secret.is_some() {
+            KEYED_WITH_SECRET
+        } else {
+            ""
+        };
+        Ok(Self(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))))
     }
 
     /// Wraps a key read from storage.
@@ -222,11 +256,32 @@ impl RotationKey {
         &self.0
     }
 
-    /// The token that succeeds `presented` in this session's chain.
-    fn successor(&self, presented: &RefreshToken) -> Result<RefreshToken, AuthError> {
-        let key = URL_SAFE_NO_PAD
-            .decode(&self.0)
+    /// The token that succeeds `presented` in this session's chain. A key stored with the
+    /// `k1:` prefix is used only through `secret` (HMAC-SHA256 of the stored bytes under
+    /// the secret); a key stored before a secret was configured is used as it is.
+    fn successor(
+        &self,
+        presented: &RefreshToken,
+        secret: Option<&RotationSecret>,
+    ) -> Result<RefreshToken, AuthError> {
+        let (stored, keyed) = match self.0.strip_prefix(KEYED_WITH_SECRET) {
+            Some(rest) => (rest, true),
+            None => (self.0.as_str(), false),
+        };
+        let mut key = URL_SAFE_NO_PAD
+            .decode(stored)
             .map_err(|_| AuthError::Internal("stored rotation key is not base64".into()))?;
+        if keyed {
+            let secret = secret.ok_or_else(|| {
+                AuthError::Internal(
+                    "this session's refresh chain needs AUTHD_KEY_ENCRYPTION_KEY".into(),
+                )
+            })?;
+            let mut mac = Hmac::<Sha256>::new_from_slice(&secret.0)
+                .map_err(|_| AuthError::Internal("rotation secret is unusable".into()))?;
+            mac.update(&key);
+            key = mac.finalize().into_bytes().to_vec();
+        }
         let mut mac = Hmac::<Sha256>::new_from_slice(&key)
             .map_err(|_| AuthError::Internal("stored rotation key is unusable".into()))?;
         mac.update(presented.expose().as_bytes());
@@ -394,7 +449,7 @@ pub fn start(
         current_hash: token.hash(),
         current_expires_at,
         rotated_at: None,
-        rotation_key: RotationKey::generate()?,
+        rotation_key: RotationKey::generate(policy.rotation_secret.as_ref())?,
         created_at: now,
         expires_at,
         revoked_at: None,
@@ -504,7 +559,9 @@ pub fn rotate_found<F, P>(
                 expires_at,
             } => {
                 let admitted = admit(&session, found)?;
-                let token = session.rotation_key.successor(presented)?;
+                let token = session
+                    .rotation_key
+                    .successor(presented, policy.rotation_secret.as_ref())?;
                 let next = RefreshRecord {
                     hash: token.hash(),
                     session_id: session.id.clone(),
@@ -525,7 +582,9 @@ pub fn rotate_found<F, P>(
             }
             RotationOutcome::Replay => {
                 let admitted = admit(&session, found)?;
-                let token = session.rotation_key.successor(presented)?;
+                let token = session
+                    .rotation_key
+                    .successor(presented, policy.rotation_secret.as_ref())?;
                 if !token.hash().ct_eq(&session.current_hash) {
                     return Err(AuthError::Internal(
                         "replayed successor does not match the session's current token".into(),
@@ -668,7 +727,45 @@ mod tests {
             reuse_grace_secs: 10,
             session_max_secs: 2_592_000,
             wallet_session_max_secs: 604_800,
+            rotation_secret: None,
         }
+    }
+
+    #[test]
+    fn with_a_secret_the_stored_rotation_key_alone_predicts_no_successor() {
+        let store = MemoryStore::default();
+        let secret = RotationSecret::new([5; 32]);
+        let keyed = TokenPolicy {
+            rotation_secret: Some(secret),
+            ..policy()
+        };
+        let new = start(PrincipalKind::User, "u1", T0, &keyed).unwrap();
+        assert!(
+            new.session
+                .rotation_key
+                .as_str()
+                .starts_with(KEYED_WITH_SECRET)
+        );
+        store.create_session(&new.session, &new.first).unwrap();
+        let next = rotate(&store, &new.token, PrincipalKind::User, T0, &keyed).unwrap();
+        // What a reader of the database could compute: the stored key used directly.
+        let stored = RotationKey::from_stored(
+            new.session.rotation_key.as_str()[KEYED_WITH_SECRET.len()..].to_owned(),
+        );
+        let guessed = stored.successor(&new.token, None).unwrap();
+        assert_ne!(guessed.expose(), next.token.expose());
+        // Without the secret the chain cannot go on, and says why.
+        assert!(matches!(
+            rotate(&store, &next.token, PrincipalKind::User, T0, &policy()),
+            Err(AuthError::Internal(_))
+        ));
+        // A retry within the grace gets the same successor.
+        let again = rotate(&store, &new.token, PrincipalKind::User, T0, &keyed).unwrap();
+        assert_eq!(again.token.expose(), next.token.expose());
+        // A session started before the secret was configured goes on as it was.
+        let old = start(PrincipalKind::User, "u2", T0, &policy()).unwrap();
+        store.create_session(&old.session, &old.first).unwrap();
+        assert!(rotate(&store, &old.token, PrincipalKind::User, T0, &keyed).is_ok());
     }
 
     /// A session at generation `generation`, last rotated at `rotated_at`.

@@ -76,6 +76,19 @@ impl KeyStore for Database {
         .map_err(store_error)
     }
 
+    fn seal_signing_key(&self, kid: &str, plain: &str, sealed: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        on_backend!(&mut *conn, |c| diesel::update(
+            signing_keys::table
+                .find(kid)
+                .filter(signing_keys::private_key.eq(plain))
+        )
+        .set(signing_keys::private_key.eq(sealed))
+        .execute(c))
+        .map(|n| n == 1)
+        .map_err(store_error)
+    }
+
     fn shared_secret(
         &self,
         name: &str,

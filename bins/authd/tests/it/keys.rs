@@ -132,9 +132,81 @@ fn private_keys_are_stored_encrypted_when_a_key_encryption_key_is_set() {
     );
     drop(again);
 
-    // Without it, authd refuses to start rather than sign with nothing.
+    // Without it, authd refuses to start rather than sign with nothing, and a rotation
+    // is refused rather than store a plaintext key that servers would then sign with.
     let refused = Authd::try_start(&[("AUTHD_DATABASE_URL", db.url())])
         .err()
         .unwrap();
     assert!(refused.contains("AUTHD_KEY_ENCRYPTION_KEY"), "{refused}");
+    let before = auth_core::KeyStore::signing_keys(&db.open()).unwrap().len();
+    let (ok, _, err) = keys(db.url(), &["rotate"], &[]);
+    assert!(!ok && err.contains("AUTHD_KEY_ENCRYPTION_KEY"), "{err}");
+    assert_eq!(
+        auth_core::KeyStore::signing_keys(&db.open()).unwrap().len(),
+        before
+    );
+}
+
+#[test]
+fn setting_a_key_encryption_key_seals_what_was_stored_before_and_keys_refresh_chains() {
+    let db = TestDatabase::sqlite();
+    let plain = Authd::start(&[("AUTHD_DATABASE_URL", db.url())]);
+    let before = plain.register("alice@example.com", "alice");
+    assert!(plain.stop().success());
+    assert!(
+        auth_core::KeyStore::signing_keys(&db.open())
+            .unwrap()
+            .iter()
+            .all(|k| !k.private_key.starts_with("enc:v1:"))
+    );
+
+    let kek = "an operator's key encryption key, 32+ bytes";
+    let sealed = Authd::start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_KEY_ENCRYPTION_KEY", kek),
+    ]);
+    assert!(
+        auth_core::KeyStore::signing_keys(&db.open())
+            .unwrap()
+            .iter()
+            .all(|k| k.private_key.starts_with("enc:v1:")),
+        "the key stored in plaintext was sealed at start"
+    );
+    // Tokens issued before still work, and a session from before still refreshes.
+    assert_eq!(
+        sealed
+            .get("/api/auth/me", Some(&field(&before, "accessToken")))
+            .0,
+        200
+    );
+    let (status, _) = sealed.post(
+        "/api/auth/refresh",
+        None,
+        serde_json::json!({"refreshToken": field(&before, "refreshToken")}),
+    );
+    assert_eq!(status, 200);
+    // A new session's refresh chain is keyed with the secret too.
+    let after = sealed.register("bob@example.com", "bob");
+    let sid = serde_json::from_slice::<serde_json::Value>(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            field(&after, "accessToken").split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap()["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stored =
+        auth_core::SessionStore::session(&db.open(), &auth_core::SessionId::from_stored(sid))
+            .unwrap()
+            .unwrap();
+    assert!(stored.rotation_key.as_str().starts_with("k1:"));
+    let (status, _) = sealed.post(
+        "/api/auth/refresh",
+        None,
+        serde_json::json!({"refreshToken": field(&after, "refreshToken")}),
+    );
+    assert_eq!(status, 200);
 }
