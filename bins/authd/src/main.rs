@@ -321,7 +321,10 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         clock,
         trusted_proxies,
         admin_token: settings.admin_token.clone(),
-        rate_limiter: Arc::new(RateLimiter::new(settings.ip_rate_per_min)),
+        rate_limiter: Arc::new(RateLimiter::new(
+            settings.ip_rate_per_min,
+            Arc::new(SystemClock),
+        )),
         hashing: Arc::new(HashingGate::for_this_machine()),
         audit: audit.clone(),
         metrics,

@@ -32,14 +32,12 @@ pub struct AuthState {
 }
 
 impl AuthState {
-    /// Takes one attempt of `family` for `client`, at the state's clock.
+    /// Takes one attempt of `family` for `client`.
     ///
     /// # Errors
     /// [`ApiError`] carrying `RATE_LIMITED` when the client's bucket is empty.
     pub(crate) fn admit(&self, family: RouteFamily, client: &ClientInfo) -> Result<(), ApiError> {
-        Ok(self
-            .rate_limiter
-            .admit(family, client.addr, self.clock.now())?)
+        Ok(self.rate_limiter.admit(family, client.addr)?)
     }
 }
 

@@ -61,7 +61,7 @@ impl TestServer {
             clock: Arc::new(SystemClock),
             trusted_proxies: TrustedProxies::default(),
             admin_token: Some(Self::ADMIN_TOKEN.into()),
-            rate_limiter: Arc::new(RateLimiter::new(0)),
+            rate_limiter: Arc::new(RateLimiter::new(0, Arc::new(SystemClock))),
             hashing: Arc::new(HashingGate::for_this_machine()),
             audit,
             metrics: Arc::default(),

@@ -409,7 +409,7 @@ mod tests {
             clock: clock.clone(),
             trusted_proxies: TrustedProxies::default(),
             admin_token: None,
-            rate_limiter: Arc::new(RateLimiter::new(0)),
+            rate_limiter: Arc::new(RateLimiter::new(0, clock.clone())),
             hashing: hashing.clone(),
             audit: AuditTrail::start(Arc::new(store)).unwrap(),
             metrics: Arc::default(),

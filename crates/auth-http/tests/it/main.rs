@@ -90,7 +90,7 @@ impl Ctx {
             clock: clock.clone(),
             trusted_proxies,
             admin_token: Some(ADMIN_TOKEN.into()),
-            rate_limiter: Arc::new(auth_http::RateLimiter::new(per_minute)),
+            rate_limiter: Arc::new(auth_http::RateLimiter::new(per_minute, clock.clone())),
             hashing: Arc::new(auth_http::HashingGate::for_this_machine()),
             audit: auth_http::AuditTrail::start(Arc::new(store.clone())).unwrap(),
             metrics: Arc::default(),
