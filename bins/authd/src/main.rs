@@ -196,9 +196,17 @@ fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies, 
         rotation_secret: key_cipher.as_ref().map(KeyCipher::rotation_secret),
     };
     let database = Arc::new(database);
+    let mut signer = TokenSigner::new(keys, settings.issuer.clone());
+    if settings.accept_legacy_token_type {
+        log::warn!(
+            "AUTHD_ACCEPT_LEGACY_TOKEN_TYPE: access tokens typed JWT (before at+jwt) are \
+             accepted; turn it off once they have expired"
+        );
+        signer = signer.accepting_legacy_type();
+    }
     let authority = Authority::new(
         database.clone(),
-        TokenSigner::new(keys, settings.issuer.clone()),
+        signer,
         PasswordHasher::recommended().context("preparing the password hasher")?,
         policy,
     )

@@ -173,6 +173,16 @@ pub struct Settings {
         global = true
     )]
     pub audit_retention_days: u32,
+
+    /// Also accept access tokens typed `JWT`, as releases before RFC 9068 typing signed
+    /// them: on while upgrading to this release, off one access-token lifetime later.
+    #[arg(
+        long,
+        env = "AUTHD_ACCEPT_LEGACY_TOKEN_TYPE",
+        default_value_t = false,
+        global = true
+    )]
+    pub accept_legacy_token_type: bool,
 }
 
 /// Ten years in seconds: no lifetime may be longer.

@@ -98,6 +98,8 @@ pub struct TokenSigner {
     issuer: String,
     /// Tokens already verified against `keys`; emptied whenever they are replaced.
     verified: Arc<VerifiedTokens>,
+    /// Whether tokens typed `JWT` (authd before RFC 9068 typing) are accepted too.
+    legacy_type: bool,
 }
 
 /// The reason given when a token names a key this process does not know (yet).
@@ -117,7 +119,18 @@ impl TokenSigner {
             keys: Arc::new(RwLock::new(keys)),
             issuer: issuer.into(),
             verified: Arc::default(),
+            legacy_type: false,
         }
+    }
+
+    /// Also accepts access tokens typed `JWT`, as authd signed them before it typed them
+    /// `at+jwt` (RFC 9068). For the length of one upgrade only: turned on, a token of
+    /// the previous release keeps working until its `exp` instead of being refused at
+    /// once (`AUTHD_ACCEPT_LEGACY_TOKEN_TYPE`).
+    #[must_use]
+    pub fn accepting_legacy_type(mut self) -> Self {
+        self.legacy_type = true;
+        self
     }
 
     fn ring(&self) -> std::sync::RwLockReadGuard<'_, KeyRing> {
@@ -229,7 +242,11 @@ impl TokenSigner {
             return Ok(known.claims);
         }
         let mut signed_by = None;
-        let claims = verify_token(token, now, ring.algorithm(), &self.issuer, |kid| {
+        let rules = HeaderRules {
+            algorithm: ring.algorithm(),
+            legacy_type: self.legacy_type,
+        };
+        let claims = verify_token(token, now, rules, &self.issuer, |kid| {
             signed_by = Some(kid.to_owned());
             ring.verifying_key(kid)
         })?;
@@ -246,16 +263,18 @@ impl TokenSigner {
     }
 }
 
-/// Verifies `token` under the strict rules of this module: `algorithm` from configuration,
-/// a key found by `key` from the header's `kid`, `issuer`, and the time rules at `now`.
+/// Verifies `token` under the strict rules of this module: the header `rules` from
+/// configuration, a key found by `key` from the header's `kid`, `issuer`, and the time
+/// rules at `now`.
 pub(crate) fn verify_token<'k>(
     token: &str,
     now: UnixTime,
-    algorithm: SigningAlgorithm,
+    rules: HeaderRules,
     issuer: &str,
     key: impl FnOnce(&str) -> Option<&'k VerifyingKey>,
 ) -> Result<AccessClaims, AuthError> {
-    let kid = checked_kid(token, algorithm)?;
+    let algorithm = rules.algorithm;
+    let kid = checked_kid(token, rules)?;
     let key = key(&kid).ok_or(AuthError::InvalidToken(UNKNOWN_KID))?;
     let rejected = || AuthError::InvalidToken("signature or claims rejected");
     let claims = match key {
@@ -326,8 +345,21 @@ fn check_time(claims: &AccessClaims, now: UnixTime) -> Result<(), AuthError> {
 /// The `typ` header of every access token authd signs (RFC 9068).
 pub(crate) const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
+/// The `typ` header of the access tokens of authd releases before RFC 9068 typing.
+const LEGACY_TOKEN_TYPE: &str = "JWT";
+
+/// What a verifier accepts in a token's JOSE header.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeaderRules {
+    /// The one algorithm of the configuration.
+    pub algorithm: SigningAlgorithm,
+    /// Whether `typ: JWT` is accepted beside `at+jwt`.
+    pub legacy_type: bool,
+}
+
 /// Checks the JOSE header against the rules of this module and returns its `kid`.
-pub(crate) fn checked_kid(token: &str, algorithm: SigningAlgorithm) -> Result<String, AuthError> {
+pub(crate) fn checked_kid(token: &str, rules: HeaderRules) -> Result<String, AuthError> {
+    let algorithm = rules.algorithm;
     let malformed = AuthError::InvalidToken("malformed token");
     let mut parts = token.split('.');
     let (Some(header), Some(_), Some(_), None) =
@@ -356,7 +388,9 @@ pub(crate) fn checked_kid(token: &str, algorithm: SigningAlgorithm) -> Result<St
         .and_then(|v| v.as_str())
         .unwrap_or_default();
     let typ = typ.strip_prefix("application/").unwrap_or(typ);
-    if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) {
+    let accepted = typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
+        || (rules.legacy_type && typ == LEGACY_TOKEN_TYPE);
+    if !accepted {
         return Err(AuthError::InvalidToken(
             "not an access token (typ must be at+jwt)",
         ));
@@ -699,6 +733,29 @@ mod tests {
         assert!(invalid(typed(Some("id+jwt"))));
         assert!(typed(Some("at+jwt")).is_ok());
         assert!(typed(Some("application/at+JWT")).is_ok());
+    }
+
+    #[test]
+    fn during_an_upgrade_tokens_of_the_previous_release_may_be_accepted() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let ring = KeyRing::hmac(SigningAlgorithm::HS256, secret).unwrap();
+        let strict = TokenSigner::new(ring.clone(), "authd");
+        let upgrading = TokenSigner::new(ring, "authd").accepting_legacy_type();
+        // What the previous release signed: the same claims, typed `JWT`.
+        let legacy = |typ: &str| {
+            let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+            header.typ = Some(typ.to_owned());
+            header.kid = Some(strict.keys().signing_kid().to_owned());
+            let key = jsonwebtoken::EncodingKey::from_secret(secret);
+            jsonwebtoken::encode(&header, &claims(&strict), &key).unwrap()
+        };
+        assert!(invalid(strict.verify(&legacy("JWT"), NOW)));
+        assert!(upgrading.verify(&legacy("JWT"), NOW).is_ok());
+        // Only that exact legacy type, and today's tokens still.
+        assert!(invalid(upgrading.verify(&legacy("id+jwt"), NOW)));
+        assert!(invalid(upgrading.verify(&legacy("jwt"), NOW)));
+        let current = strict.sign(&claims(&strict)).unwrap();
+        assert!(upgrading.verify(&current, NOW).is_ok());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use crate::keys::VerifyingKey;
-use crate::token::{UNKNOWN_KID, checked_kid, verify_token};
+use crate::token::{HeaderRules, UNKNOWN_KID, checked_kid, verify_token};
 use crate::{AccessClaims, AuthError, KeyRing, SigningAlgorithm, UnixTime};
 
 /// Verifies authd access tokens with public keys or a shared secret; it cannot sign.
@@ -51,6 +51,7 @@ pub struct TokenVerifier {
     algorithm: SigningAlgorithm,
     issuer: String,
     keys: HashMap<String, VerifyingKey>,
+    legacy_type: bool,
 }
 
 impl fmt::Debug for TokenVerifier {
@@ -117,6 +118,7 @@ impl TokenVerifier {
             algorithm: SigningAlgorithm::EdDSA,
             issuer: issuer.into(),
             keys,
+            legacy_type: false,
         })
     }
 
@@ -141,6 +143,23 @@ impl TokenVerifier {
             algorithm: ring.algorithm(),
             issuer: issuer.into(),
             keys: ring.verifying_keys().clone(),
+            legacy_type: false,
+        }
+    }
+
+    /// Also accepts tokens typed `JWT`, as authd signed them before it typed its access
+    /// tokens `at+jwt` (RFC 9068). For the length of an upgrade only (see
+    /// `docs/upgrading.md`): without it, a token of the previous release is refused.
+    #[must_use]
+    pub fn accepting_legacy_type(mut self) -> Self {
+        self.legacy_type = true;
+        self
+    }
+
+    fn rules(&self) -> HeaderRules {
+        HeaderRules {
+            algorithm: self.algorithm,
+            legacy_type: self.legacy_type,
         }
     }
 
@@ -151,7 +170,7 @@ impl TokenVerifier {
     /// [`AuthError::InvalidToken`] for everything else that is wrong with it, including a
     /// `kid` this verifier does not know (see [`TokenVerifier::lacks_key_for`]).
     pub fn verify(&self, token: &str, now: UnixTime) -> Result<AccessClaims, AuthError> {
-        verify_token(token, now, self.algorithm, &self.issuer, |kid| {
+        verify_token(token, now, self.rules(), &self.issuer, |kid| {
             self.keys.get(kid)
         })
     }
@@ -161,17 +180,28 @@ impl TokenVerifier {
     /// rotated its keys).
     #[must_use]
     pub fn lacks_key_for(&self, token: &str) -> bool {
-        checked_kid(token, self.algorithm).is_ok_and(|kid| !self.keys.contains_key(&kid))
+        checked_kid(token, self.rules()).is_ok_and(|kid| !self.keys.contains_key(&kid))
     }
 
     /// The `kid` a token names, after the header rules for `algorithm` but before any
     /// signature check: lets a caller that has no keys yet refuse a malformed token at once.
+    /// `legacy_type` is as for [`TokenVerifier::accepting_legacy_type`].
     ///
     /// # Errors
     /// [`AuthError::InvalidToken`] for a token that is not three parts, or whose header is
-    /// malformed, names another algorithm, carries a forbidden field or no `kid`.
-    pub fn header_kid(token: &str, algorithm: SigningAlgorithm) -> Result<String, AuthError> {
-        checked_kid(token, algorithm)
+    /// malformed, names another algorithm or type, carries a forbidden field or no `kid`.
+    pub fn header_kid(
+        token: &str,
+        algorithm: SigningAlgorithm,
+        legacy_type: bool,
+    ) -> Result<String, AuthError> {
+        checked_kid(
+            token,
+            HeaderRules {
+                algorithm,
+                legacy_type,
+            },
+        )
     }
 
     /// The issuer tokens must carry.
@@ -222,6 +252,37 @@ mod tests {
 
     fn published(signer: &TokenSigner) -> Vec<u8> {
         serde_json::to_vec(signer.keys().jwks()).unwrap()
+    }
+
+    /// The token as the previous release signed it: the same claims, typed `JWT`.
+    fn legacy(signer: &TokenSigner, token: &str) -> String {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let ring = signer.keys();
+        let crate::keys::SigningKey::Ed25519(key) = ring.signing_key() else {
+            unreachable!("an Ed25519 ring")
+        };
+        let header = serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": ring.signing_kid()});
+        let payload = token.split('.').nth(1).unwrap();
+        let message = format!(
+            "{}.{payload}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap())
+        );
+        let signature = ed25519_dalek::Signer::sign(key, message.as_bytes());
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    }
+
+    #[test]
+    fn a_resource_server_accepts_the_previous_releases_tokens_only_when_told_to() {
+        let authd = authd();
+        let old = legacy(&authd, &token(&authd));
+        let strict = TokenVerifier::from_jwks(&published(&authd), "authd").unwrap();
+        assert!(strict.verify(&old, NOW).is_err());
+        assert!(TokenVerifier::header_kid(&old, SigningAlgorithm::EdDSA, false).is_err());
+        let upgrading = strict.clone().accepting_legacy_type();
+        assert_eq!(upgrading.verify(&old, NOW).unwrap().sub, "wal_1");
+        assert!(TokenVerifier::header_kid(&old, SigningAlgorithm::EdDSA, true).is_ok());
+        assert!(upgrading.verify(&token(&authd), NOW).is_ok());
     }
 
     #[test]
@@ -288,10 +349,10 @@ mod tests {
         assert!(!verifier.lacks_key_for(&token(&old)));
         assert!(!verifier.lacks_key_for("garbage"));
         assert_eq!(
-            TokenVerifier::header_kid(&fresh, SigningAlgorithm::EdDSA).unwrap(),
+            TokenVerifier::header_kid(&fresh, SigningAlgorithm::EdDSA, false).unwrap(),
             rotated.keys().signing_kid()
         );
-        assert!(TokenVerifier::header_kid("garbage", SigningAlgorithm::EdDSA).is_err());
+        assert!(TokenVerifier::header_kid("garbage", SigningAlgorithm::EdDSA, false).is_err());
         let hs = TokenSigner::new(
             KeyRing::hmac(SigningAlgorithm::HS256, &[7; 32]).unwrap(),
             "authd",

@@ -61,6 +61,7 @@ use crate::{ApiError, BearerToken};
 pub struct AccessVerifier {
     keys: Keys,
     clock: Arc<dyn Clock>,
+    legacy_type: bool,
 }
 
 enum Keys {
@@ -88,6 +89,7 @@ impl AccessVerifier {
         Self {
             keys: Keys::Configured(keys),
             clock: Arc::new(SystemClock),
+            legacy_type: false,
         }
     }
 
@@ -116,9 +118,25 @@ impl AccessVerifier {
                 min_interval: Duration::from_secs(10),
                 max_age: Duration::from_secs(300),
                 timeout: Duration::from_secs(3),
+                legacy_type: false,
             }),
             clock: Arc::new(SystemClock),
+            legacy_type: false,
         }
+    }
+
+    /// Also accepts tokens typed `JWT`, as authd signed them before it typed its access
+    /// tokens `at+jwt` (RFC 9068). Turn it on while authd is upgraded to that release and
+    /// off once the previous release's tokens have expired (one access-token lifetime):
+    /// see `docs/upgrading.md`.
+    #[must_use]
+    pub fn accept_legacy_token_type(mut self) -> Self {
+        self.legacy_type = true;
+        match &mut self.keys {
+            Keys::Configured(keys) => *keys = keys.clone().accepting_legacy_type(),
+            Keys::Fetched(cache) => cache.legacy_type = true,
+        }
+        self
     }
 
     /// The shortest time between two fetches of the JWKS (default 10 s).
@@ -160,7 +178,7 @@ impl AccessVerifier {
         match &self.keys {
             Keys::Configured(keys) => Ok(keys.verify(token, now)?),
             Keys::Fetched(cache) => {
-                TokenVerifier::header_kid(token, SigningAlgorithm::EdDSA)?;
+                TokenVerifier::header_kid(token, SigningAlgorithm::EdDSA, self.legacy_type)?;
                 let keys = match cache.current() {
                     Some((held, fetched)) if cache.is_stale(fetched) => {
                         cache.refresh_unless_under_way().await.unwrap_or(held)
@@ -189,6 +207,7 @@ struct JwksCache {
     min_interval: Duration,
     max_age: Duration,
     timeout: Duration,
+    legacy_type: bool,
 }
 
 #[derive(Default)]
@@ -274,7 +293,13 @@ impl JwksCache {
             .limit(MAX_JWKS_BYTES)
             .await
             .map_err(|e| e.to_string())?;
-        TokenVerifier::from_jwks(&body, self.issuer.as_str()).map_err(|e| e.to_string())
+        let keys =
+            TokenVerifier::from_jwks(&body, self.issuer.as_str()).map_err(|e| e.to_string())?;
+        Ok(if self.legacy_type {
+            keys.accepting_legacy_type()
+        } else {
+            keys
+        })
     }
 }
 

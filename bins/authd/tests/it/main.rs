@@ -13,6 +13,7 @@ mod lifecycle;
 mod outage;
 mod overload;
 mod processes;
+mod upgrade;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
