@@ -1,7 +1,11 @@
 -- Login throttling per (account, client network), replacing per-account streaks: an
 -- attacker's failures no longer lock the owner out. Every key is a keyed hash (HMAC with
 -- the secret in server_secrets), never an address or a login name.
-DROP TABLE login_failures;
+--
+-- login_failures is no longer used. It is emptied (it held login names in the clear) but
+-- kept, so that processes of the previous release still running in a rolling upgrade
+-- keep working; a later release drops it.
+DELETE FROM login_failures;
 
 -- One row per account and client network (an IPv4 address or an IPv6 /64). `failures`
 -- counts attempts admitted since the last success, so in-flight attempts count too.
