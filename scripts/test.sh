@@ -20,6 +20,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (SQLite always; PostgreSQL at ${AUTHD_TEST_POSTGRES_URL%%@*}@…)"
 cargo test --workspace --locked
 
+echo "== the fuzz targets compile (they run under nightly: scripts/fuzz.sh)"
+cargo check --manifest-path fuzz/Cargo.toml --locked --bins
+
 echo "== benchmarks build and run once (criterion's test mode)"
 cargo test --workspace --locked --bench '*'
 

@@ -23,6 +23,8 @@ mod client;
 mod connection;
 mod devices;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod hashing;
 mod issued;
 mod metrics;
