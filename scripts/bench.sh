@@ -11,6 +11,8 @@
 #   scripts/bench.sh --postgres-tcp  # authd reaches PostgreSQL over TCP, not its socket
 #   scripts/bench.sh --smoke         # CI: debug build, 3 s of a few scenarios on SQLite;
 #                                    # fails if any request fails
+#   AUTHD_BENCH_AUTHD=/tmp/authd-old scripts/bench.sh --scenarios refresh,me
+#                                    # the same scenarios against another authd binary
 #
 # PostgreSQL: AUTHD_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres)
 # names a server on which a throwaway database is created with psql and dropped after.
@@ -56,7 +58,8 @@ else
   profile=release
   cargo build --release --locked -p authd -p authd-bench
 fi
-authd="target/$profile/authd"
+# AUTHD_BENCH_AUTHD: another authd binary to measure (an A/B against an older build).
+authd="${AUTHD_BENCH_AUTHD:-target/$profile/authd}"
 bench="target/$profile/authd-bench"
 admin_token="bench-admin-token-$(date +%s%N)-0123456789abcdef"
 port=18080
@@ -195,7 +198,7 @@ case "$(postgres_url_for DB)" in
   *%2F*) pg_reached="through its Unix socket in $socket_dir" ;;
   *) pg_reached="over TCP at $(echo "${pg_url#*@}" | cut -d/ -f1) (TLS where the server offers it)" ;;
 esac
-echo "- authd $(git rev-parse --short HEAD), release build; PostgreSQL $(psql --version 2>/dev/null | awk '{print $3}' || echo '?'), reached $pg_reached"
+echo "- authd ${AUTHD_BENCH_AUTHD:-$(git rev-parse --short HEAD)}, release build; PostgreSQL $(psql --version 2>/dev/null | awk '{print $3}' || echo '?'), reached $pg_reached"
 echo "- duration: ${duration} s measured per scenario after 2 s of warm-up; a fresh authd per scenario"
 echo
 echo "## Argon2id bound and cold start"
