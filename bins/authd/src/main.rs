@@ -16,9 +16,7 @@ use auth_core::{
     ThrottleKeys, ThrottlePolicy, TokenPolicy, TokenSigner, purge_audit_events, purge_expired,
     purge_inactive_devices,
 };
-use auth_http::{
-    AuditTrail, AuthState, HashingGate, Metrics, PurgedTable, RateLimiter, TrustedProxies,
-};
+use auth_http::{AuditTrail, AuthState, Metrics, PurgedTable, TrustedProxies};
 use auth_store::{Database, PoolOptions};
 use clap::{Parser, Subcommand};
 
@@ -324,19 +322,13 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         Duration::from_secs(settings.key_reload_secs),
     );
     let audit = AuditTrail::start(database.clone()).context("starting the audit writer")?;
-    let state = web::Data::new(AuthState {
-        authority,
-        clock,
-        trusted_proxies,
-        admin_token: settings.admin_token.clone(),
-        rate_limiter: Arc::new(RateLimiter::new(
-            settings.ip_rate_per_min,
-            Arc::new(SystemClock),
-        )),
-        hashing: Arc::new(HashingGate::for_this_machine()),
-        audit: audit.clone(),
-        metrics,
-    });
+    let state = web::Data::new(
+        AuthState::new(authority, clock, audit.clone())
+            .with_admin_token(settings.admin_token.clone())
+            .with_trusted_proxies(trusted_proxies)
+            .with_rate_limit(settings.ip_rate_per_min)
+            .with_metrics(metrics),
+    );
 
     // Database work runs on actix's blocking threads, one pool per worker: sized together
     // to the database's concurrency, so that requests queue in order for a thread rather

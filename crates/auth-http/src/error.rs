@@ -37,10 +37,6 @@ pub enum ApiError {
     /// Too much password hashing is queued; the request was shed.
     #[error("overloaded: password hashing queue is full")]
     Overloaded,
-    /// A resource server has no signing keys to check tokens with: authd's JWKS could
-    /// not be fetched.
-    #[error("no signing keys: the JWKS could not be fetched")]
-    KeysUnavailable,
     /// A bug: the message is logged, never sent.
     #[error("internal: {0}")]
     Internal(String),
@@ -127,11 +123,6 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",
                 "Service is busy; retry shortly".into(),
-            ),
-            ApiError::KeysUnavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
-                "Token keys are unavailable; retry shortly".into(),
             ),
             ApiError::Auth(e) => match e {
                 A::InvalidRequest(m) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST", capitalise(m)),
@@ -260,9 +251,6 @@ impl ResponseError for ApiError {
             }
             ApiError::Overloaded => {
                 response.insert_header((header::RETRY_AFTER, "1"));
-            }
-            ApiError::KeysUnavailable => {
-                response.insert_header((header::RETRY_AFTER, "10"));
             }
             ApiError::Auth(AuthError::RateLimited { retry_after_secs }) => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));

@@ -11,9 +11,8 @@
 //!
 //! so tests exercise exactly the route table that ships.
 //!
-//! Other actix-web services that accept authd access tokens use [`AccessVerifier`],
-//! [`Principal`] and [`RequireRole`]: they need no database, only authd's JWKS URL or a
-//! configured key.
+//! Other actix-web services that accept authd access tokens use the `auth-resource`
+//! crate, which needs none of this one.
 
 mod admin;
 mod audit;
@@ -32,7 +31,6 @@ mod openapi;
 mod operations;
 mod rate_limit;
 mod request_id;
-mod resource;
 mod routes;
 mod server;
 mod state;
@@ -51,7 +49,6 @@ pub use openapi::openapi_json;
 pub use operations::rfc3339;
 pub use rate_limit::{RateLimiter, RouteFamily};
 pub use request_id::RequestId;
-pub use resource::{AccessVerifier, Principal, RequireRole, RoleGuard};
 pub use routes::{app, configure};
 pub use server::{BoundServer, ServerOptions, bind, serve};
 pub use state::AuthState;

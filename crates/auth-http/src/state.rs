@@ -11,27 +11,89 @@ use crate::{
 };
 
 /// Application state, registered once with `App::app_data(web::Data::new(state))`.
+/// Built with [`AuthState::new`] and the `with_*` settings, the same way by the binary
+/// and by every test.
 #[derive(Clone)]
 pub struct AuthState {
     /// The domain operations.
-    pub authority: Authority,
+    pub(crate) authority: Authority,
     /// The time source; tests pass a manual clock.
-    pub clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: TrustedProxies,
+    pub(crate) trusted_proxies: TrustedProxies,
     /// The bootstrap admin token (`AUTHD_ADMIN_TOKEN`), if configured.
-    pub admin_token: Option<String>,
+    pub(crate) admin_token: Option<String>,
     /// Per-address limits on the unauthenticated route families.
-    pub rate_limiter: Arc<RateLimiter>,
+    pub(crate) rate_limiter: Arc<RateLimiter>,
     /// Admission control for password hashing.
-    pub hashing: Arc<HashingGate>,
+    pub(crate) hashing: Arc<HashingGate>,
     /// Where authentication events are recorded.
-    pub audit: AuditTrail,
+    pub(crate) audit: AuditTrail,
     /// This process's counters and histograms.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl AuthState {
+    /// The state of an authd answering with `authority`, reading time from `clock` and
+    /// recording events in `audit`: no admin token, no trusted proxies, no per-address
+    /// limit, a hashing gate sized to this machine and fresh metrics until the `with_*`
+    /// methods say otherwise.
+    #[must_use]
+    pub fn new(authority: Authority, clock: Arc<dyn Clock>, audit: AuditTrail) -> Self {
+        Self {
+            authority,
+            rate_limiter: Arc::new(RateLimiter::new(0, clock.clone())),
+            clock,
+            trusted_proxies: TrustedProxies::default(),
+            admin_token: None,
+            hashing: Arc::new(HashingGate::for_this_machine()),
+            audit,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// The bootstrap admin token (`AUTHD_ADMIN_TOKEN`).
+    #[must_use]
+    pub fn with_admin_token(mut self, token: Option<String>) -> Self {
+        self.admin_token = token;
+        self
+    }
+
+    /// Proxies whose `X-Forwarded-For` is believed (`AUTHD_TRUSTED_PROXIES`).
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Attempts per minute per client network on each route family
+    /// (`AUTHD_IP_RATE_PER_MIN`; 0 turns the limit off).
+    #[must_use]
+    pub fn with_rate_limit(mut self, per_minute: u32) -> Self {
+        self.rate_limiter = Arc::new(RateLimiter::new(per_minute, self.clock.clone()));
+        self
+    }
+
+    /// Another hashing gate (tests size it to hold it busy).
+    #[must_use]
+    pub fn with_hashing(mut self, hashing: Arc<HashingGate>) -> Self {
+        self.hashing = hashing;
+        self
+    }
+
+    /// Metrics shared with something else in the process (the purge thread).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The audit trail (tests flush it before reading the table).
+    #[must_use]
+    pub fn audit(&self) -> &AuditTrail {
+        &self.audit
+    }
+
     /// Takes one attempt of `family` for `client`.
     ///
     /// # Errors

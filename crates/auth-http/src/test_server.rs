@@ -12,7 +12,7 @@ use actix_web::web;
 use auth_core::{Authority, KeyRing, PasswordHasher, SystemClock, TokenPolicy, TokenSigner};
 use auth_store::test_support::TestDatabase;
 
-use crate::{AuditTrail, AuthState, HashingGate, RateLimiter, TrustedProxies};
+use crate::{AuditTrail, AuthState};
 
 /// authd's full route table on an ephemeral port of 127.0.0.1, over a throwaway SQLite
 /// database, with the system clock: what a client sees of a deployed authd, with the
@@ -56,16 +56,10 @@ impl TestServer {
             PasswordHasher::with_params(1024, 1, 1).expect("Argon2id parameters"),
             policy,
         );
-        let state = web::Data::new(AuthState {
-            authority,
-            clock: Arc::new(SystemClock),
-            trusted_proxies: TrustedProxies::default(),
-            admin_token: Some(Self::ADMIN_TOKEN.into()),
-            rate_limiter: Arc::new(RateLimiter::new(0, Arc::new(SystemClock))),
-            hashing: Arc::new(HashingGate::for_this_machine()),
-            audit,
-            metrics: Arc::default(),
-        });
+        let state = web::Data::new(
+            AuthState::new(authority, Arc::new(SystemClock), audit)
+                .with_admin_token(Some(Self::ADMIN_TOKEN.into())),
+        );
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding a test port");
         let url = format!(
             "http://{}",

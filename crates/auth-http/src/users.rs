@@ -380,7 +380,7 @@ mod tests {
     use auth_store::test_support::TestDatabase;
     use serde_json::json;
 
-    use crate::{AuditTrail, AuthState, HashingGate, RateLimiter, TrustedProxies};
+    use crate::{AuditTrail, AuthState, HashingGate};
 
     const T0: UnixTime = UnixTime(1_800_000_000);
 
@@ -404,16 +404,14 @@ mod tests {
         );
         // One hashing thread, so that the test can keep it busy.
         let hashing = Arc::new(HashingGate::new(1, 8));
-        let state = actix_web::web::Data::new(AuthState {
-            authority,
-            clock: clock.clone(),
-            trusted_proxies: TrustedProxies::default(),
-            admin_token: None,
-            rate_limiter: Arc::new(RateLimiter::new(0, clock.clone())),
-            hashing: hashing.clone(),
-            audit: AuditTrail::start(Arc::new(store)).unwrap(),
-            metrics: Arc::default(),
-        });
+        let state = actix_web::web::Data::new(
+            AuthState::new(
+                authority,
+                clock.clone(),
+                AuditTrail::start(Arc::new(store)).unwrap(),
+            )
+            .with_hashing(hashing.clone()),
+        );
         let app = std::rc::Rc::new(test::init_service(crate::app(state)).await);
         let register = test::TestRequest::post()
             .uri("/api/auth/register")

@@ -1,7 +1,7 @@
 //! An example resource server: sensors (authd wallets with role `device`) file objects
 //! under their app, and administrators (authd users with role `ADMIN`) see them all.
 //!
-//! It trusts authd through `auth_http::AccessVerifier` alone: no database of users, no
+//! It trusts authd through `auth_resource::AccessVerifier` alone: no database of users, no
 //! shared secret, only authd's JWKS URL. See `src/main.rs` for the wiring.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 
 use actix_web::error::JsonPayloadError;
 use actix_web::{HttpResponse, web};
-use auth_http::{ApiError, Principal, RequireRole};
+use auth_resource::{Principal, RequireRole, ResourceError};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -28,8 +28,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .error_handler(|e, _| {
                 match e {
                     JsonPayloadError::Overflow { .. }
-                    | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
-                    _ => ApiError::BadRequest("Request body must be JSON: {\"name\": …}".into()),
+                    | JsonPayloadError::OverflowKnownLength { .. } => {
+                        ResourceError::PayloadTooLarge
+                    }
+                    _ => {
+                        ResourceError::BadRequest("Request body must be JSON: {\"name\": …}".into())
+                    }
                 }
                 .into()
             }),
@@ -90,6 +94,6 @@ async fn all(_admin: Principal, objects: web::Data<Objects>) -> HttpResponse {
 }
 
 /// The contract's 404 for every path the service does not have.
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+pub async fn not_found() -> Result<HttpResponse, ResourceError> {
+    Err(ResourceError::NotFound)
 }

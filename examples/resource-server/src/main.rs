@@ -9,7 +9,7 @@
 //! `AUTHD_ISSUER` (default `authd`) and `BIND` (default `127.0.0.1:8081`) configure it.
 
 use actix_web::{App, HttpServer, web};
-use auth_http::AccessVerifier;
+use auth_resource::AccessVerifier;
 use resource_server::{Objects, not_found, routes};
 
 fn setting(name: &str, default: &str) -> String {

@@ -6,7 +6,8 @@
 use actix_web::{App, HttpServer, web};
 use auth_client::{AuthClient, Credentials};
 use auth_core::TokenPolicy;
-use auth_http::{AccessVerifier, TestServer};
+use auth_http::TestServer;
+use auth_resource::AccessVerifier;
 use resource_server::{Objects, not_found, routes};
 use serde_json::{Value, json};
 

@@ -194,7 +194,7 @@ async fn a_flood_of_failed_bearer_checks_from_one_address_is_one_counted_row() {
             .await
             .assert_error(401, "INVALID_TOKEN");
     }
-    assert!(ctx.state.audit.flush(std::time::Duration::from_secs(5)));
+    assert!(ctx.state.audit().flush(std::time::Duration::from_secs(5)));
     let events = trail(&app, "event=bearer", 1).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["count"], 400);

@@ -14,7 +14,6 @@ mod openapi;
 mod rate_limits;
 mod refresh;
 mod register_login;
-mod resource;
 mod throttling;
 mod wallets;
 
@@ -85,16 +84,16 @@ impl Ctx {
             PasswordHasher::with_params(1024, 1, 1).unwrap(),
             TokenPolicy::default(),
         );
-        let state = web::Data::new(AuthState {
-            authority,
-            clock: clock.clone(),
-            trusted_proxies,
-            admin_token: Some(ADMIN_TOKEN.into()),
-            rate_limiter: Arc::new(auth_http::RateLimiter::new(per_minute, clock.clone())),
-            hashing: Arc::new(auth_http::HashingGate::for_this_machine()),
-            audit: auth_http::AuditTrail::start(Arc::new(store.clone())).unwrap(),
-            metrics: Arc::default(),
-        });
+        let state = web::Data::new(
+            AuthState::new(
+                authority,
+                clock.clone(),
+                auth_http::AuditTrail::start(Arc::new(store.clone())).unwrap(),
+            )
+            .with_admin_token(Some(ADMIN_TOKEN.into()))
+            .with_trusted_proxies(trusted_proxies)
+            .with_rate_limit(per_minute),
+        );
         Self {
             state,
             clock,
