@@ -181,13 +181,10 @@ fn address(url: &str) -> anyhow::Result<SocketAddr> {
 
 fn run(args: &RunArgs) -> anyhow::Result<()> {
     let addr = address(&args.url)?;
-    let run_id = format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_micros()
-            % 0xffff_ffff
-    );
+    // Unique names per run (this process, this second), so that runs against one
+    // database do not collide.
+    let now = auth_core::Clock::now(&auth_core::SystemClock);
+    let run_id = format!("{:x}{:x}", now.secs() % 0xffff, std::process::id());
     let app = match args.scenario {
         Scenario::WalletLogin | Scenario::WalletRefresh => {
             let token = args

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::{ClientError, Credentials, Kind, MemoryTokenStore, TokenStore, Tokens};
+use crate::{
+    ClientError, Clock, Credentials, Kind, MemoryTokenStore, SystemClock, TokenStore, Tokens,
+};
 
 /// How calls to authd that failed on the network, or were answered 429, 502, 503 or 504,
 /// are retried: up to `attempts` tries in all, waiting `initial`, then twice as long each time
@@ -69,6 +71,7 @@ pub struct AuthClientBuilder {
     refresh_ahead: Duration,
     backoff: Backoff,
     http: Option<reqwest::Client>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for dyn TokenStore {
@@ -109,6 +112,13 @@ impl AuthClientBuilder {
         self
     }
 
+    /// Where the time is read (default: [`SystemClock`]); tests pass a clock they move.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// The HTTP client to use, for its timeouts, proxy or TLS settings (default: a client
     /// with a 10 s connect timeout and a 30 s request timeout).
     #[must_use]
@@ -145,6 +155,7 @@ impl AuthClientBuilder {
                 },
                 renewal: tokio::sync::Mutex::new(()),
                 logged_out: AtomicBool::new(false),
+                clock: self.clock,
             }),
         })
     }
@@ -175,6 +186,7 @@ struct Inner {
     renewal: tokio::sync::Mutex<()>,
     /// Set by `logout`: no automatic login until `login` is called.
     logged_out: AtomicBool,
+    clock: Arc<dyn Clock>,
 }
 
 /// A renewal that authd refused because the session is over, as opposed to a failure that
@@ -200,6 +212,7 @@ impl AuthClient {
             refresh_ahead: Duration::from_secs(60),
             backoff: Backoff::default(),
             http: None,
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -319,7 +332,7 @@ impl AuthClient {
     }
 
     fn due(&self, tokens: &Tokens) -> bool {
-        tokens.due_for_renewal(SystemTime::now(), self.inner.refresh_ahead)
+        tokens.due_for_renewal(self.inner.clock.now(), self.inner.refresh_ahead)
     }
 
     /// After authd refused `refused`: renews, unless another task already did.
@@ -388,7 +401,7 @@ impl AuthClient {
                 json!({"username": login, "password": password}),
             ),
         };
-        let sent = SystemTime::now();
+        let sent = self.inner.clock.now();
         let answer = self.call(path, None, Some(body)).await?;
         let tokens = issued(credentials.kind(), &answer, sent)?;
         self.inner.store.save(&tokens).map_err(ClientError::Store)?;
@@ -402,7 +415,7 @@ impl AuthClient {
             code: code.to_owned(),
             message: "the session cannot be renewed".into(),
         };
-        let sent = SystemTime::now();
+        let sent = self.inner.clock.now();
         let answer = match tokens.kind {
             Kind::User | Kind::Device => {
                 let path = if tokens.kind == Kind::User {

@@ -27,11 +27,13 @@
 //! `reqwest::Client` of your own passed to [`AuthClientBuilder::http_client`].
 
 mod client;
+mod clock;
 mod credentials;
 mod error;
 mod tokens;
 
 pub use client::{AuthClient, AuthClientBuilder, Backoff, REFRESH_RETRY_WINDOW, TRY_TIMEOUT};
+pub use clock::{Clock, SystemClock};
 pub use credentials::{Credentials, Platform};
 pub use error::ClientError;
 pub use tokens::{Kind, MemoryTokenStore, TokenStore, Tokens};

@@ -7,7 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use auth_core::{AuthError, StoreError};
+use auth_core::{AuthError, Clock as _, StoreError, SystemClock};
 use serde::Serialize;
 
 /// A failed request, as the client will see it.
@@ -209,12 +209,11 @@ fn capitalise(m: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The current time as the contract's RFC 3339 UTC timestamp, to the second.
+/// The current time as the contract's RFC 3339 UTC timestamp, to the second. An error
+/// body is written where no request state is at hand (`ResponseError`), so it reads the
+/// system clock through [`SystemClock`].
 pub(crate) fn timestamp() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(0).unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    crate::rfc3339(SystemClock.now())
 }
 
 impl ResponseError for ApiError {

@@ -40,11 +40,8 @@ fn purge_deletes_devices_idle_longer_than_asked_and_ends_their_sessions() {
     );
 
     // Age one device by two days, as if it had not been seen since.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let two_days_ago = UnixTime(i64::try_from(now).unwrap() - 2 * 86_400);
+    let now = auth_core::Clock::now(&auth_core::SystemClock);
+    let two_days_ago = UnixTime(now.secs() - 2 * 86_400);
     Database::open(db.url())
         .unwrap()
         .touch_device(idle["device"]["id"].as_str().unwrap(), two_days_ago)

@@ -32,6 +32,14 @@ fn kid(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
 
+/// Whether `server`'s JWKS holds the key `kid`.
+fn publishes(server: &Authd, kid: &str) -> bool {
+    let (_, jwks) = server.get("/.well-known/jwks.json", None);
+    jwks["keys"]
+        .as_array()
+        .is_some_and(|keys| keys.iter().any(|k| k["kid"] == kid))
+}
+
 #[test]
 fn a_rotation_reaches_every_process_and_old_tokens_stay_valid() {
     let Some(db) = TestDatabase::postgres() else {
@@ -50,7 +58,19 @@ fn a_rotation_reaches_every_process_and_old_tokens_stay_valid() {
     assert!(ok, "{err}");
     let new_kid = field(&rotated[0], "kid");
     assert_ne!(new_kid, old_kid);
-    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    // Each process picks the rotation up at its next reload (every second here): wait for
+    // it to publish the new key, no longer.
+    for server in [&a, &b] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !publishes(server, &new_kid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the rotation never reached {}",
+                server.base
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 
     for server in [&a, &b] {
         let (_, session) = server.post(

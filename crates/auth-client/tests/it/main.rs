@@ -9,37 +9,59 @@ mod sessions;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use auth_client::{AuthClient, AuthClientBuilder, Backoff, Credentials, MemoryTokenStore};
+use auth_client::{AuthClient, AuthClientBuilder, Backoff, Clock, Credentials, MemoryTokenStore};
 use auth_core::TokenPolicy;
 use auth_http::TestServer;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Access tokens live this long in these tests, so renewals happen within seconds.
-pub(crate) const ACCESS_TTL_SECS: i64 = 4;
+/// The clients' clock: the tests move it forward instead of sleeping. authd itself runs
+/// on the system clock, so its tokens stay valid while the clients think time has passed.
+#[derive(Debug)]
+pub(crate) struct ManualClock(Mutex<SystemTime>);
+
+impl ManualClock {
+    fn new() -> Self {
+        Self(Mutex::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000)))
+    }
+
+    /// Moves the clients' time forward by `by`.
+    pub(crate) fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
 
 /// authd, and the proxy every client of a test talks to it through.
 pub(crate) struct Authd {
     server: TestServer,
     pub(crate) proxy: Proxy,
+    /// The clients' clock.
+    pub(crate) clock: Arc<ManualClock>,
 }
 
 impl Authd {
-    /// authd with 4-second access tokens.
+    /// authd with the contract's token lifetimes (access tokens: 1 h).
     pub(crate) async fn start() -> Self {
-        let server = TestServer::start(TokenPolicy {
-            access_ttl_secs: ACCESS_TTL_SECS,
-            ..TokenPolicy::default()
-        });
+        let server = TestServer::start(TokenPolicy::default());
         let proxy = Proxy::start(server.url().trim_start_matches("http://")).await;
-        Self { server, proxy }
+        Self {
+            server,
+            proxy,
+            clock: Arc::new(ManualClock::new()),
+        }
     }
 
-    /// A client through the proxy that renews tokens 2 s before they expire and retries
-    /// quickly.
+    /// A client through the proxy, on the test's clock, that renews tokens a minute before
+    /// they expire (the default) and retries quickly.
     pub(crate) fn client(&self, credentials: Credentials) -> AuthClient {
         self.builder().credentials(credentials).build().unwrap()
     }
@@ -62,7 +84,7 @@ impl Authd {
 
     fn builder(&self) -> AuthClientBuilder {
         AuthClient::builder(&self.proxy.url)
-            .refresh_ahead(Duration::from_secs(2))
+            .clock(self.clock.clone())
             .backoff(Backoff {
                 attempts: 5,
                 initial: Duration::from_millis(50),

@@ -1,15 +1,15 @@
 //! Keeping a session's token fresh.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use auth_client::{Kind, MemoryTokenStore, Tokens};
+use auth_client::{Clock as _, Kind, MemoryTokenStore, Tokens};
 
 use crate::*;
 
-/// Past the point where a 4-second token is due for renewal (2 s before expiry), well
+/// Past the point where a one-hour token is due for renewal (a minute before expiry),
 /// before it expires.
-const INTO_RENEWAL: Duration = Duration::from_millis(2_300);
+const INTO_RENEWAL: Duration = Duration::from_secs(3_550);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_is_renewed_before_it_expires_and_not_before_it_is_due() {
@@ -21,7 +21,7 @@ async fn a_token_is_renewed_before_it_expires_and_not_before_it_is_due() {
     assert_eq!(authd.proxy.count("POST /api/auth/login"), 1);
     assert_eq!(authd.proxy.count("POST /api/auth/refresh"), 0);
 
-    tokio::time::sleep(INTO_RENEWAL).await;
+    authd.clock.advance(INTO_RENEWAL);
     let second = client.access_token().await.unwrap();
     assert_ne!(second, first);
     assert_eq!(authd.proxy.count("POST /api/auth/refresh"), 1);
@@ -34,7 +34,7 @@ async fn fifty_tasks_that_need_a_token_at_once_cause_one_refresh() {
     let authd = Authd::start().await;
     let client = authd.client(authd.user("ada").await);
     client.login().await.unwrap();
-    tokio::time::sleep(INTO_RENEWAL).await;
+    authd.clock.advance(INTO_RENEWAL);
 
     let tasks: Vec<_> = (0..50)
         .map(|_| {
@@ -59,7 +59,7 @@ async fn a_refresh_whose_answer_is_lost_is_retried_and_the_session_survives() {
     let authd = Authd::start().await;
     let client = authd.client(authd.user("ada").await);
     let first = client.access_token().await.unwrap();
-    tokio::time::sleep(INTO_RENEWAL).await;
+    authd.clock.advance(INTO_RENEWAL);
 
     // authd rotates the refresh token, but the connection breaks before the answer
     // arrives. The retry presents the same refresh token within authd's grace and gets
@@ -71,7 +71,7 @@ async fn a_refresh_whose_answer_is_lost_is_retried_and_the_session_survives() {
     assert_eq!(me(&client, &authd).await["username"], "ada");
 
     // The chain goes on: the session was not revoked as a reuse.
-    tokio::time::sleep(INTO_RENEWAL).await;
+    authd.clock.advance(INTO_RENEWAL);
     let third = client.access_token().await.unwrap();
     assert_ne!(third, second);
     assert_eq!(authd.proxy.count("POST /api/auth/refresh"), 3);
@@ -90,7 +90,7 @@ async fn a_request_answered_401_is_renewed_once_and_sent_again() {
         client.login().await.unwrap();
         let mut tokens = store.load_tokens();
         tokens.access_token = "eyJhbGciOiJFZERTQSJ9.e30.c2lnbmF0dXJl".into();
-        tokens.expires_at = SystemTime::now() + Duration::from_secs(3_600);
+        tokens.expires_at = authd.clock.now() + Duration::from_secs(3_600);
         tokens
     };
     let store = Arc::new(MemoryTokenStore::with(refresh_token));
@@ -109,14 +109,14 @@ async fn devices_and_wallets_stay_logged_in_through_their_own_routes() {
         auth_client::Platform::Android,
     ));
     let first = device.access_token().await.unwrap();
-    tokio::time::sleep(INTO_RENEWAL).await;
+    authd.clock.advance(INTO_RENEWAL);
     assert_ne!(device.access_token().await.unwrap(), first);
     assert_eq!(me(&device, &authd).await["platform"], "ANDROID");
     assert_eq!(authd.proxy.count("POST /api/auth/device/refresh"), 1);
 
     let wallet = authd.client(authd.wallet().await);
     let first = wallet.access_token().await.unwrap();
-    tokio::time::sleep(INTO_RENEWAL).await;
+    authd.clock.advance(INTO_RENEWAL);
     assert_ne!(wallet.access_token().await.unwrap(), first);
     assert_eq!(me(&wallet, &authd).await["username"], "sensor01");
     assert_eq!(authd.proxy.count("POST /v2/auth/wallet/refresh"), 1);

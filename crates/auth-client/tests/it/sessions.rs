@@ -106,7 +106,7 @@ async fn logout_ends_the_session_even_when_the_access_token_has_expired() {
     let mut tokens = store.load().unwrap().unwrap();
     let refresh_token = tokens.refresh_token.clone().unwrap();
     tokens.access_token = "eyJhbGciOiJFZERTQSJ9.e30.c2lnbmF0dXJl".into();
-    tokens.expires_at = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    tokens.expires_at = auth_client::Clock::now(&*authd.clock) - std::time::Duration::from_secs(1);
     store.save(&tokens).unwrap();
 
     client.logout().await.unwrap();
