@@ -25,10 +25,10 @@ mod memory;
 mod password;
 mod principal;
 pub mod session;
+mod signature_cache;
 mod throttle;
 mod token;
 mod user;
-mod verified;
 mod verifier;
 mod wallet;
 

@@ -74,7 +74,7 @@ const HUGE_PAGE: usize = 2 << 20;
 /// pages that is thousands of pages, far more than the TLB holds, so nearly every block
 /// costs a page walk, and more so while other processes share the core; in 2 MiB pages it
 /// is ten. Measured on a login run against PostgreSQL: 3 % more logins per second from
-/// the same hashing threads (docs/benchmarks.md, change 32). Where transparent huge pages
+/// the same hashing threads (docs/benchmarks.md, "Argon2's working memory in huge pages"). Where transparent huge pages
 /// are switched off or not built into the kernel, the memory stays in small pages.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]

@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{SigningKey, VerifyingKey};
-use crate::verified::{Verified, VerifiedTokens};
+use crate::signature_cache::{SignatureCache, Verified};
 use crate::{AuthError, KeyRing, Platform, PrincipalKind, SessionId, SigningAlgorithm, UnixTime};
 
 /// The claims of an authd access token.
@@ -97,7 +97,7 @@ pub struct TokenSigner {
     keys: Arc<RwLock<KeyRing>>,
     issuer: String,
     /// Tokens already verified against `keys`; emptied whenever they are replaced.
-    verified: Arc<VerifiedTokens>,
+    verified: Arc<SignatureCache>,
     /// Whether tokens typed `JWT` (authd before RFC 9068 typing) are accepted too.
     legacy_type: bool,
 }
@@ -234,7 +234,7 @@ impl TokenSigner {
         // The ring stays read-locked until the result is remembered, so that replacing the
         // keys cannot slip in between.
         let ring = self.ring();
-        let digest = VerifiedTokens::digest(token);
+        let digest = SignatureCache::digest(token);
         if let Some(known) = self.verified.get(&digest)
             && ring.verifying_key(&known.kid).is_some()
         {

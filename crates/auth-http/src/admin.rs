@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::bearer::AdminChange;
+use crate::blocking::blocking;
 use crate::hashing::hash_password;
-use crate::issued::blocking;
-use crate::operations::rfc3339;
+use crate::timestamp::rfc3339;
 use crate::{Admin, ApiError, AuthState};
 
 /// Paging of list routes: `?limit=1..200&offset=N` (defaults 50 and 0).

@@ -11,8 +11,8 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use auth_core::{AccessClaims, AuthError, Authority, UnixTime};
 use serde::de::DeserializeOwned;
 
+use crate::blocking::blocking;
 use crate::body::JsonBody;
-use crate::issued::blocking;
 use crate::{ApiError, AuthState, ClientInfo, audit};
 
 /// The raw token of an `Authorization: Bearer …` header, not yet verified.

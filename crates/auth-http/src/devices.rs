@@ -7,9 +7,10 @@ use auth_core::{DeviceId, DeviceSession, Platform};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::blocking::blocking;
 use crate::body::JsonBody;
-use crate::issued::{SessionReply, TokenPair, blocking, refresh_response, session_response};
-use crate::operations::rfc3339;
+use crate::issued::{SessionReply, TokenPair, refresh_response, session_response};
+use crate::timestamp::rfc3339;
 use crate::{ApiError, AuthState, ClientInfo, RouteFamily};
 
 /// `POST /api/auth/device`.

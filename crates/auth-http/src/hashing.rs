@@ -25,7 +25,7 @@ use actix_web::web;
 use auth_core::{AuthError, Authority, LoginAttempt, Password, PasswordHash, UnixTime};
 use tokio::sync::oneshot;
 
-use crate::issued::blocking;
+use crate::blocking::blocking;
 use crate::{ApiError, AuthState};
 
 /// The work of one job: hashes, and hands back what is left to do on a normal-priority
@@ -668,7 +668,7 @@ fn lower_priority() {
 /// hashing thread. The core it left goes idle once its request work is done and stays
 /// idle until a later balance, while the two hashes take turns on one core: 1–2 % of the
 /// machine idle during a PostgreSQL login run with hashes waiting, none once each thread
-/// keeps to its core (docs/benchmarks.md, change 33).
+/// keeps to its core (docs/benchmarks.md, "Each spare-CPU hashing thread keeps to a core").
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 fn keep_to_own_core(n: usize, threads: usize) {

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use auth_core::{AuthError, Authority, IssuedTokens, UnixTime};
 use serde::Serialize;
 
+use crate::blocking::blocking;
 use crate::{ApiError, AuthState, ClientInfo, RouteFamily, audit};
 
 /// A session-issuing result that can be answered: it names its principal for the log and
@@ -88,11 +89,4 @@ pub(crate) async fn refresh_response<S: SessionReply + Send + 'static>(
     }
     .await;
     session_response(&state, event, StatusCode::OK, None, &client, result)
-}
-
-/// Runs a blocking domain operation (Argon2, the database) off the async workers.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
-) -> Result<T, ApiError> {
-    Ok(web::block(f).await??)
 }

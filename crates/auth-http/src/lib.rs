@@ -17,6 +17,7 @@
 mod admin;
 mod audit;
 mod bearer;
+mod blocking;
 mod body;
 mod client;
 mod connection;
@@ -28,7 +29,7 @@ mod hashing;
 mod issued;
 mod metrics;
 mod openapi;
-mod operations;
+mod probes;
 mod rate_limit;
 mod request_id;
 mod routes;
@@ -36,6 +37,7 @@ mod server;
 mod state;
 #[cfg(feature = "test-support")]
 mod test_server;
+mod timestamp;
 mod users;
 mod wallets;
 
@@ -46,7 +48,6 @@ pub use error::ApiError;
 pub use hashing::HashingGate;
 pub use metrics::{Metrics, PurgedTable};
 pub use openapi::openapi_json;
-pub use operations::rfc3339;
 pub use rate_limit::{RateLimiter, RouteFamily};
 pub use request_id::RequestId;
 pub use routes::{app, configure};
@@ -54,3 +55,4 @@ pub use server::{BoundServer, ServerOptions, bind, serve};
 pub use state::AuthState;
 #[cfg(feature = "test-support")]
 pub use test_server::TestServer;
+pub use timestamp::rfc3339;

@@ -275,7 +275,7 @@ pub(crate) async fn metrics(state: web::Data<AuthState>) -> Result<HttpResponse,
     let now = state.clock.now();
     let inner = state.clone();
     if let Ok((sessions, (open, idle))) =
-        crate::issued::blocking(move || inner.authority.gauges(now)).await
+        crate::blocking::blocking(move || inner.authority.gauges(now)).await
     {
         let _ = writeln!(
             out,

@@ -19,7 +19,7 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::{admin, devices, metrics, operations, users, wallets};
+use crate::{admin, devices, metrics, probes, users, wallets};
 
 /// The schema of a new password (registration, wallet creation, password rotation): the
 /// policy of [`Password::new`]. The common-password list (19,640 entries) is named, not
@@ -93,9 +93,9 @@ pub(crate) fn bearer_token_type() -> ObjectBuilder {
         admin::rotate_wallet_password,
         admin::patch_user,
         admin::list_audit,
-        operations::jwks,
-        operations::healthz,
-        operations::readyz,
+        probes::jwks,
+        probes::healthz,
+        probes::readyz,
         metrics::metrics,
         openapi,
     ),

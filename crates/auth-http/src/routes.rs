@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, Resource, web};
 
-use crate::{ApiError, admin, devices, operations, users, wallets};
+use crate::{ApiError, admin, devices, probes, users, wallets};
 
 /// Largest request body accepted on the auth routes.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -61,9 +61,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/api/admin/users/{id}", "PATCH").route(web::patch().to(admin::patch_user)),
         )
-        .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(operations::jwks)))
-        .service(resource("/healthz", "GET").route(web::get().to(operations::healthz)))
-        .service(resource("/readyz", "GET").route(web::get().to(operations::readyz)))
+        .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(probes::jwks)))
+        .service(resource("/healthz", "GET").route(web::get().to(probes::healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(probes::readyz)))
         .service(resource("/metrics", "GET").route(web::get().to(crate::metrics::metrics)))
         .service(resource("/openapi.json", "GET").route(web::get().to(crate::openapi::openapi)))
         .default_service(web::to(|| async {

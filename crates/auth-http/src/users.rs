@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::bearer::authenticated;
+use crate::blocking::blocking;
 use crate::body::JsonBody;
 use crate::error::body_error;
 use crate::hashing::{hash_password, password_login};
-use crate::issued::{SessionReply, TokenPair, blocking, refresh_response, session_response};
+use crate::issued::{SessionReply, TokenPair, refresh_response, session_response};
 use crate::{ApiError, AuthState, Authenticated, ClientInfo, RouteFamily, audit};
 
 /// `POST /api/auth/register`.
@@ -317,7 +318,7 @@ pub(crate) async fn me(
             MeBody::User {
                 id: user.id.as_str().to_owned(),
                 roles: user.role_names(),
-                created_at: crate::operations::rfc3339(user.created_at),
+                created_at: crate::timestamp::rfc3339(user.created_at),
                 email: user.email,
                 username: user.username,
             }
@@ -326,7 +327,7 @@ pub(crate) async fn me(
             id: device.id,
             device_id: device.device_id.as_str().to_owned(),
             platform: device.platform.as_str(),
-            created_at: crate::operations::rfc3339(device.created_at),
+            created_at: crate::timestamp::rfc3339(device.created_at),
         },
         Described::Wallet(wallet) => MeBody::Wallet {
             id: wallet.id,

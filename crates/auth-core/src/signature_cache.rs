@@ -34,11 +34,11 @@ pub(crate) struct Verified {
 
 /// Verified tokens by the digest of the token.
 #[derive(Debug, Default)]
-pub(crate) struct VerifiedTokens {
+pub(crate) struct SignatureCache {
     shards: [Mutex<HashMap<TokenDigest, Verified>>; SHARDS],
 }
 
-impl VerifiedTokens {
+impl SignatureCache {
     /// The key a token is remembered by.
     pub(crate) fn digest(token: &str) -> TokenDigest {
         Sha256::digest(token.as_bytes()).into()
@@ -103,12 +103,12 @@ mod tests {
             kid: "k1".into(),
             claims,
         };
-        let verified = VerifiedTokens::default();
+        let verified = SignatureCache::default();
         for i in 0..3 * SHARDS * PER_SHARD {
-            verified.remember(VerifiedTokens::digest(&format!("token-{i}")), entry.clone());
+            verified.remember(SignatureCache::digest(&format!("token-{i}")), entry.clone());
         }
         assert!(verified.len() <= SHARDS * PER_SHARD, "{}", verified.len());
-        let last = VerifiedTokens::digest(&format!("token-{}", 3 * SHARDS * PER_SHARD - 1));
+        let last = SignatureCache::digest(&format!("token-{}", 3 * SHARDS * PER_SHARD - 1));
         assert_eq!(verified.get(&last), Some(entry));
     }
 }

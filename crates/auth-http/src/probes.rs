@@ -1,8 +1,8 @@
-//! Routes for machines rather than people: the JWKS and liveness.
+//! Routes for machines rather than people: the key set that verifies tokens, and the
+//! liveness and readiness probes.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use auth_core::UnixTime;
 
 use crate::AuthState;
 
@@ -40,21 +40,8 @@ pub(crate) async fn healthz() -> HttpResponse {
         (status = 503, description = "SERVICE_UNAVAILABLE: the database does not answer"),
     ))]
 pub(crate) async fn readyz(state: web::Data<AuthState>) -> Result<HttpResponse, crate::ApiError> {
-    crate::issued::blocking(move || state.authority.ping()).await?;
+    crate::blocking::blocking(move || state.authority.ping()).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(Probe { status: "ready" }))
-}
-
-/// An instant as every response of the API writes it (`createdAt`, `timestamp`, …):
-/// RFC 3339 in UTC, to the second. Exposed so that other front ends of authd (its command
-/// line) print the same shapes.
-pub fn rfc3339(t: UnixTime) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t.secs())
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
