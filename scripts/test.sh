@@ -17,6 +17,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== cargo doc, warnings denied (broken links, undocumented items)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
 echo "== cargo test (SQLite always; PostgreSQL at ${AUTHD_TEST_POSTGRES_URL%%@*}@…)"
 cargo test --workspace --locked
 

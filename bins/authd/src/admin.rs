@@ -372,8 +372,10 @@ pub fn wallet(
             let username = Username::parse(&username).map_err(|e| anyhow::anyhow!("{e}"))?;
             let role = WalletRole::parse(&role).map_err(|e| anyhow::anyhow!("{e}"))?;
             let password = read_password()?;
+            authority.app(&app)?;
+            let hash = authority.hash_password(&password)?;
             let wallet = authority
-                .create_wallet(&app, &username, &password, role, now)
+                .create_wallet(&app, &username, hash, role, now)
                 .context("creating the wallet")?;
             print(&wallet_json(&wallet));
             record(audit, "create_wallet", &wallet.id)?;
@@ -401,7 +403,8 @@ pub fn wallet(
         WalletCommand::RotatePassword(r) => {
             let (app, w) = find_wallet(authority, &r)?;
             let password = read_password()?;
-            let revoked = authority.rotate_wallet_password(&app, &w.id, &password, now)?;
+            let hash = authority.hash_password(&password)?;
+            let revoked = authority.rotate_wallet_password(&app, &w.id, hash, now)?;
             print(&json!({"id": w.id, "revokedSessions": revoked}));
             record(audit, "rotate_wallet_password", &w.id)?;
         }

@@ -281,7 +281,7 @@ pub(crate) async fn create_wallet(
     let wallet = blocking(move || {
         inner
             .authority
-            .create_wallet_hashed(&app, &username, hash, role, now)
+            .create_wallet(&app, &username, hash, role, now)
     })
     .await?;
     admin.record("create_wallet", &wallet.id);
@@ -429,7 +429,7 @@ pub(crate) async fn rotate_wallet_password(
     let revoked_sessions = blocking(move || {
         inner
             .authority
-            .rotate_wallet_password_hashed(&app, &wallet, hash, now)
+            .rotate_wallet_password(&app, &wallet, hash, now)
     })
     .await?;
     admin.record("rotate_wallet_password", &target);

@@ -46,7 +46,7 @@ const STARVED_AFTER: Duration = Duration::from_secs(2);
 /// a login flood slows logins rather than refresh, `me` and `/healthz`, and a core busy
 /// hashing still counts as free when the kernel places a waking request thread. So that
 /// queued logins are not starved outright while other work keeps every core busy, one
-/// more thread, at nice 10, takes any job that has waited [`STARVED_AFTER`] (a job a
+/// more thread, at nice 10, takes any job that has waited `STARVED_AFTER` (a job a
 /// spare-CPU thread has already started finishes at that thread's share). Where the process
 /// has one core per spare-CPU thread, each thread keeps to a core of its own.
 ///
@@ -347,7 +347,7 @@ impl HashingGate {
     }
 
     /// Whether a job offered now would be shed: lets a login refuse before it does any
-    /// storage work. A hint only; [`HashingGate::run`] enforces the bound.
+    /// storage work. A hint only; `HashingGate::run` enforces the bound.
     #[must_use]
     pub fn is_full(&self) -> bool {
         self.queue_depth() >= self.queued

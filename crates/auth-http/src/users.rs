@@ -121,12 +121,7 @@ pub(crate) async fn register(
         let now = state.clock.now();
         let hash = hash_password(&state, password).await?;
         let inner = state.clone();
-        blocking(move || {
-            inner
-                .authority
-                .register_hashed(&email, &username, hash, now)
-        })
-        .await
+        blocking(move || inner.authority.register(&email, &username, hash, now)).await
     }
     .await;
     session_response(

@@ -310,7 +310,7 @@ impl Database {
     }
 
     /// Closes the pool's connections, for a process about to exit: each idle one now, each
-    /// one in use when it is handed back (waiting up to [`CLOSE_WAIT`] for those), and
+    /// one in use when it is handed back (waiting up to `CLOSE_WAIT` for those), and
     /// every later request on this database (and its clones) fails as unavailable. A
     /// connection the process just drops at exit is one PostgreSQL counts as abandoned
     /// and logs as "could not receive data from client"; a closed one ends its session
