@@ -8,6 +8,7 @@
 mod audit;
 mod devices;
 mod keys;
+mod production_rotation;
 mod rotation;
 mod sessions;
 mod throttle;
