@@ -22,6 +22,10 @@ crate::on_both_backends!(
     an_advance_writes_each_value_to_its_own_column,
 );
 
+/// A store's lookup of a refresh token with its session and principal.
+type Lookup<F> = fn(&Database, &TokenHash) -> Result<Option<Found<F>>, auth_core::StoreError>;
+type Found<F> = (RefreshRecord, auth_core::Session, F);
+
 /// `rotate_found` with `find` from 16 threads over two processes; every caller must get
 /// the same successor and its principal, and the chain must advance once.
 fn rotate_from_two_processes<F>(
@@ -29,10 +33,7 @@ fn rotate_from_two_processes<F>(
     b: &Database,
     token: &RefreshToken,
     kind: PrincipalKind,
-    find: fn(
-        &Database,
-        &TokenHash,
-    ) -> Result<Option<(RefreshRecord, auth_core::Session, F)>, auth_core::StoreError>,
+    find: Lookup<F>,
     found: fn(&F) -> bool,
 ) where
     F: Send + 'static,
