@@ -13,20 +13,25 @@
 //! under a few clients); on one thread per core, plus the one for starved jobs once it
 //! has hashed, it stays at one block per thread.
 
-use std::collections::VecDeque;
+mod handoff;
+mod histogram;
+mod login;
+mod scheduling;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::thread::Thread;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::web;
-use auth_core::{AuthError, Authority, LoginAttempt, Password, PasswordHash, UnixTime};
+use auth_core::AuthError;
 use tokio::sync::oneshot;
 
-use crate::blocking::blocking;
-use crate::{ApiError, AuthState};
+use crate::ApiError;
+use handoff::{Offer, Replies, Sleeper, Sleepers};
+pub(crate) use histogram::{HASH_BUCKETS, HashTimes};
+pub(crate) use login::{hash_password, password_login};
+use scheduling::{keep_to_own_core, lower_priority, run_on_spare_cpu};
 
 /// The work of one job: hashes, and hands back what is left to do on a normal-priority
 /// thread (answering the request), or nothing when its client has gone away.
@@ -74,192 +79,6 @@ pub struct HashingGate {
     waiting: Arc<AtomicUsize>,
     queued: usize,
     times: Arc<HashTimes>,
-}
-
-/// Upper bounds of the hash-time buckets, in seconds: Argon2id at authd's parameters takes
-/// 10–40 ms on a current server core, longer when cores are shared.
-pub(crate) const HASH_BUCKETS: [f64; 10] =
-    [0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0];
-
-/// How long the hashing threads took per hash: what a login costs on this machine, and
-/// how far that drifts under load. Atomics only, so that a hashing thread preempted while
-/// recording never holds up the thread rendering `/metrics`.
-#[derive(Debug, Default)]
-pub(crate) struct HashTimes {
-    sum_nanos: AtomicU64,
-    /// Hashes per bucket of [`HASH_BUCKETS`], each counted in the one bucket it falls in
-    /// (the last counts those above every bound), so that a snapshot taken while a hash is
-    /// recorded is still a consistent histogram.
-    buckets: [AtomicU64; HASH_BUCKETS.len() + 1],
-}
-
-impl HashTimes {
-    fn record(&self, took: Duration) {
-        let seconds = took.as_secs_f64();
-        let bucket = HASH_BUCKETS
-            .iter()
-            .position(|bound| seconds <= *bound)
-            .unwrap_or(HASH_BUCKETS.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    /// The cumulative bucket counts (as Prometheus counts them), the total in seconds and
-    /// the number of hashes.
-    pub(crate) fn snapshot(&self) -> ([u64; HASH_BUCKETS.len()], f64, u64) {
-        let mut total = 0;
-        let mut cumulative = [0; HASH_BUCKETS.len()];
-        for (i, bucket) in self.buckets.iter().enumerate() {
-            total += bucket.load(Ordering::Relaxed);
-            if let Some(c) = cumulative.get_mut(i) {
-                *c = total;
-            }
-        }
-        let sum = Duration::from_nanos(self.sum_nanos.load(Ordering::Relaxed)).as_secs_f64();
-        (cumulative, sum, total)
-    }
-}
-
-/// A job offered to the hashing threads: run once, by whichever takes it first.
-struct Offer {
-    since: Instant,
-    taken: AtomicBool,
-    /// Locked only by the thread that took the offer.
-    job: Mutex<Option<Job>>,
-}
-
-impl Offer {
-    /// The job, for the first thread to ask.
-    fn take(&self, waiting: &AtomicUsize) -> Option<Job> {
-        if self.taken.swap(true, Ordering::AcqRel) {
-            return None;
-        }
-        waiting.fetch_sub(1, Ordering::Relaxed);
-        self.job
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
-}
-
-/// A thread that sleeps when it has nothing to do, woken without a lock: the waker clears
-/// an atomic flag and unparks the thread, one futex call.
-#[derive(Debug, Default)]
-struct Sleeper {
-    thread: OnceLock<Thread>,
-    asleep: AtomicBool,
-}
-
-impl Sleeper {
-    /// Called by the sleeping thread itself: sleeps unless `has_work` (asked after the
-    /// flag is up, so that a waker either sees the flag or its work is seen) finds work.
-    /// True when it found work and a waker meanwhile took the flag down, believing it was
-    /// waking a sleeping thread: that wake-up is for the caller to pass on.
-    fn sleep_unless(&self, has_work: impl FnOnce() -> bool) -> bool {
-        self.thread.get_or_init(std::thread::current);
-        self.asleep.store(true, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        if has_work() {
-            return !self.asleep.swap(false, Ordering::SeqCst);
-        }
-        // A wake-up since the flag went up leaves a token, and this returns at once.
-        std::thread::park();
-        self.asleep.store(false, Ordering::SeqCst);
-        false
-    }
-
-    /// Wakes the thread if it sleeps (or is about to); whether it did.
-    fn wake(&self) -> bool {
-        if !self.asleep.swap(false, Ordering::SeqCst) {
-            return false;
-        }
-        if let Some(thread) = self.thread.get() {
-            thread.unpark();
-        }
-        true
-    }
-}
-
-/// The threads of a gate that sleep when idle, and whether the gate is gone.
-#[derive(Debug)]
-struct Sleepers {
-    spare: Vec<Sleeper>,
-    late: Sleeper,
-    closed: AtomicBool,
-}
-
-impl Sleepers {
-    /// Called after work was put in a queue: wakes one sleeping spare-CPU thread, and the
-    /// late thread if it sleeps.
-    fn offered(&self) {
-        fence(Ordering::SeqCst);
-        self.wake_spare();
-        self.late.wake();
-    }
-
-    /// Wakes one sleeping spare-CPU thread, if one sleeps.
-    fn wake_spare(&self) {
-        for sleeper in &self.spare {
-            if sleeper.wake() {
-                break;
-            }
-        }
-    }
-
-    fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
-    }
-}
-
-/// Answers on their way from the threads that hash to the reply thread.
-///
-/// A mutex, not a channel: a channel's receiver spins while a sender is half-way through
-/// a slot, and the sender here may be a preempted `SCHED_IDLE` thread. Waiting for the
-/// mutex instead puts the reply thread to sleep, and it serves hashing alone.
-#[derive(Default)]
-struct Replies {
-    queue: Mutex<VecDeque<Reply>>,
-    /// Threads that hash and have not stopped; the reply thread stops once none runs.
-    producers: AtomicUsize,
-    /// Whether the reply thread runs; if it could not be started, the threads that hash
-    /// answer themselves.
-    running: AtomicBool,
-    sleeper: Sleeper,
-}
-
-impl Replies {
-    /// Hands `reply` to the reply thread.
-    fn send(&self, reply: Reply) {
-        if !self.running.load(Ordering::Acquire) {
-            answer_one(reply);
-            return;
-        }
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push_back(reply);
-        fence(Ordering::SeqCst);
-        self.sleeper.wake();
-    }
-
-    /// Called by a thread that hashes as it stops.
-    fn producer_stopped(&self) {
-        self.producers.fetch_sub(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        self.sleeper.wake();
-    }
-
-    fn take_all(&self) -> VecDeque<Reply> {
-        std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    fn is_empty(&self) -> bool {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
-    }
 }
 
 impl HashingGate {
@@ -554,166 +373,12 @@ fn answer_one(reply: Reply) {
     }
 }
 
-/// Hashes a new password on a hashing thread, and only that: the storage work that follows
-/// belongs on the blocking pool, because the hashing threads run at a low priority and a
-/// commit there could keep other writers (SQLite's, which take turns) waiting.
-pub(crate) async fn hash_password(
-    state: &web::Data<AuthState>,
-    password: Password,
-) -> Result<PasswordHash, ApiError> {
-    let inner = state.clone();
-    state
-        .hashing
-        .run(move || inner.authority.hash_password(&password))
-        .await
-}
-
-/// Runs a password login in its three steps: the reads on actix's blocking pool, only the
-/// hash on a hashing thread, the writes on the blocking pool again. A hashing thread that
-/// also waited for the database idled for part of every login (PostgreSQL logins reached
-/// 78 % of the Argon2id bound, SQLite 87 %).
-///
-/// `finish` gets the time the hash finished: a failure (and a lock) dates from when the
-/// hash proved it, which under load can be seconds after the request came in, so that a
-/// lock cannot expire before it is recorded.
-pub(crate) async fn password_login<T, R>(
-    state: &web::Data<AuthState>,
-    begin: impl FnOnce(&Authority) -> Result<LoginAttempt<T>, AuthError> + Send + 'static,
-    password: Password,
-    finish: impl FnOnce(&Authority, LoginAttempt<T>, UnixTime) -> Result<R, AuthError> + Send + 'static,
-) -> Result<R, ApiError>
-where
-    T: Send + 'static,
-    R: Send + 'static,
-{
-    // Under a flood most logins are shed: they should cost no database work.
-    if state.hashing.is_full() {
-        return Err(ApiError::Overloaded);
-    }
-    let authority = state.authority.clone();
-    let attempt = blocking(move || begin(&authority)).await?;
-    let ticket = attempt.ticket();
-    let authority = state.authority.clone();
-    let hashed = state
-        .hashing
-        .run(move || {
-            let mut attempt = attempt;
-            authority.check_password(&mut attempt, &password);
-            Ok(attempt)
-        })
-        .await;
-    let attempt = match hashed {
-        Ok(attempt) => attempt,
-        Err(e) => {
-            // Shed: the attempt was counted when it was begun, but will never be judged.
-            let authority = state.authority.clone();
-            let _ = blocking(move || {
-                authority.abandon_login(&ticket);
-                Ok(())
-            })
-            .await;
-            return Err(e);
-        }
-    };
-    let authority = state.authority.clone();
-    let hashed_at = state.clock.now();
-    blocking(move || finish(&authority, attempt, hashed_at)).await
-}
-
-/// The nice value of the starved-job thread: the kernel gives a busy nice-0 thread about
-/// nine times its share of a contended core.
-pub(crate) const STARVED_NICE: i32 = 10;
-
-/// Makes the calling thread run only when its core has nothing else to run (`SCHED_IDLE`).
-/// Where that is refused, it lowers the thread's priority to nice 10 instead.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn run_on_spare_cpu() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid sched_param that outlives the call, which only reads it.
-    // Pid 0 names the calling thread alone (policies are per thread), and moving to
-    // SCHED_IDLE needs no privilege.
-    let status = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param) };
-    if status != 0 {
-        log::warn!(
-            "cannot move a password-hashing thread to SCHED_IDLE ({}); lowering its priority",
-            std::io::Error::last_os_error()
-        );
-        lower_priority();
-    }
-}
-
-/// Lowers the calling thread's priority to nice [`STARVED_NICE`].
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn lower_priority() {
-    // SAFETY: setpriority takes plain integers and touches no memory of this process. On
-    // Linux, PRIO_PROCESS with id 0 names the calling thread alone (nice values are per
-    // thread), and raising one's own nice value needs no privilege.
-    let status = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, STARVED_NICE) };
-    if status != 0 {
-        log::warn!(
-            "cannot lower the priority of a password-hashing thread: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
-/// Keeps spare-CPU hashing thread `n` of `threads` on a core of its own, when the process
-/// may run on exactly `threads` cores; with more cores allowed than threads (a CPU quota
-/// in a larger machine, say), the kernel keeps placing them.
-///
-/// The kernel's load balancer counts a core that runs only a `SCHED_IDLE` thread as idle
-/// and pulls a hashing thread that a request preempted over to it, behind the other
-/// hashing thread. The core it left goes idle once its request work is done and stays
-/// idle until a later balance, while the two hashes take turns on one core: 1–2 % of the
-/// machine idle during a PostgreSQL login run with hashes waiting, none once each thread
-/// keeps to its core (docs/benchmarks.md, "Each spare-CPU hashing thread keeps to a core").
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn keep_to_own_core(n: usize, threads: usize) {
-    let size = size_of::<libc::cpu_set_t>();
-    // SAFETY: a cpu_set_t is a plain bit array, and all zeroes is the empty set. The
-    // CPU_* functions read or write only the set they are given, below CPU_SETSIZE, and
-    // the affinity calls only the set passed with its own size; pid 0 names the calling
-    // thread alone (affinity is per thread).
-    let status = unsafe {
-        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, size, &raw mut allowed) != 0
-            || usize::try_from(libc::CPU_COUNT(&allowed)) != Ok(threads)
-        {
-            return;
-        }
-        let cores = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
-        let Some(core) = (0..cores).filter(|&c| libc::CPU_ISSET(c, &allowed)).nth(n) else {
-            return;
-        };
-        let mut own: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(core, &mut own);
-        libc::sched_setaffinity(0, size, &raw const own)
-    };
-    if status != 0 {
-        log::warn!(
-            "cannot keep a password-hashing thread to one core: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn run_on_spare_cpu() {}
-
-#[cfg(not(target_os = "linux"))]
-fn keep_to_own_core(_n: usize, _threads: usize) {}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_priority() {}
-
 #[cfg(test)]
 mod tests {
     use std::future::Future as _;
     use std::sync::mpsc;
 
+    use super::scheduling::STARVED_NICE;
     use super::*;
 
     /// A starvation threshold no test reaches.
