@@ -54,11 +54,13 @@ impl Platform {
     }
 }
 
-/// A client-chosen device identifier: 8–128 characters of `A-Z a-z 0-9 . _ : -`.
+/// The identifier a client chose for its device (the contract's `deviceId`): 8–128
+/// characters of `A-Z a-z 0-9 . _ : -`. Not authd's id of the device (`dev_…`,
+/// [`Device::id`]), and not a secret: anyone may claim any `deviceId`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DeviceId(String);
+pub struct ClientDeviceId(String);
 
-impl DeviceId {
+impl ClientDeviceId {
     /// Parses a device id.
     ///
     /// # Errors
@@ -90,7 +92,7 @@ pub struct Device {
     /// authd's id for the device (a UUID, the `sub` of its tokens).
     pub id: String,
     /// The client's identifier.
-    pub device_id: DeviceId,
+    pub device_id: ClientDeviceId,
     /// The platform it registered with.
     pub platform: Platform,
     /// First authentication.
@@ -102,7 +104,7 @@ pub struct Device {
 impl Device {
     /// A device seen for the first time at `now`.
     #[must_use]
-    pub fn new(device_id: DeviceId, platform: Platform, now: UnixTime) -> Self {
+    pub fn new(device_id: ClientDeviceId, platform: Platform, now: UnixTime) -> Self {
         Self {
             id: uuid::Uuid::new_v4().to_string(),
             device_id,
@@ -135,7 +137,7 @@ pub trait DeviceStore: Send + Sync {
     fn device_by_key(
         &self,
         platform: Platform,
-        device_id: &DeviceId,
+        device_id: &ClientDeviceId,
     ) -> Result<Option<Device>, StoreError>;
 
     /// The device with authd's id `id`.
@@ -216,7 +218,7 @@ mod tests {
     #[test]
     fn device_ids_follow_the_contract_alphabet_and_length() {
         for good in ["abcdefgh", "A1B2-C3D4.E5_F6:G7", &"x".repeat(128)] {
-            assert!(DeviceId::parse(good).is_ok(), "{good}");
+            assert!(ClientDeviceId::parse(good).is_ok(), "{good}");
         }
         for bad in [
             "short",
@@ -226,7 +228,7 @@ mod tests {
             "semi;colon1",
             "",
         ] {
-            assert!(DeviceId::parse(bad).is_err(), "{bad}");
+            assert!(ClientDeviceId::parse(bad).is_err(), "{bad}");
         }
     }
 }

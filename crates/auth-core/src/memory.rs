@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::{
-    App, AppId, Device, DeviceId, DeviceStore, KeyStore, Page, PasswordHash, Platform,
+    App, AppId, ClientDeviceId, Device, DeviceStore, KeyStore, Page, PasswordHash, Platform,
     PrincipalKind, RefreshRecord, Session, SessionId, SessionStore, Status, StoreError,
     StoredSigningKey, TokenHash, UnixTime, User, UserId, UserStore, Username, Wallet, WalletStore,
 };
@@ -361,7 +361,7 @@ impl DeviceStore for MemoryStore {
     fn device_by_key(
         &self,
         platform: Platform,
-        device_id: &DeviceId,
+        device_id: &ClientDeviceId,
     ) -> Result<Option<Device>, StoreError> {
         Ok(self
             .state()

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use auth_core::{DeviceId, DeviceSession, Platform};
+use auth_core::{ClientDeviceId, DeviceSession, Platform};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -100,7 +100,7 @@ pub(crate) async fn authenticate(
     let body = body.into_inner();
     let result = async {
         state.admit(RouteFamily::Device, &client)?;
-        let device_id = DeviceId::parse(&body.device_id)?;
+        let device_id = ClientDeviceId::parse(&body.device_id)?;
         let platform = Platform::parse(&body.platform)?;
         let now = state.clock.now();
         let state = state.clone();

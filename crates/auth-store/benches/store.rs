@@ -9,8 +9,8 @@
 use std::hint::black_box;
 
 use auth_core::{
-    Device, DeviceId, DeviceStore, Platform, PrincipalKind, SessionStore, TokenPolicy, UnixTime,
-    session,
+    ClientDeviceId, Device, DeviceStore, Platform, PrincipalKind, SessionStore, TokenPolicy,
+    UnixTime, session,
 };
 use auth_store::test_support::TestDatabase;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -27,7 +27,7 @@ fn backends() -> Vec<(&'static str, TestDatabase)> {
 
 fn new_device(store: &auth_store::Database, n: u64, policy: &TokenPolicy) -> session::NewSession {
     let device = Device::new(
-        DeviceId::parse(&format!("bench-device-{n:012}")).unwrap(),
+        ClientDeviceId::parse(&format!("bench-device-{n:012}")).unwrap(),
         Platform::Android,
         NOW,
     );

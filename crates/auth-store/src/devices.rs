@@ -3,8 +3,8 @@
 use crate::connection::on_backend;
 use crate::statement::Prepared;
 use auth_core::{
-    Device, DeviceId, DeviceStore, Platform, PrincipalKind, RefreshRecord, Session, StoreError,
-    TokenHash, UnixTime,
+    ClientDeviceId, Device, DeviceStore, Platform, PrincipalKind, RefreshRecord, Session,
+    StoreError, TokenHash, UnixTime,
 };
 use diesel::prelude::*;
 
@@ -46,7 +46,7 @@ impl TryFrom<DeviceRow> for Device {
     fn try_from(r: DeviceRow) -> Result<Self, StoreError> {
         let corrupt = |what: &str| StoreError::Backend(format!("device {}: corrupt {what}", r.id));
         Ok(Device {
-            device_id: DeviceId::parse(&r.device_id).map_err(|_| corrupt("device id"))?,
+            device_id: ClientDeviceId::parse(&r.device_id).map_err(|_| corrupt("device id"))?,
             platform: Platform::parse(&r.platform).map_err(|_| corrupt("platform"))?,
             id: r.id,
             created_at: UnixTime(r.created_at),
@@ -103,7 +103,7 @@ impl DeviceStore for Database {
     fn device_by_key(
         &self,
         platform: Platform,
-        device_id: &DeviceId,
+        device_id: &ClientDeviceId,
     ) -> Result<Option<Device>, StoreError> {
         let mut conn = self.conn()?;
         on_backend!(&mut *conn, |c| devices::table

@@ -21,7 +21,7 @@ impl Authority {
     /// [`AuthError::Store`] when storage fails.
     pub fn authenticate_device(
         &self,
-        device_id: &DeviceId,
+        device_id: &ClientDeviceId,
         platform: Platform,
         now: UnixTime,
     ) -> Result<DeviceSession, AuthError> {

@@ -24,10 +24,10 @@ use crate::session::{self, TokenPolicy};
 use crate::throttle::{AttemptKey, ThrottleKeys, ThrottlePolicy};
 use crate::verifier::is_unknown_kid;
 use crate::{
-    AccessClaims, App, AppId, Attributes, AuthError, Device, DeviceId, Email, Jwks, KeyRing, Page,
-    Password, PasswordHasher, PasswordVerification, Platform, PrincipalKind, RefreshToken, Role,
-    Session, SigningAlgorithm, Status, Store, StoreError, TokenSigner, UnixTime, User, UserId,
-    UserStatus, Username, Wallet, WalletLogin, WalletRole,
+    AccessClaims, App, AppId, Attributes, AuthError, ClientDeviceId, Device, Email, Jwks, KeyRing,
+    Page, Password, PasswordHasher, PasswordVerification, Platform, PrincipalKind, RefreshToken,
+    Role, Session, SigningAlgorithm, Status, Store, StoreError, TokenSigner, UnixTime, User,
+    UserId, UserStatus, Username, Wallet, WalletLogin, WalletRole,
 };
 use crate::{KeyCipher, WalletChange};
 

@@ -51,7 +51,7 @@ pub(crate) fn ip(s: &str) -> Option<IpAddr> {
 }
 
 pub(crate) fn device(a: &Authority, id: &str, platform: Platform, at: UnixTime) -> DeviceSession {
-    a.authenticate_device(&DeviceId::parse(id).unwrap(), platform, at)
+    a.authenticate_device(&ClientDeviceId::parse(id).unwrap(), platform, at)
         .unwrap()
 }
 

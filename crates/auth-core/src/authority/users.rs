@@ -410,7 +410,7 @@ mod tests {
 
         let device = a
             .authenticate_device(
-                &DeviceId::parse("device-0001").unwrap(),
+                &ClientDeviceId::parse("device-0001").unwrap(),
                 Platform::Android,
                 T0,
             )

@@ -2,8 +2,8 @@ use std::sync::{Arc, Barrier};
 
 use auth_core::session::{self, TokenPolicy};
 use auth_core::{
-    Authority, Device, DeviceId, DeviceStore, KeyRing, PasswordHasher, Platform, PrincipalKind,
-    SessionStore, StoreError, TokenHash, TokenSigner, purge_inactive_devices,
+    Authority, ClientDeviceId, Device, DeviceStore, KeyRing, PasswordHasher, Platform,
+    PrincipalKind, SessionStore, StoreError, TokenHash, TokenSigner, purge_inactive_devices,
 };
 use auth_store::Database;
 use auth_store::test_support::TestDatabase;
@@ -20,7 +20,7 @@ crate::on_both_backends!(
 );
 
 fn new_device(id: &str, platform: Platform) -> (Device, session::NewSession) {
-    let device = Device::new(DeviceId::parse(id).unwrap(), platform, T0);
+    let device = Device::new(ClientDeviceId::parse(id).unwrap(), platform, T0);
     let new = session::start(
         PrincipalKind::Device,
         &device.id,
@@ -111,7 +111,7 @@ fn concurrent_first_calls_register_one_device(db: &TestDatabase) {
             std::thread::spawn(move || {
                 barrier.wait();
                 authority.authenticate_device(
-                    &DeviceId::parse("racing-device").unwrap(),
+                    &ClientDeviceId::parse("racing-device").unwrap(),
                     Platform::Ios,
                     T0,
                 )

@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier};
 
 use auth_core::session::{self, TokenPolicy};
 use auth_core::{
-    App, Device, DeviceId, DeviceStore, PasswordHash, Platform, PrincipalKind, RefreshRecord,
+    App, ClientDeviceId, Device, DeviceStore, PasswordHash, Platform, PrincipalKind, RefreshRecord,
     RefreshToken, SessionStore, TokenHash, UserStore, Username, Wallet, WalletRole, WalletStore,
 };
 use auth_store::Database;
@@ -101,7 +101,11 @@ fn a_user_refresh_rotates_once_across_two_processes(db: &TestDatabase) {
 
 fn a_device_refresh_rotates_once_across_two_processes(db: &TestDatabase) {
     let (a, b) = (db.open(), db.open());
-    let device = Device::new(DeviceId::parse("phone-0001").unwrap(), Platform::Ios, T0);
+    let device = Device::new(
+        ClientDeviceId::parse("phone-0001").unwrap(),
+        Platform::Ios,
+        T0,
+    );
     let new = session::start(
         PrincipalKind::Device,
         &device.id,
@@ -168,7 +172,11 @@ fn a_stored_session_reads_back_column_for_column(db: &TestDatabase) {
     store
         .create_user(&ada, &with_user.session, &with_user.first)
         .unwrap();
-    let device = Device::new(DeviceId::parse("phone-0002").unwrap(), Platform::Web, T0);
+    let device = Device::new(
+        ClientDeviceId::parse("phone-0002").unwrap(),
+        Platform::Web,
+        T0,
+    );
     let with_device =
         session::start(PrincipalKind::Device, &device.id, T0.plus_secs(7), &policy).unwrap();
     store
@@ -186,7 +194,7 @@ fn a_stored_session_reads_back_column_for_column(db: &TestDatabase) {
 fn an_advance_writes_each_value_to_its_own_column(db: &TestDatabase) {
     let store = db.open();
     let device = Device::new(
-        DeviceId::parse("phone-0003").unwrap(),
+        ClientDeviceId::parse("phone-0003").unwrap(),
         Platform::Android,
         T0,
     );
