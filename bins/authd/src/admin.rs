@@ -253,7 +253,7 @@ fn app_json(a: &App) -> serde_json::Value {
 }
 
 fn wallet_json(w: &Wallet) -> serde_json::Value {
-    json!({"id": w.id, "username": w.username, "appId": w.app_id.as_str(), "role": w.role.as_str(), "status": w.status.as_str(), "createdAt": rfc3339(w.created_at)})
+    json!({"id": w.id.as_str(), "username": w.username, "appId": w.app_id.as_str(), "role": w.role.as_str(), "status": w.status.as_str(), "createdAt": rfc3339(w.created_at)})
 }
 
 fn user_json(u: &User) -> serde_json::Value {
@@ -405,13 +405,13 @@ pub fn wallet(
             let password = read_password()?;
             let hash = authority.hash_password(&password)?;
             let revoked = authority.rotate_wallet_password(&app, &w.id, hash, now)?;
-            print(&json!({"id": w.id, "revokedSessions": revoked}));
+            print(&json!({"id": w.id.as_str(), "revokedSessions": revoked}));
             record(audit, "rotate_wallet_password", &w.id)?;
         }
         WalletCommand::Delete(r) => {
             let (app, w) = find_wallet(authority, &r)?;
             authority.delete_wallet(&app, &w.id)?;
-            print(&json!({"id": w.id, "deleted": true}));
+            print(&json!({"id": w.id.as_str(), "deleted": true}));
             record(audit, "delete_wallet", &w.id)?;
         }
     }

@@ -75,8 +75,8 @@ pub fn purge_expired(store: &dyn Store, now: UnixTime) -> Result<(usize, usize),
 }
 pub use user::{User, UserId, UserStatus, UserStore};
 pub use wallet::{
-    App, AppId, Page, Status, Wallet, WalletChange, WalletLogin, WalletRefresh, WalletRole,
-    WalletStore,
+    App, AppId, Page, Status, Wallet, WalletChange, WalletId, WalletLogin, WalletRefresh,
+    WalletRole, WalletStore,
 };
 
 /// Whether the storage answers at all.

@@ -453,7 +453,7 @@ impl WalletStore for MemoryStore {
                 .wallets
                 .iter()
                 .filter(|w| &w.app_id == id)
-                .map(|w| w.id.clone())
+                .map(|w| w.id.to_string())
                 .collect();
             for w in wallets {
                 revoke_all(&mut s, crate::PrincipalKind::Wallet, &w, at);

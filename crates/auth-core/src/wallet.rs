@@ -178,11 +178,81 @@ impl WalletLogin {
     }
 }
 
+/// A wallet's id: `wal_` and a random UUID (the `sub` of its tokens).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WalletId(String);
+
+impl WalletId {
+    fn generate() -> Self {
+        Self(format!("wal_{}", uuid::Uuid::new_v4()))
+    }
+
+    /// Wraps an id read from storage or a verified token.
+    #[must_use]
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    /// An id given by a client (an admin's path): `None` unless it has the shape of a
+    /// wallet id, so text no wallet can have is answered without a lookup.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        s.strip_prefix("wal_")
+            .is_some_and(|u| uuid::Uuid::try_parse(u).is_ok())
+            .then(|| Self(s.to_owned()))
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Read as its text wherever storage and tokens take a `&str`.
+impl std::ops::Deref for WalletId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for WalletId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for WalletId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for WalletId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<WalletId> for String {
+    fn eq(&self, other: &WalletId) -> bool {
+        *self == other.0
+    }
+}
+
+impl std::fmt::Display for WalletId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A wallet as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wallet {
-    /// Its id: `wal_` and a UUID (the `sub` of its tokens).
-    pub id: String,
+    /// Its id (the `sub` of its tokens).
+    pub id: WalletId,
     /// The app it belongs to.
     pub app_id: AppId,
     /// Its username within the app, as chosen.
@@ -210,7 +280,7 @@ impl Wallet {
         now: UnixTime,
     ) -> Self {
         Self {
-            id: format!("wal_{}", uuid::Uuid::new_v4()),
+            id: WalletId::generate(),
             app_id,
             username: username.as_str().to_owned(),
             password_hash,
@@ -219,14 +289,6 @@ impl Wallet {
             created_at: now,
             updated_at: now,
         }
-    }
-
-    /// Whether `id` has the shape of a wallet id (`wal_` and a UUID): text that does not
-    /// can name no wallet, and is answered without a lookup.
-    #[must_use]
-    pub fn is_id(id: &str) -> bool {
-        id.strip_prefix("wal_")
-            .is_some_and(|u| uuid::Uuid::try_parse(u).is_ok())
     }
 
     /// Whether the wallet may authenticate under `app`, the app it belongs to (`None` when
@@ -418,9 +480,9 @@ mod tests {
             UnixTime(0),
         );
         assert!(w.id.starts_with("wal_") && uuid::Uuid::parse_str(&w.id[4..]).is_ok());
-        assert!(Wallet::is_id(&w.id));
+        assert_eq!(WalletId::parse(&w.id), Some(w.id.clone()));
         for not_an_id in ["wal_x", "wal_\0", "sensor01", &w.id[4..], ""] {
-            assert!(!Wallet::is_id(not_an_id), "{not_an_id:?}");
+            assert!(WalletId::parse(not_an_id).is_none(), "{not_an_id:?}");
         }
     }
 

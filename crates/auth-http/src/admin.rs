@@ -97,7 +97,7 @@ struct WalletBody {
 impl From<Wallet> for WalletBody {
     fn from(w: Wallet) -> Self {
         Self {
-            id: w.id,
+            id: w.id.to_string(),
             username: w.username,
             app_id: w.app_id.as_str().to_owned(),
             role: w.role.as_str().to_owned(),

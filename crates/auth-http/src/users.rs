@@ -325,7 +325,7 @@ pub(crate) async fn me(
             created_at: crate::timestamp::rfc3339(device.created_at),
         },
         Described::Wallet(wallet) => MeBody::Wallet {
-            id: wallet.id,
+            id: wallet.id.to_string(),
             username: wallet.username,
             app_id: wallet.app_id.as_str().to_owned(),
             role: wallet.role.as_str().to_owned(),

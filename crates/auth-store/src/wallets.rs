@@ -4,7 +4,7 @@
 
 use auth_core::{
     App, AppId, Page, PasswordHash, PrincipalKind, Status, StoreError, TokenHash, UnixTime,
-    Username, Wallet, WalletChange, WalletRefresh, WalletRole, WalletStore,
+    Username, Wallet, WalletChange, WalletId, WalletRefresh, WalletRole, WalletStore,
 };
 use diesel::prelude::*;
 
@@ -67,7 +67,7 @@ impl TryFrom<AppRow> for App {
 impl From<&Wallet> for WalletRow {
     fn from(w: &Wallet) -> Self {
         Self {
-            id: w.id.clone(),
+            id: w.id.to_string(),
             app_id: w.app_id.as_str().to_owned(),
             username: w.username.clone(),
             username_normalized: w.username.to_ascii_lowercase(),
@@ -92,7 +92,7 @@ impl TryFrom<WalletRow> for Wallet {
             username: r.username,
             created_at: UnixTime(r.created_at),
             updated_at: UnixTime(r.updated_at),
-            id: r.id,
+            id: WalletId::from_stored(r.id),
         })
     }
 }

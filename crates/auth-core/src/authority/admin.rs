@@ -81,7 +81,7 @@ impl Authority {
     /// # Errors
     /// [`AuthError::NotFound`] when there is no such wallet in that app; [`AuthError::Store`].
     pub fn wallet(&self, app: &AppId, id: &str) -> Result<Wallet, AuthError> {
-        if !Wallet::is_id(id) {
+        if WalletId::parse(id).is_none() {
             return Err(AuthError::NotFound);
         }
         self.store

@@ -27,7 +27,7 @@ use crate::{
     AccessClaims, App, AppId, Attributes, AuthError, ClientDeviceId, Device, Email, Jwks, KeyRing,
     Page, Password, PasswordHasher, PasswordVerification, Platform, PrincipalKind, RefreshToken,
     Role, Session, SigningAlgorithm, Status, Store, StoreError, TokenSigner, UnixTime, User,
-    UserId, UserStatus, Username, Wallet, WalletLogin, WalletRole,
+    UserId, UserStatus, Username, Wallet, WalletId, WalletLogin, WalletRole,
 };
 use crate::{KeyCipher, WalletChange};
 

@@ -86,7 +86,7 @@ impl Authority {
         wallet.password_hash = proven.clone();
         let guard = CredentialGuard {
             kind: PrincipalKind::Wallet,
-            principal_id: wallet.id.clone(),
+            principal_id: wallet.id.to_string(),
             password_hash: proven,
         };
         let policy = self.policy.for_wallets();

@@ -67,7 +67,7 @@ fn wallet_usernames_are_unique_per_app_ignoring_case(db: &TestDatabase) {
     let b = app(&store, "b", 1);
     let w = wallet(&store, &a, "sensor01");
     let mut twin = w.clone();
-    twin.id = "wal_twin".into();
+    twin.id = auth_core::WalletId::from_stored("wal_twin".into());
     twin.username = "SENSOR01".into();
     assert!(matches!(
         store.create_wallet(&twin),
