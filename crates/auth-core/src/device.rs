@@ -86,11 +86,34 @@ impl ClientDeviceId {
     }
 }
 
+/// authd's id for a device: a random UUID, the `sub` of its tokens. Not the client's
+/// [`ClientDeviceId`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeviceId(String);
+
+impl DeviceId {
+    fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Wraps an id read from storage or a verified token.
+    #[must_use]
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A registered device as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
-    /// authd's id for the device (a UUID, the `sub` of its tokens).
-    pub id: String,
+    /// authd's id for the device.
+    pub id: DeviceId,
     /// The client's identifier.
     pub device_id: ClientDeviceId,
     /// The platform it registered with.
@@ -106,7 +129,7 @@ impl Device {
     #[must_use]
     pub fn new(device_id: ClientDeviceId, platform: Platform, now: UnixTime) -> Self {
         Self {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: DeviceId::generate(),
             device_id,
             platform,
             created_at: now,

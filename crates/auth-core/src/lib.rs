@@ -39,7 +39,7 @@ pub use authority::{
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use common_passwords::common_password_count;
 pub use credentials::{Email, Password, Username};
-pub use device::{ClientDeviceId, Device, DeviceStore, Platform, purge_inactive_devices};
+pub use device::{ClientDeviceId, Device, DeviceId, DeviceStore, Platform, purge_inactive_devices};
 pub use error::{AuthError, StoreError};
 pub use key_cipher::KeyCipher;
 pub use keys::{Jwk, Jwks, KeyRing, KeyStore, SigningAlgorithm, StoredSigningKey, keys_in_use};

@@ -244,7 +244,10 @@ impl SessionStore for MemoryStore {
         s.refresh
             .insert(next.hash.as_str().to_owned(), next.clone());
         if session.kind == PrincipalKind::Device
-            && let Some(d) = s.devices.iter_mut().find(|d| d.id == session.principal_id)
+            && let Some(d) = s
+                .devices
+                .iter_mut()
+                .find(|d| d.id.as_str() == session.principal_id)
         {
             d.last_seen_at = at;
         }
@@ -372,7 +375,12 @@ impl DeviceStore for MemoryStore {
     }
 
     fn device_by_id(&self, id: &str) -> Result<Option<Device>, StoreError> {
-        Ok(self.state().devices.iter().find(|d| d.id == id).cloned())
+        Ok(self
+            .state()
+            .devices
+            .iter()
+            .find(|d| d.id.as_str() == id)
+            .cloned())
     }
 
     fn find_device_refresh(
@@ -383,7 +391,11 @@ impl DeviceStore for MemoryStore {
         Ok(s.refresh.get(hash.as_str()).and_then(|r| {
             let session = s.sessions.get(r.session_id.as_str())?;
             let device = (session.kind == PrincipalKind::Device)
-                .then(|| s.devices.iter().find(|d| d.id == session.principal_id))
+                .then(|| {
+                    s.devices
+                        .iter()
+                        .find(|d| d.id.as_str() == session.principal_id)
+                })
                 .flatten()
                 .cloned();
             Some((r.clone(), session.clone(), device))
@@ -391,7 +403,12 @@ impl DeviceStore for MemoryStore {
     }
 
     fn touch_device(&self, id: &str, at: UnixTime) -> Result<(), StoreError> {
-        if let Some(d) = self.state().devices.iter_mut().find(|d| d.id == id) {
+        if let Some(d) = self
+            .state()
+            .devices
+            .iter_mut()
+            .find(|d| d.id.as_str() == id)
+        {
             d.last_seen_at = at;
         }
         Ok(())
@@ -404,9 +421,10 @@ impl DeviceStore for MemoryStore {
             .iter()
             .filter(|d| d.last_seen_at < seen_before)
             .take(limit)
-            .map(|d| d.id.clone())
+            .map(|d| d.id.as_str().to_owned())
             .collect();
-        s.devices.retain(|d| !doomed.contains(&d.id));
+        s.devices
+            .retain(|d| !doomed.iter().any(|id| id == d.id.as_str()));
         let sessions: Vec<String> = s
             .sessions
             .values()

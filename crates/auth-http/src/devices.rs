@@ -67,14 +67,14 @@ impl SessionReply for DeviceSession {
     type Body = DeviceSessionBody;
 
     fn principal(&self) -> &str {
-        &self.device.id
+        self.device.id.as_str()
     }
 
     fn into_body(self) -> DeviceSessionBody {
         DeviceSessionBody {
             tokens: self.tokens.into(),
             device: DeviceBody {
-                id: self.device.id,
+                id: self.device.id.as_str().to_owned(),
                 device_id: self.device.device_id.as_str().to_owned(),
                 platform: self.device.platform.as_str(),
                 created_at: rfc3339(self.device.created_at),

@@ -319,7 +319,7 @@ pub(crate) async fn me(
             }
         }
         Described::Device(device) => MeBody::Device {
-            id: device.id,
+            id: device.id.as_str().to_owned(),
             device_id: device.device_id.as_str().to_owned(),
             platform: device.platform.as_str(),
             created_at: crate::timestamp::rfc3339(device.created_at),

@@ -3,7 +3,7 @@
 use crate::connection::on_backend;
 use crate::statement::Prepared;
 use auth_core::{
-    ClientDeviceId, Device, DeviceStore, Platform, PrincipalKind, RefreshRecord, Session,
+    ClientDeviceId, Device, DeviceId, DeviceStore, Platform, PrincipalKind, RefreshRecord, Session,
     StoreError, TokenHash, UnixTime,
 };
 use diesel::prelude::*;
@@ -31,7 +31,7 @@ pub(crate) const TOUCH: &str = "UPDATE devices SET last_seen_at = $1 WHERE id = 
 impl From<&Device> for DeviceRow {
     fn from(d: &Device) -> Self {
         Self {
-            id: d.id.clone(),
+            id: d.id.as_str().to_owned(),
             device_id: d.device_id.as_str().to_owned(),
             platform: d.platform.as_str().to_owned(),
             created_at: d.created_at.secs(),
@@ -48,7 +48,7 @@ impl TryFrom<DeviceRow> for Device {
         Ok(Device {
             device_id: ClientDeviceId::parse(&r.device_id).map_err(|_| corrupt("device id"))?,
             platform: Platform::parse(&r.platform).map_err(|_| corrupt("platform"))?,
-            id: r.id,
+            id: DeviceId::from_stored(r.id),
             created_at: UnixTime(r.created_at),
             last_seen_at: UnixTime(r.last_seen_at),
         })
@@ -89,7 +89,7 @@ impl DeviceStore for Database {
                  INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
                  VALUES ($17, $18, $19, $20)",
             )
-            .text(&device.id)
+            .text(device.id.as_str())
             .text(device.device_id.as_str())
             .text(device.platform.as_str())
             .int(device.created_at.secs())

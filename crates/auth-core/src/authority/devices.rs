@@ -29,7 +29,7 @@ impl Authority {
             return self.resume_device(device, now);
         }
         let device = Device::new(device_id.clone(), platform, now);
-        let new = session::start(PrincipalKind::Device, &device.id, now, &self.policy)?;
+        let new = session::start(PrincipalKind::Device, device.id.as_str(), now, &self.policy)?;
         match self.store.create_device(&device, &new.session, &new.first) {
             Ok(()) => {
                 let tokens =
@@ -59,11 +59,11 @@ impl Authority {
         mut device: Device,
         now: UnixTime,
     ) -> Result<DeviceSession, AuthError> {
-        self.store.touch_device(&device.id, now)?;
+        self.store.touch_device(device.id.as_str(), now)?;
         device.last_seen_at = now;
         let tokens = self.start_session(
             PrincipalKind::Device,
-            &device.id,
+            device.id.as_str(),
             device_attributes(&device),
             now,
         )?;
@@ -193,7 +193,7 @@ mod tests {
             .refresh_device(d.tokens.refresh_token.expose(), T0.plus_secs(100))
             .unwrap();
         assert_eq!(r1.device.last_seen_at, T0.plus_secs(100));
-        let stored_last_seen = || a.device(&d.device.id).unwrap().last_seen_at;
+        let stored_last_seen = || a.device(d.device.id.as_str()).unwrap().last_seen_at;
         assert_eq!(stored_last_seen(), T0.plus_secs(100), "seen as it rotated");
         let retry = a
             .refresh_device(d.tokens.refresh_token.expose(), T0.plus_secs(105))
@@ -223,10 +223,10 @@ mod tests {
         let purged = crate::purge_inactive_devices(store.as_ref(), 30 * 86_400, later).unwrap();
         assert_eq!(purged, 1);
         assert!(matches!(
-            a.device(&idle.device.id),
+            a.device(idle.device.id.as_str()),
             Err(AuthError::NotFound)
         ));
-        assert!(a.device(&busy.device.id).is_ok());
+        assert!(a.device(busy.device.id.as_str()).is_ok());
         assert!(matches!(
             a.authenticate(&idle.tokens.access_token, T0.plus_secs(1)),
             Err(AuthError::InvalidToken(_))

@@ -23,7 +23,7 @@ fn new_device(id: &str, platform: Platform) -> (Device, session::NewSession) {
     let device = Device::new(ClientDeviceId::parse(id).unwrap(), platform, T0);
     let new = session::start(
         PrincipalKind::Device,
-        &device.id,
+        device.id.as_str(),
         T0,
         &TokenPolicy::default(),
     )
@@ -50,7 +50,7 @@ fn a_device_reads_back_by_key_and_by_id(db: &TestDatabase) {
         Some(device.clone())
     );
     assert_eq!(
-        store.device_by_id(&device.id).unwrap(),
+        store.device_by_id(device.id.as_str()).unwrap(),
         Some(device.clone())
     );
     assert_eq!(
@@ -59,10 +59,12 @@ fn a_device_reads_back_by_key_and_by_id(db: &TestDatabase) {
             .unwrap(),
         None
     );
-    store.touch_device(&device.id, T0.plus_secs(30)).unwrap();
+    store
+        .touch_device(device.id.as_str(), T0.plus_secs(30))
+        .unwrap();
     assert_eq!(
         store
-            .device_by_id(&device.id)
+            .device_by_id(device.id.as_str())
             .unwrap()
             .unwrap()
             .last_seen_at,
@@ -147,15 +149,15 @@ fn purging_deletes_idle_devices_with_their_sessions_and_tokens(db: &TestDatabase
     let (idle, idle_session) = registered(&store, "idle-device", Platform::Ios);
     let (busy, busy_session) = registered(&store, "busy-device", Platform::Ios);
     store
-        .touch_device(&busy.id, T0.plus_secs(20 * 86_400))
+        .touch_device(busy.id.as_str(), T0.plus_secs(20 * 86_400))
         .unwrap();
 
     let purged = purge_inactive_devices(&store, 30 * 86_400, T0.plus_secs(40 * 86_400)).unwrap();
     assert_eq!(purged, 1);
-    assert_eq!(store.device_by_id(&idle.id).unwrap(), None);
+    assert_eq!(store.device_by_id(idle.id.as_str()).unwrap(), None);
     assert_eq!(store.session(&idle_session.session.id).unwrap(), None);
     assert_eq!(store.find_refresh(&idle_session.first.hash).unwrap(), None);
-    assert!(store.device_by_id(&busy.id).unwrap().is_some());
+    assert!(store.device_by_id(busy.id.as_str()).unwrap().is_some());
     assert!(
         store
             .find_refresh(&busy_session.first.hash)
@@ -178,8 +180,13 @@ fn a_refresh_token_is_found_with_its_device_in_one_lookup(db: &TestDatabase) {
     );
 
     // A user's session whose principal id happens to be the device's finds no device.
-    let user =
-        session::start(PrincipalKind::User, &device.id, T0, &TokenPolicy::default()).unwrap();
+    let user = session::start(
+        PrincipalKind::User,
+        device.id.as_str(),
+        T0,
+        &TokenPolicy::default(),
+    )
+    .unwrap();
     store.create_session(&user.session, &user.first).unwrap();
     let (_, found, owner) = store
         .find_device_refresh(&user.first.hash)
@@ -229,8 +236,8 @@ fn a_device_is_seen_when_its_session_advances_and_only_then(db: &TestDatabase) {
             .advance_session(&new.session, 0, &next(1, "first"), T0.plus_secs(60))
             .unwrap()
     );
-    assert_eq!(last_seen(&device.id), T0.plus_secs(60));
-    assert_eq!(last_seen(&other.id), T0, "no other device moves");
+    assert_eq!(last_seen(device.id.as_str()), T0.plus_secs(60));
+    assert_eq!(last_seen(other.id.as_str()), T0, "no other device moves");
 
     // A rotation that loses the race changes nothing, last-seen time included.
     assert!(
@@ -238,5 +245,5 @@ fn a_device_is_seen_when_its_session_advances_and_only_then(db: &TestDatabase) {
             .advance_session(&new.session, 0, &next(1, "loser"), T0.plus_secs(90))
             .unwrap()
     );
-    assert_eq!(last_seen(&device.id), T0.plus_secs(60));
+    assert_eq!(last_seen(device.id.as_str()), T0.plus_secs(60));
 }

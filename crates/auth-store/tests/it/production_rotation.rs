@@ -108,7 +108,7 @@ fn a_device_refresh_rotates_once_across_two_processes(db: &TestDatabase) {
     );
     let new = session::start(
         PrincipalKind::Device,
-        &device.id,
+        device.id.as_str(),
         T0,
         &TokenPolicy::default(),
     )
@@ -177,8 +177,13 @@ fn a_stored_session_reads_back_column_for_column(db: &TestDatabase) {
         Platform::Web,
         T0,
     );
-    let with_device =
-        session::start(PrincipalKind::Device, &device.id, T0.plus_secs(7), &policy).unwrap();
+    let with_device = session::start(
+        PrincipalKind::Device,
+        device.id.as_str(),
+        T0.plus_secs(7),
+        &policy,
+    )
+    .unwrap();
     store
         .create_device(&device, &with_device.session, &with_device.first)
         .unwrap();
@@ -200,7 +205,7 @@ fn an_advance_writes_each_value_to_its_own_column(db: &TestDatabase) {
     );
     let new = session::start(
         PrincipalKind::Device,
-        &device.id,
+        device.id.as_str(),
         T0,
         &TokenPolicy::default(),
     )
@@ -238,7 +243,7 @@ fn an_advance_writes_each_value_to_its_own_column(db: &TestDatabase) {
         ),
         "what an advance does not change stays"
     );
-    let seen = store.device_by_id(&device.id).unwrap().unwrap();
+    let seen = store.device_by_id(device.id.as_str()).unwrap().unwrap();
     assert_eq!(seen.last_seen_at, rotated_at);
     assert_eq!(seen.created_at, T0);
 }
