@@ -122,6 +122,9 @@ fn hashing_fixture() -> anyhow::Result<(
     auth_core::Password,
     auth_core::PasswordHash,
 )> {
+    // Advised into huge pages as authd's hashing threads advise theirs, so that the bound
+    // is the one authd can reach.
+    auth_core::advise_working_memory(auth_http::advise_huge_pages);
     let hasher = auth_core::PasswordHasher::recommended()?;
     let password = auth_core::Password::new(scenario::PASSWORD)?;
     let stored = hasher.hash(&password)?;

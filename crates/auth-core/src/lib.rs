@@ -11,6 +11,10 @@
 //!
 //! [`Authority`] ties these together into the operations the HTTP layer exposes.
 
+// No system calls, no unsafe code: the huge-page advice for Argon2 lives with the hashing
+// threads (auth-http), installed through `advise_working_memory`.
+#![forbid(unsafe_code)]
+
 mod audit;
 mod authority;
 mod clock;
@@ -43,7 +47,9 @@ pub use device::{ClientDeviceId, Device, DeviceId, DeviceStore, Platform, purge_
 pub use error::{AuthError, StoreError};
 pub use key_cipher::KeyCipher;
 pub use keys::{Jwk, Jwks, KeyRing, KeyStore, SigningAlgorithm, StoredSigningKey, keys_in_use};
-pub use password::{PasswordHash, PasswordHasher, PasswordVerification};
+pub use password::{
+    MemoryAdvice, PasswordHash, PasswordHasher, PasswordVerification, advise_working_memory,
+};
 pub use principal::{PrincipalKind, Role};
 pub use session::{
     CredentialGuard, RefreshRecord, RefreshToken, RotationOutcome, RotationSecret, Session,

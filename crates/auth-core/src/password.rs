@@ -4,6 +4,7 @@
 use std::fmt;
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use argon2::password_hash::phc;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -57,55 +58,29 @@ fn with_memory(
         if memory.len() < blocks {
             *memory = Vec::with_capacity(blocks);
             // Advised before the first write, so that the pages are huge from the start.
-            advise_huge_pages(memory.spare_capacity_mut());
+            if let Some(advice) = ADVICE.get() {
+                let region = memory.spare_capacity_mut();
+                advice(region.as_mut_ptr().cast(), size_of_val(region));
+            }
             memory.resize(blocks, Block::new());
         }
         argon2.hash_password_into_with_memory(password, salt, output, &mut memory[..blocks])
     })
 }
 
-/// The huge-page size of x86-64 and of arm64 with 4 KiB pages.
-#[cfg(target_os = "linux")]
-const HUGE_PAGE: usize = 2 << 20;
+/// Advice for Argon2's working memory: called with its address and length in bytes when a
+/// thread allocates it, before it is first written. The owner of the hashing threads
+/// (auth-http) installs one that asks Linux for huge pages; this crate makes no system
+/// calls.
+pub type MemoryAdvice = fn(*mut u8, usize);
 
-/// Asks Linux to back the whole 2 MiB pages inside `region` with huge pages.
-///
-/// Argon2 reads a block from anywhere in its 19 MiB for every block it writes. In 4 KiB
-/// pages that is thousands of pages, far more than the TLB holds, so nearly every block
-/// costs a page walk, and more so while other processes share the core; in 2 MiB pages it
-/// is ten. Measured on a login run against PostgreSQL: 3 % more logins per second from
-/// the same hashing threads (docs/benchmarks.md, "Argon2's working memory in huge pages"). Where transparent huge pages
-/// are switched off or not built into the kernel, the memory stays in small pages.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn advise_huge_pages(region: &mut [std::mem::MaybeUninit<Block>]) {
-    let start = region.as_mut_ptr().cast::<u8>();
-    let address = start as usize;
-    let first = address.next_multiple_of(HUGE_PAGE);
-    let end = (address + size_of_val(region)) / HUGE_PAGE * HUGE_PAGE;
-    if end <= first {
-        return;
-    }
-    // SAFETY: the range lies within `region`, memory this thread owns exclusively;
-    // MADV_HUGEPAGE only changes the size of the pages that will back it, never its
-    // contents or whether it is mapped.
-    let status = unsafe {
-        libc::madvise(
-            start.wrapping_add(first - address).cast(),
-            end - first,
-            libc::MADV_HUGEPAGE,
-        )
-    };
-    if status != 0 {
-        log::debug!(
-            "Argon2's working memory stays in small pages: {}",
-            std::io::Error::last_os_error()
-        );
-    }
+static ADVICE: OnceLock<MemoryAdvice> = OnceLock::new();
+
+/// Installs `advice` for the working memory of every hasher in the process; the first
+/// call wins.
+pub fn advise_working_memory(advice: MemoryAdvice) {
+    let _ = ADVICE.set(advice);
 }
-
-#[cfg(not(target_os = "linux"))]
-fn advise_huge_pages(_region: &mut [std::mem::MaybeUninit<Block>]) {}
 
 /// Whether `password` hashes to the stored PHC hash, with the algorithm, version and
 /// parameters recorded in it; the outputs are compared in constant time.
@@ -374,49 +349,6 @@ mod tests {
         assert!(
             hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash:?}"
-        );
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn argon2s_working_memory_is_advised_into_huge_pages() {
-        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
-            eprintln!("skipped: this kernel has no transparent huge pages");
-            return;
-        }
-        // 8 MiB of working memory holds at least three whole 2 MiB pages.
-        let hasher = PasswordHasher::with_params(8192, 1, 1).unwrap();
-        let pw = Password::new("correct horse battery").unwrap();
-        let hash = hasher.hash(&pw).unwrap();
-        assert_eq!(hasher.verify(&pw, &hash), PasswordVerification::Valid);
-
-        let (start, end) = MEMORY.with_borrow(|memory| {
-            let start = memory.as_ptr() as usize;
-            (start, start + size_of_val(memory.as_slice()))
-        });
-        let middle = (start + end) / 2;
-        // The mapping that holds the middle of the working memory, and its flags.
-        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-        let mut inside = false;
-        let mut flags = None;
-        for line in smaps.lines() {
-            if let Some((range, _)) = line.split_once(' ')
-                && let Some((from, to)) = range.split_once('-')
-                && let (Ok(from), Ok(to)) = (
-                    usize::from_str_radix(from, 16),
-                    usize::from_str_radix(to, 16),
-                )
-            {
-                inside = (from..to).contains(&middle);
-            } else if inside && let Some(rest) = line.strip_prefix("VmFlags:") {
-                flags = Some(rest.to_owned());
-                break;
-            }
-        }
-        let flags = flags.expect("the working memory is mapped");
-        assert!(
-            flags.split_whitespace().any(|flag| flag == "hg"),
-            "the working memory is not advised into huge pages: {flags}"
         );
     }
 

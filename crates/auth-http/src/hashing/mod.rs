@@ -16,7 +16,10 @@
 mod handoff;
 mod histogram;
 mod login;
+mod memory;
 mod scheduling;
+
+pub use memory::advise_huge_pages;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
@@ -90,6 +93,8 @@ impl HashingGate {
     }
 
     fn with_starvation(concurrent: usize, queued: usize, starved_after: Duration) -> Self {
+        // The gate's threads do the hashing: their Argon2 memory goes into huge pages.
+        auth_core::advise_working_memory(memory::advise_huge_pages);
         let (spare, offers) = channel::<Arc<Offer>>();
         let offers = Arc::new(Mutex::new(offers));
         let (late, late_offers) = channel::<Arc<Offer>>();
