@@ -83,6 +83,17 @@ pub(crate) fn wallet_login(
     )
 }
 
+/// The wallet of [`app_with_wallet`] logged in at `T0` with its password.
+pub(crate) fn sensor_login(a: &Authority, app: &App) -> WalletSession {
+    wallet_login(
+        a,
+        &format!("sensor01@{}", app.id.as_str()),
+        "wallet password 1",
+        T0,
+    )
+    .unwrap()
+}
+
 /// The one-shot operations: production runs them in steps, with the hash on the hashing
 /// gate's threads in between.
 impl Authority {

@@ -200,13 +200,7 @@ mod tests {
     fn a_wallet_logs_in_and_its_token_carries_the_contract_claims() {
         let (a, _) = authority();
         let (app, wallet) = app_with_wallet(&a);
-        let s = wallet_login(
-            &a,
-            &format!("sensor01@{}", app.id.as_str()),
-            "wallet password 1",
-            T0,
-        )
-        .unwrap();
+        let s = sensor_login(&a, &app);
         assert_eq!(s.expires_in_secs, 3_600);
         let c = a.authenticate(&s.access_token, T0.plus_secs(1)).unwrap();
         assert_eq!(c.kind, PrincipalKind::Wallet);
@@ -244,13 +238,7 @@ mod tests {
     fn a_wallet_token_is_exchanged_once_with_a_retry_grace() {
         let (a, _) = authority();
         let (app, _) = app_with_wallet(&a);
-        let s = wallet_login(
-            &a,
-            &format!("sensor01@{}", app.id.as_str()),
-            "wallet password 1",
-            T0,
-        )
-        .unwrap();
+        let s = sensor_login(&a, &app);
         let next = a.refresh_wallet(&s.access_token, T0.plus_secs(60)).unwrap();
         assert_ne!(next.claims.jti, s.claims.jti);
         assert_eq!(next.claims.sid, s.claims.sid);
@@ -273,13 +261,7 @@ mod tests {
     fn a_wallet_session_is_never_extended_past_seven_days() {
         let (a, _) = authority();
         let (app, _) = app_with_wallet(&a);
-        let mut s = wallet_login(
-            &a,
-            &format!("sensor01@{}", app.id.as_str()),
-            "wallet password 1",
-            T0,
-        )
-        .unwrap();
+        let mut s = sensor_login(&a, &app);
         let session_end = T0.plus_secs(604_800).secs();
         let mut now = T0;
         let ended = loop {
@@ -320,13 +302,7 @@ mod tests {
     fn a_new_role_appears_at_the_next_exchange() {
         let (a, _) = authority();
         let (app, wallet) = app_with_wallet(&a);
-        let s = wallet_login(
-            &a,
-            &format!("sensor01@{}", app.id.as_str()),
-            "wallet password 1",
-            T0,
-        )
-        .unwrap();
+        let s = sensor_login(&a, &app);
         a.update_wallet(
             &app.id,
             &wallet.id,

@@ -22,6 +22,11 @@ crate::on_both_backends!(
     an_advance_writes_each_value_to_its_own_column,
 );
 
+/// A new session of principal `id`, started at `at` under the default policy.
+fn started(kind: PrincipalKind, id: &str, at: auth_core::UnixTime) -> session::NewSession {
+    session::start(kind, id, at, &TokenPolicy::default()).unwrap()
+}
+
 /// A store's lookup of a refresh token with its session and principal.
 type Lookup<F> = fn(&Database, &TokenHash) -> Result<Option<Found<F>>, auth_core::StoreError>;
 type Found<F> = (RefreshRecord, auth_core::Session, F);
@@ -81,13 +86,7 @@ fn rotate_from_two_processes<F>(
 fn a_user_refresh_rotates_once_across_two_processes(db: &TestDatabase) {
     let (a, b) = (db.open(), db.open());
     let ada = user("ada@example.com", "ada");
-    let new = session::start(
-        PrincipalKind::User,
-        ada.id.as_str(),
-        T0,
-        &TokenPolicy::default(),
-    )
-    .unwrap();
+    let new = started(PrincipalKind::User, ada.id.as_str(), T0);
     a.create_user(&ada, &new.session, &new.first).unwrap();
     rotate_from_two_processes(
         &a,
@@ -106,13 +105,7 @@ fn a_device_refresh_rotates_once_across_two_processes(db: &TestDatabase) {
         Platform::Ios,
         T0,
     );
-    let new = session::start(
-        PrincipalKind::Device,
-        device.id.as_str(),
-        T0,
-        &TokenPolicy::default(),
-    )
-    .unwrap();
+    let new = started(PrincipalKind::Device, device.id.as_str(), T0);
     a.create_device(&device, &new.session, &new.first).unwrap();
     rotate_from_two_processes(
         &a,
@@ -136,13 +129,7 @@ fn a_wallet_exchange_rotates_once_across_two_processes(db: &TestDatabase) {
         T0,
     );
     a.create_wallet(&wallet).unwrap();
-    let new = session::start(
-        PrincipalKind::Wallet,
-        &wallet.id,
-        T0,
-        &TokenPolicy::default(),
-    )
-    .unwrap();
+    let new = started(PrincipalKind::Wallet, &wallet.id, T0);
     a.create_session(&new.session, &new.first).unwrap();
     rotate_from_two_processes(
         &a,
@@ -158,17 +145,10 @@ fn a_wallet_exchange_rotates_once_across_two_processes(db: &TestDatabase) {
 /// device) reads back equal, column for column: a swapped bind would show here.
 fn a_stored_session_reads_back_column_for_column(db: &TestDatabase) {
     let store = db.open();
-    let policy = TokenPolicy::default();
-    let plain = session::start(PrincipalKind::Wallet, "wal_1", T0, &policy).unwrap();
+    let plain = started(PrincipalKind::Wallet, "wal_1", T0);
     store.create_session(&plain.session, &plain.first).unwrap();
     let ada = user("ada@example.com", "ada");
-    let with_user = session::start(
-        PrincipalKind::User,
-        ada.id.as_str(),
-        T0.plus_secs(3),
-        &policy,
-    )
-    .unwrap();
+    let with_user = started(PrincipalKind::User, ada.id.as_str(), T0.plus_secs(3));
     store
         .create_user(&ada, &with_user.session, &with_user.first)
         .unwrap();
@@ -177,13 +157,7 @@ fn a_stored_session_reads_back_column_for_column(db: &TestDatabase) {
         Platform::Web,
         T0,
     );
-    let with_device = session::start(
-        PrincipalKind::Device,
-        device.id.as_str(),
-        T0.plus_secs(7),
-        &policy,
-    )
-    .unwrap();
+    let with_device = started(PrincipalKind::Device, device.id.as_str(), T0.plus_secs(7));
     store
         .create_device(&device, &with_device.session, &with_device.first)
         .unwrap();
@@ -203,13 +177,7 @@ fn an_advance_writes_each_value_to_its_own_column(db: &TestDatabase) {
         Platform::Android,
         T0,
     );
-    let new = session::start(
-        PrincipalKind::Device,
-        device.id.as_str(),
-        T0,
-        &TokenPolicy::default(),
-    )
-    .unwrap();
+    let new = started(PrincipalKind::Device, device.id.as_str(), T0);
     store
         .create_device(&device, &new.session, &new.first)
         .unwrap();
