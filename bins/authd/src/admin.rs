@@ -358,9 +358,9 @@ pub fn wallet(
     let now = SystemClock.now();
     let update = |r: &WalletRef, status: Option<Status>, role: Option<WalletRole>| {
         let (app, w) = find_wallet(authority, r)?;
-        let w = authority.update_wallet(&app, &w.id, status, role, now)?;
+        let w = authority.update_wallet(&app, w.id.as_str(), status, role, now)?;
         print(&wallet_json(&w));
-        record(audit, "update_wallet", &w.id)
+        record(audit, "update_wallet", w.id.as_str())
     };
     match command {
         WalletCommand::Create {
@@ -378,7 +378,7 @@ pub fn wallet(
                 .create_wallet(&app, &username, hash, role, now)
                 .context("creating the wallet")?;
             print(&wallet_json(&wallet));
-            record(audit, "create_wallet", &wallet.id)?;
+            record(audit, "create_wallet", wallet.id.as_str())?;
         }
         WalletCommand::List { app } => {
             let app = app_id(&app)?;
@@ -404,15 +404,15 @@ pub fn wallet(
             let (app, w) = find_wallet(authority, &r)?;
             let password = read_password()?;
             let hash = authority.hash_password(&password)?;
-            let revoked = authority.rotate_wallet_password(&app, &w.id, hash, now)?;
+            let revoked = authority.rotate_wallet_password(&app, w.id.as_str(), hash, now)?;
             print(&json!({"id": w.id.as_str(), "revokedSessions": revoked}));
-            record(audit, "rotate_wallet_password", &w.id)?;
+            record(audit, "rotate_wallet_password", w.id.as_str())?;
         }
         WalletCommand::Delete(r) => {
             let (app, w) = find_wallet(authority, &r)?;
-            authority.delete_wallet(&app, &w.id)?;
+            authority.delete_wallet(&app, w.id.as_str())?;
             print(&json!({"id": w.id.as_str(), "deleted": true}));
-            record(audit, "delete_wallet", &w.id)?;
+            record(audit, "delete_wallet", w.id.as_str())?;
         }
     }
     Ok(())

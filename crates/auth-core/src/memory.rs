@@ -193,7 +193,7 @@ impl SessionStore for MemoryStore {
                     && u.status == crate::UserStatus::Active
             }),
             _ => s.wallets.iter().any(|w| {
-                w.id == guard.principal_id
+                w.id.as_str() == guard.principal_id
                     && w.password_hash == guard.password_hash
                     && w.may_authenticate(s.apps.iter().find(|a| a.id == w.app_id))
             }),
@@ -506,7 +506,12 @@ impl WalletStore for MemoryStore {
     }
 
     fn wallet(&self, id: &str) -> Result<Option<Wallet>, StoreError> {
-        Ok(self.state().wallets.iter().find(|w| w.id == id).cloned())
+        Ok(self
+            .state()
+            .wallets
+            .iter()
+            .find(|w| w.id.as_str() == id)
+            .cloned())
     }
 
     fn find_wallet_refresh(
@@ -517,7 +522,11 @@ impl WalletStore for MemoryStore {
         Ok(s.refresh.get(hash.as_str()).and_then(|r| {
             let session = s.sessions.get(r.session_id.as_str())?;
             let wallet = (session.kind == PrincipalKind::Wallet)
-                .then(|| s.wallets.iter().find(|w| w.id == session.principal_id))
+                .then(|| {
+                    s.wallets
+                        .iter()
+                        .find(|w| w.id.as_str() == session.principal_id)
+                })
                 .flatten()
                 .map(|w| (w.clone(), s.apps.iter().find(|a| a.id == w.app_id).cloned()));
             Some((r.clone(), session.clone(), wallet))
@@ -547,7 +556,7 @@ impl WalletStore for MemoryStore {
         let Some(w) = s
             .wallets
             .iter_mut()
-            .find(|w| w.id == id && &w.password_hash == from)
+            .find(|w| w.id.as_str() == id && &w.password_hash == from)
         else {
             return Ok(false);
         };
@@ -564,7 +573,7 @@ impl WalletStore for MemoryStore {
         at: UnixTime,
     ) -> Result<Option<u64>, StoreError> {
         let mut s = self.state();
-        let Some(w) = s.wallets.iter_mut().find(|w| w.id == id) else {
+        let Some(w) = s.wallets.iter_mut().find(|w| w.id.as_str() == id) else {
             return Ok(None);
         };
         if let Some(status) = change.status {
@@ -587,7 +596,7 @@ impl WalletStore for MemoryStore {
     fn delete_wallet(&self, id: &str) -> Result<bool, StoreError> {
         let mut s = self.state();
         let before = s.wallets.len();
-        s.wallets.retain(|w| w.id != id);
+        s.wallets.retain(|w| w.id.as_str() != id);
         s.sessions
             .retain(|_, x| !(x.kind == crate::PrincipalKind::Wallet && x.principal_id == id));
         Ok(s.wallets.len() < before)

@@ -209,39 +209,6 @@ impl WalletId {
     }
 }
 
-/// Read as its text wherever storage and tokens take a `&str`.
-impl std::ops::Deref for WalletId {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl PartialEq<str> for WalletId {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for WalletId {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<String> for WalletId {
-    fn eq(&self, other: &String) -> bool {
-        &self.0 == other
-    }
-}
-
-impl PartialEq<WalletId> for String {
-    fn eq(&self, other: &WalletId) -> bool {
-        *self == other.0
-    }
-}
-
 impl std::fmt::Display for WalletId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -479,9 +446,10 @@ mod tests {
             WalletRole::parse("device").unwrap(),
             UnixTime(0),
         );
-        assert!(w.id.starts_with("wal_") && uuid::Uuid::parse_str(&w.id[4..]).is_ok());
-        assert_eq!(WalletId::parse(&w.id), Some(w.id.clone()));
-        for not_an_id in ["wal_x", "wal_\0", "sensor01", &w.id[4..], ""] {
+        let id = w.id.as_str();
+        assert!(id.starts_with("wal_") && uuid::Uuid::parse_str(&id[4..]).is_ok());
+        assert_eq!(WalletId::parse(id), Some(w.id.clone()));
+        for not_an_id in ["wal_x", "wal_\0", "sensor01", &id[4..], ""] {
             assert!(WalletId::parse(not_an_id).is_none(), "{not_an_id:?}");
         }
     }

@@ -284,7 +284,7 @@ pub(crate) async fn create_wallet(
             .create_wallet(&app, &username, hash, role, now)
     })
     .await?;
-    admin.record("create_wallet", &wallet.id);
+    admin.record("create_wallet", wallet.id.as_str());
     Ok(json(StatusCode::CREATED, WalletBody::from(wallet)))
 }
 
@@ -381,7 +381,7 @@ pub(crate) async fn patch_wallet(
             .update_wallet(&app, &wallet, status, role, now)
     })
     .await?;
-    admin.record("update_wallet", &wallet.id);
+    admin.record("update_wallet", wallet.id.as_str());
     Ok(json(StatusCode::OK, WalletBody::from(wallet)))
 }
 

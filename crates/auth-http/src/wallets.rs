@@ -42,7 +42,7 @@ impl SessionReply for WalletSession {
     type Body = WalletTokenBody;
 
     fn principal(&self) -> &str {
-        &self.wallet.id
+        self.wallet.id.as_str()
     }
 
     fn into_body(self) -> WalletTokenBody {

@@ -17,7 +17,6 @@ use crate::ResourceError;
 pub struct AccessVerifier {
     keys: Keys,
     clock: Arc<dyn Clock>,
-    legacy_type: bool,
 }
 
 enum Keys {
@@ -45,7 +44,6 @@ impl AccessVerifier {
         Self {
             keys: Keys::Configured(keys),
             clock: Arc::new(SystemClock),
-            legacy_type: false,
         }
     }
 
@@ -77,7 +75,6 @@ impl AccessVerifier {
                 legacy_type: false,
             }),
             clock: Arc::new(SystemClock),
-            legacy_type: false,
         }
     }
 
@@ -87,7 +84,6 @@ impl AccessVerifier {
     /// see `docs/upgrading.md`.
     #[must_use]
     pub fn accept_legacy_token_type(mut self) -> Self {
-        self.legacy_type = true;
         match &mut self.keys {
             Keys::Configured(keys) => *keys = keys.clone().accepting_legacy_type(),
             Keys::Fetched(cache) => cache.legacy_type = true,
@@ -134,7 +130,7 @@ impl AccessVerifier {
         match &self.keys {
             Keys::Configured(keys) => Ok(keys.verify(token, now)?),
             Keys::Fetched(cache) => {
-                TokenVerifier::header_kid(token, SigningAlgorithm::EdDSA, self.legacy_type)?;
+                TokenVerifier::header_kid(token, SigningAlgorithm::EdDSA, cache.legacy_type)?;
                 let keys = match cache.current(now) {
                     Some((held, fetched)) if cache.is_stale(fetched, now) => {
                         cache.refresh_unless_under_way(now).await.unwrap_or(held)

@@ -227,7 +227,7 @@ mod tests {
         let s = login(T0);
         a.update_wallet(
             &app.id,
-            &wallet.id,
+            wallet.id.as_str(),
             Some(Status::Suspended),
             None,
             T0.plus_secs(1),
@@ -240,7 +240,7 @@ mod tests {
         ));
         a.update_wallet(
             &app.id,
-            &wallet.id,
+            wallet.id.as_str(),
             Some(Status::Active),
             None,
             T0.plus_secs(3),
@@ -262,7 +262,7 @@ mod tests {
         let revoked = a
             .rotate_wallet_password_to(
                 &app.id,
-                &wallet.id,
+                wallet.id.as_str(),
                 &Password::new("wallet password 2").unwrap(),
                 T0.plus_secs(9),
             )
@@ -280,7 +280,7 @@ mod tests {
         let s = wallet_login(&a, &name, "wallet password 2", T0.plus_secs(11)).unwrap();
         a.update_wallet(
             &app.id,
-            &wallet.id,
+            wallet.id.as_str(),
             Some(Status::Suspended),
             None,
             T0.plus_secs(11),
@@ -292,17 +292,17 @@ mod tests {
         ));
         a.update_wallet(
             &app.id,
-            &wallet.id,
+            wallet.id.as_str(),
             Some(Status::Active),
             None,
             T0.plus_secs(11),
         )
         .unwrap();
         let s = wallet_login(&a, &name, "wallet password 2", T0.plus_secs(11)).unwrap();
-        a.delete_wallet(&app.id, &wallet.id).unwrap();
+        a.delete_wallet(&app.id, wallet.id.as_str()).unwrap();
         assert!(a.authenticate(&s.access_token, T0.plus_secs(12)).is_err());
         assert!(matches!(
-            a.wallet(&app.id, &wallet.id),
+            a.wallet(&app.id, wallet.id.as_str()),
             Err(AuthError::NotFound)
         ));
     }
@@ -313,11 +313,11 @@ mod tests {
         let (_, wallet) = app_with_wallet(&a);
         let other = a.create_app("Other", T0).unwrap();
         assert!(matches!(
-            a.wallet(&other.id, &wallet.id),
+            a.wallet(&other.id, wallet.id.as_str()),
             Err(AuthError::NotFound)
         ));
         assert!(matches!(
-            a.delete_wallet(&other.id, &wallet.id),
+            a.delete_wallet(&other.id, wallet.id.as_str()),
             Err(AuthError::NotFound)
         ));
     }

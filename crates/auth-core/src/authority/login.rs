@@ -226,7 +226,7 @@ mod tests {
         );
         // The password is rotated after the hash said yes, before the session is stored.
         let new = Password::new("wallet password 2").unwrap();
-        a.rotate_wallet_password_to(&app.id, &wallet.id, &new, T0)
+        a.rotate_wallet_password_to(&app.id, wallet.id.as_str(), &new, T0)
             .unwrap();
         assert!(matches!(
             a.finish_wallet_login(attempt, T0),
@@ -271,10 +271,10 @@ mod tests {
             &Password::presented("wallet password 1").unwrap(),
         );
         let new = Password::new("wallet password 2").unwrap();
-        a.rotate_wallet_password_to(&app.id, &wallet.id, &new, T0)
+        a.rotate_wallet_password_to(&app.id, wallet.id.as_str(), &new, T0)
             .unwrap();
         assert!(stronger.finish_wallet_login(attempt, T0).is_err());
-        let stored = crate::WalletStore::wallet(store.as_ref(), &wallet.id)
+        let stored = crate::WalletStore::wallet(store.as_ref(), wallet.id.as_str())
             .unwrap()
             .unwrap()
             .password_hash;

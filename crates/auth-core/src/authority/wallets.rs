@@ -72,7 +72,7 @@ impl Authority {
         if let Some(hash) = rehashed {
             match self
                 .store
-                .rehash_wallet_password(&wallet.id, &proven, &hash, now)
+                .rehash_wallet_password(wallet.id.as_str(), &proven, &hash, now)
             {
                 Ok(true) => proven = hash,
                 // Changed since it was read: the guarded session below is refused.
@@ -169,7 +169,7 @@ impl Authority {
         let ttl = self.access_ttl(session, now);
         let mut claims = self.signer.claims(
             PrincipalKind::Wallet,
-            &wallet.id,
+            wallet.id.as_str(),
             &session.id,
             Attributes {
                 username: Some(wallet.username.clone()),
@@ -204,7 +204,7 @@ mod tests {
         assert_eq!(s.expires_in_secs, 3_600);
         let c = a.authenticate(&s.access_token, T0.plus_secs(1)).unwrap();
         assert_eq!(c.kind, PrincipalKind::Wallet);
-        assert_eq!(c.sub, wallet.id);
+        assert_eq!(c.sub, wallet.id.as_str());
         assert_eq!(c.attributes.username.as_deref(), Some("sensor01"));
         assert_eq!(c.attributes.app_id.as_deref(), Some(app.id.as_str()));
         assert_eq!(c.attributes.role.as_deref(), Some("device"));
@@ -305,7 +305,7 @@ mod tests {
         let s = sensor_login(&a, &app);
         a.update_wallet(
             &app.id,
-            &wallet.id,
+            wallet.id.as_str(),
             None,
             Some(WalletRole::parse("gateway").unwrap()),
             T0.plus_secs(1),

@@ -129,7 +129,7 @@ fn a_wallet_exchange_rotates_once_across_two_processes(db: &TestDatabase) {
         T0,
     );
     a.create_wallet(&wallet).unwrap();
-    let new = started(PrincipalKind::Wallet, &wallet.id, T0);
+    let new = started(PrincipalKind::Wallet, wallet.id.as_str(), T0);
     a.create_session(&new.session, &new.first).unwrap();
     rotate_from_two_processes(
         &a,

@@ -39,7 +39,7 @@ fn wallet(store: &Database, app: &App, username: &str) -> Wallet {
 fn session_for(store: &Database, wallet: &Wallet) -> session::NewSession {
     let new = session::start(
         PrincipalKind::Wallet,
-        &wallet.id,
+        wallet.id.as_str(),
         T0,
         &TokenPolicy::default(),
     )
@@ -95,12 +95,12 @@ fn suspending_or_rotating_a_wallet_revokes_its_sessions(db: &TestDatabase) {
     };
     assert_eq!(
         store
-            .update_wallet(&w.id, &new_role, false, T0.plus_secs(1))
+            .update_wallet(w.id.as_str(), &new_role, false, T0.plus_secs(1))
             .unwrap(),
         Some(0)
     );
     assert_eq!(
-        store.wallet(&w.id).unwrap().unwrap().role.as_str(),
+        store.wallet(w.id.as_str()).unwrap().unwrap().role.as_str(),
         "gateway"
     );
     assert!(
@@ -117,7 +117,7 @@ fn suspending_or_rotating_a_wallet_revokes_its_sessions(db: &TestDatabase) {
     };
     assert_eq!(
         store
-            .update_wallet(&w.id, &suspend, true, T0.plus_secs(2))
+            .update_wallet(w.id.as_str(), &suspend, true, T0.plus_secs(2))
             .unwrap(),
         Some(2)
     );
@@ -151,12 +151,12 @@ fn changes_to_different_fields_do_not_undo_each_other(db: &TestDatabase) {
         ..WalletChange::default()
     };
     store
-        .update_wallet(&w.id, &new_password, true, T0.plus_secs(1))
+        .update_wallet(w.id.as_str(), &new_password, true, T0.plus_secs(1))
         .unwrap();
     store
-        .update_wallet(&w.id, &new_role, false, T0.plus_secs(1))
+        .update_wallet(w.id.as_str(), &new_role, false, T0.plus_secs(1))
         .unwrap();
-    let stored = store.wallet(&w.id).unwrap().unwrap();
+    let stored = store.wallet(w.id.as_str()).unwrap().unwrap();
     assert_eq!(stored.role.as_str(), "gateway");
     assert_eq!(
         stored.password_hash,
@@ -202,11 +202,11 @@ fn deleting_a_wallet_deletes_its_sessions(db: &TestDatabase) {
     let a = app(&store, "a", 0);
     let w = wallet(&store, &a, "sensor01");
     let s = session_for(&store, &w);
-    assert!(store.delete_wallet(&w.id).unwrap());
-    assert_eq!(store.wallet(&w.id).unwrap(), None);
+    assert!(store.delete_wallet(w.id.as_str()).unwrap());
+    assert_eq!(store.wallet(w.id.as_str()).unwrap(), None);
     assert_eq!(store.session(&s.session.id).unwrap(), None);
     assert_eq!(store.find_refresh(&s.first.hash).unwrap(), None);
-    assert!(!store.delete_wallet(&w.id).unwrap());
+    assert!(!store.delete_wallet(w.id.as_str()).unwrap());
 }
 
 fn a_wallet_token_is_found_with_its_wallet_and_app_in_one_lookup(db: &TestDatabase) {
@@ -232,7 +232,13 @@ fn a_wallet_token_is_found_with_its_wallet_and_app_in_one_lookup(db: &TestDataba
     assert_eq!(app_now.unwrap().status, Status::Suspended);
 
     // A session of another kind whose principal id happens to be the wallet's finds none.
-    let user = session::start(PrincipalKind::User, &w.id, T0, &TokenPolicy::default()).unwrap();
+    let user = session::start(
+        PrincipalKind::User,
+        w.id.as_str(),
+        T0,
+        &TokenPolicy::default(),
+    )
+    .unwrap();
     store.create_session(&user.session, &user.first).unwrap();
     let (_, found, owner) = store
         .find_wallet_refresh(&user.first.hash)
