@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::session::{RefreshRecord, Session, TokenHash};
+use crate::session::{RefreshRecord, Session};
 use crate::{AuthError, StoreError, UnixTime};
 
 /// The platforms the contract knows.
@@ -168,17 +168,6 @@ pub trait DeviceStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] when storage fails.
     fn device_by_id(&self, id: &str) -> Result<Option<Device>, StoreError>;
-
-    /// The refresh-token record with this hash, its session, and the session's device when
-    /// the session is a device's and the device still exists: what a device's refresh
-    /// reads, in one lookup.
-    ///
-    /// # Errors
-    /// [`StoreError`] when storage fails.
-    fn find_device_refresh(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<(RefreshRecord, Session, Option<Device>)>, StoreError>;
 
     /// Records that the device was seen at `at`.
     ///

@@ -52,8 +52,8 @@ pub use password::{
 };
 pub use principal::{PrincipalKind, Role};
 pub use session::{
-    CredentialGuard, RefreshRecord, RefreshToken, RotationOutcome, RotationSecret, Session,
-    SessionId, SessionStore, TokenHash, TokenPolicy,
+    CredentialGuard, FoundRefresh, RefreshRecord, RefreshToken, RotationOutcome, RotationSecret,
+    Session, SessionId, SessionPrincipal, SessionStore, TokenHash, TokenPolicy,
 };
 pub use throttle::{
     AccountFailures, AttemptKey, AttemptRecord, ThrottleKeys, ThrottlePolicy, ThrottleState,
@@ -81,8 +81,7 @@ pub fn purge_expired(store: &dyn Store, now: UnixTime) -> Result<(usize, usize),
 }
 pub use user::{User, UserId, UserStatus, UserStore};
 pub use wallet::{
-    App, AppId, Page, Status, Wallet, WalletChange, WalletId, WalletLogin, WalletRefresh,
-    WalletRole, WalletStore,
+    App, AppId, Page, Status, Wallet, WalletChange, WalletId, WalletLogin, WalletRole, WalletStore,
 };
 
 /// Whether the storage answers at all.

@@ -5,8 +5,9 @@ use std::sync::Mutex;
 
 use crate::{
     App, AppId, ClientDeviceId, Device, DeviceStore, KeyStore, Page, PasswordHash, Platform,
-    PrincipalKind, RefreshRecord, Session, SessionId, SessionStore, Status, StoreError,
-    StoredSigningKey, TokenHash, UnixTime, User, UserId, UserStore, Username, Wallet, WalletStore,
+    PrincipalKind, RefreshRecord, Session, SessionId, SessionPrincipal, SessionStore, Status,
+    StoreError, StoredSigningKey, TokenHash, UnixTime, User, UserId, UserStore, Username, Wallet,
+    WalletStore,
 };
 
 #[derive(Default)]
@@ -25,6 +26,22 @@ struct State {
 
 impl State {
     /// The user a session belongs to, if it is a user's and the user exists.
+    fn principal_of(&self, session: &Session) -> Option<SessionPrincipal> {
+        let id = session.principal_id.as_str();
+        match session.kind {
+            PrincipalKind::User => self.user_of(session).map(SessionPrincipal::User),
+            PrincipalKind::Device => self
+                .devices
+                .iter()
+                .find(|d| d.id.as_str() == id)
+                .map(|d| SessionPrincipal::Device(d.clone())),
+            PrincipalKind::Wallet => self.wallets.iter().find(|w| w.id.as_str() == id).map(|w| {
+                let app = self.apps.iter().find(|a| a.id == w.app_id).cloned();
+                SessionPrincipal::Wallet(w.clone(), app)
+            }),
+        }
+    }
+
     fn user_of(&self, session: &Session) -> Option<User> {
         if session.kind != PrincipalKind::User {
             return None;
@@ -95,17 +112,6 @@ impl UserStore for MemoryStore {
 
     fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         Ok(self.state().users.iter().find(|u| &u.id == id).cloned())
-    }
-
-    fn find_user_refresh(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<(RefreshRecord, Session, Option<User>)>, StoreError> {
-        let s = self.state();
-        Ok(s.refresh.get(hash.as_str()).and_then(|r| {
-            let session = s.sessions.get(r.session_id.as_str())?;
-            Some((r.clone(), session.clone(), s.user_of(session)))
-        }))
     }
 
     fn find_user_session(
@@ -207,15 +213,14 @@ impl SessionStore for MemoryStore {
         Ok(current)
     }
 
-    fn find_refresh(
+    fn find_refresh_with_principal(
         &self,
         hash: &TokenHash,
-    ) -> Result<Option<(RefreshRecord, Session)>, StoreError> {
+    ) -> Result<Option<crate::FoundRefresh>, StoreError> {
         let s = self.state();
         Ok(s.refresh.get(hash.as_str()).and_then(|r| {
-            s.sessions
-                .get(r.session_id.as_str())
-                .map(|sess| (r.clone(), sess.clone()))
+            let session = s.sessions.get(r.session_id.as_str())?;
+            Some((r.clone(), session.clone(), s.principal_of(session)))
         }))
     }
 
@@ -383,25 +388,6 @@ impl DeviceStore for MemoryStore {
             .cloned())
     }
 
-    fn find_device_refresh(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<(RefreshRecord, Session, Option<Device>)>, StoreError> {
-        let s = self.state();
-        Ok(s.refresh.get(hash.as_str()).and_then(|r| {
-            let session = s.sessions.get(r.session_id.as_str())?;
-            let device = (session.kind == PrincipalKind::Device)
-                .then(|| {
-                    s.devices
-                        .iter()
-                        .find(|d| d.id.as_str() == session.principal_id)
-                })
-                .flatten()
-                .cloned();
-            Some((r.clone(), session.clone(), device))
-        }))
-    }
-
     fn touch_device(&self, id: &str, at: UnixTime) -> Result<(), StoreError> {
         if let Some(d) = self
             .state()
@@ -512,25 +498,6 @@ impl WalletStore for MemoryStore {
             .iter()
             .find(|w| w.id.as_str() == id)
             .cloned())
-    }
-
-    fn find_wallet_refresh(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<crate::WalletRefresh>, StoreError> {
-        let s = self.state();
-        Ok(s.refresh.get(hash.as_str()).and_then(|r| {
-            let session = s.sessions.get(r.session_id.as_str())?;
-            let wallet = (session.kind == PrincipalKind::Wallet)
-                .then(|| {
-                    s.wallets
-                        .iter()
-                        .find(|w| w.id.as_str() == session.principal_id)
-                })
-                .flatten()
-                .map(|w| (w.clone(), s.apps.iter().find(|a| a.id == w.app_id).cloned()));
-            Some((r.clone(), session.clone(), wallet))
-        }))
     }
 
     fn list_wallets(&self, app: &AppId, page: Page) -> Result<(Vec<Wallet>, u64), StoreError> {

@@ -34,7 +34,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::{AuthError, PrincipalKind, StoreError, UnixTime};
+use crate::{App, AuthError, Device, PrincipalKind, StoreError, UnixTime, User, Wallet};
 
 /// Lifetimes that govern tokens and sessions, in seconds, and the secret new sessions'
 /// refresh chains are keyed with.
@@ -496,12 +496,14 @@ pub fn rotate(
     now: UnixTime,
     policy: &TokenPolicy,
 ) -> Result<Rotated, AuthError> {
-    rotate_admitting(store, presented, kind, now, policy, |_| Ok(())).map(|(rotated, ())| rotated)
+    rotate_admitting(store, presented, kind, now, policy, |_, _| Ok(()))
+        .map(|(rotated, ())| rotated)
 }
 
 /// Like [`rotate`], but first asks `admit` whether the session's principal may still
-/// refresh (it exists, it is not suspended). A refusal changes nothing: the presented
-/// token stays current. Reuse is detected, and revokes the session, whatever `admit` says.
+/// refresh (it exists, it is not suspended), given what the store found of that principal
+/// with the token, in the same read. A refusal changes nothing: the presented token stays
+/// current. Reuse is detected, and revokes the session, whatever `admit` says.
 ///
 /// # Errors
 /// As [`rotate`], and whatever `admit` returns.
@@ -511,41 +513,11 @@ pub fn rotate_admitting<P>(
     kind: PrincipalKind,
     now: UnixTime,
     policy: &TokenPolicy,
-    admit: impl Fn(&Session) -> Result<P, AuthError>,
-) -> Result<(Rotated, P), AuthError> {
-    rotate_found(
-        store,
-        presented,
-        kind,
-        now,
-        policy,
-        |hash| {
-            Ok(store
-                .find_refresh(hash)?
-                .map(|(record, session)| (record, session, ())))
-        },
-        |session, ()| admit(session),
-    )
-}
-
-/// Like [`rotate_admitting`], but the token's record, its session and what `admit` needs
-/// to know of the principal come from one lookup, `find`: a store that can read them
-/// together (one joined query) saves a read per refresh.
-///
-/// # Errors
-/// As [`rotate_admitting`], and whatever `find` returns.
-pub fn rotate_found<F, P>(
-    store: &dyn SessionStore,
-    presented: &RefreshToken,
-    kind: PrincipalKind,
-    now: UnixTime,
-    policy: &TokenPolicy,
-    find: impl Fn(&TokenHash) -> Result<Option<(RefreshRecord, Session, F)>, StoreError>,
-    admit: impl Fn(&Session, F) -> Result<P, AuthError>,
+    admit: impl Fn(&Session, Option<SessionPrincipal>) -> Result<P, AuthError>,
 ) -> Result<(Rotated, P), AuthError> {
     let hash = presented.hash();
     for _ in 0..MAX_ROTATION_ATTEMPTS {
-        let Some((record, session, found)) = find(&hash)? else {
+        let Some((record, session, found)) = store.find_refresh_with_principal(&hash)? else {
             return Err(AuthError::InvalidToken("unknown refresh token"));
         };
         if session.kind != kind {
@@ -605,6 +577,21 @@ pub fn rotate_found<F, P>(
     )))
 }
 
+/// The principal a session belongs to, as found with one of its refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionPrincipal {
+    /// A person's account.
+    User(User),
+    /// A mobile device.
+    Device(Device),
+    /// A wallet, with its app (`None` only if the app vanished under the wallet).
+    Wallet(Wallet, Option<App>),
+}
+
+/// What [`SessionStore::find_refresh_with_principal`] finds: a refresh-token record, its
+/// session, and the session's principal (`None` once the principal is deleted).
+pub type FoundRefresh = (RefreshRecord, Session, Option<SessionPrincipal>);
+
 /// Persistence of sessions and their refresh-token chains.
 ///
 /// Implementations MUST make [`SessionStore::advance_session`] an atomic compare-and-set
@@ -635,6 +622,17 @@ pub trait SessionStore: Send + Sync {
         guard: &CredentialGuard,
     ) -> Result<bool, StoreError>;
 
+    /// Finds the refresh-token record with this hash, its session, and the session's
+    /// principal if it still exists: everything a refresh of any kind of principal reads,
+    /// in one lookup.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn find_refresh_with_principal(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<FoundRefresh>, StoreError>;
+
     /// Finds the refresh-token record with this hash, and its session.
     ///
     /// # Errors
@@ -642,7 +640,11 @@ pub trait SessionStore: Send + Sync {
     fn find_refresh(
         &self,
         hash: &TokenHash,
-    ) -> Result<Option<(RefreshRecord, Session)>, StoreError>;
+    ) -> Result<Option<(RefreshRecord, Session)>, StoreError> {
+        Ok(self
+            .find_refresh_with_principal(hash)?
+            .map(|(record, session, _)| (record, session)))
+    }
 
     /// The session with this id, revoked or not.
     ///
@@ -1084,11 +1086,11 @@ mod tests {
         ) -> Result<bool, StoreError> {
             self.inner.create_session_guarded(s, f, g)
         }
-        fn find_refresh(
+        fn find_refresh_with_principal(
             &self,
             h: &TokenHash,
-        ) -> Result<Option<(RefreshRecord, Session)>, StoreError> {
-            self.inner.find_refresh(h)
+        ) -> Result<Option<FoundRefresh>, StoreError> {
+            self.inner.find_refresh_with_principal(h)
         }
         fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
             self.inner.session(id)

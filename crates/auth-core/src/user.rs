@@ -1,8 +1,7 @@
 //! People who log in with email and password.
 
 use crate::{
-    Email, PasswordHash, RefreshRecord, Role, Session, SessionId, StoreError, TokenHash, UnixTime,
-    Username,
+    Email, PasswordHash, RefreshRecord, Role, Session, SessionId, StoreError, UnixTime, Username,
 };
 
 /// A user's id: a random UUID, unguessable and stable.
@@ -148,17 +147,6 @@ pub trait UserStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] when storage fails.
     fn user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError>;
-
-    /// The refresh-token record with this hash, its session, and the session's user when
-    /// the session is a user's and the user still exists: what a user's refresh reads,
-    /// in one lookup.
-    ///
-    /// # Errors
-    /// [`StoreError`] when storage fails.
-    fn find_user_refresh(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<(RefreshRecord, Session, Option<User>)>, StoreError>;
 
     /// The session with this id, and its user when the session is a user's and the user
     /// still exists: what checking a user's access token and describing the user read,

@@ -8,9 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    AuthError, PasswordHash, RefreshRecord, Session, StoreError, TokenHash, UnixTime, Username,
-};
+use crate::{AuthError, PasswordHash, StoreError, UnixTime, Username};
 
 /// Whether an app or wallet may authenticate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -305,11 +303,6 @@ impl Page {
     }
 }
 
-/// What [`WalletStore::find_wallet_refresh`] finds: a refresh-token record, its session,
-/// and the session's wallet with its app (`None` for another principal's session or a
-/// deleted wallet; the app is `None` only if it vanished under the wallet).
-pub type WalletRefresh = (RefreshRecord, Session, Option<(Wallet, Option<App>)>);
-
 /// Persistence of apps and wallets.
 pub trait WalletStore: Send + Sync {
     /// Stores a new app.
@@ -359,14 +352,6 @@ pub trait WalletStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] when storage fails.
     fn wallet(&self, id: &str) -> Result<Option<Wallet>, StoreError>;
-
-    /// The refresh-token record with this hash, its session, and, when the session is a
-    /// wallet's and the wallet still exists, the wallet and its app: what a wallet's token
-    /// exchange reads, in one lookup.
-    ///
-    /// # Errors
-    /// [`StoreError`] when storage fails.
-    fn find_wallet_refresh(&self, hash: &TokenHash) -> Result<Option<WalletRefresh>, StoreError>;
 
     /// A page of an app's wallets, oldest first, and the total count.
     ///

@@ -7,14 +7,14 @@ use crate::connection::DbConnection;
 use crate::connection::on_backend;
 use crate::error::store_error;
 use crate::schema::audit_events;
-use crate::{Backend, Database};
+use crate::{Backend, Database, postgres, sqlite};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_events)]
 // An absent field is bound as NULL rather than written as DEFAULT, so the INSERT's text
 // never varies and each connection prepares it once instead of parsing it for every event.
 #[diesel(treat_none_as_default_value = false)]
-struct EventRow {
+pub(crate) struct EventRow {
     id: String,
     at: i64,
     event: String,
@@ -81,44 +81,13 @@ fn filtered(
     query
 }
 
-/// Events per PostgreSQL statement: the audit writer's whole batch (10 parameters each,
-/// 2,560 in all, far below PostgreSQL's limit of 65,535).
-const EVENTS_PER_STATEMENT: usize = 256;
-
 impl AuditStore for Database {
     fn record_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         let rows: Vec<EventRow> = events.iter().map(EventRow::from).collect();
         if self.backend() == Backend::Sqlite {
-            // Shares the commit (and its fsync) of the rotations being written meanwhile;
-            // each row reuses one prepared statement.
-            return self.group_write(move |conn| {
-                on_backend!(conn, |c| rows.iter().try_for_each(|row| {
-                    diesel::insert_into(audit_events::table)
-                        .values(row)
-                        .execute(c)
-                        .map(drop)
-                }))
-            });
+            return self.group_write(move |conn| sqlite::record_events(conn.sqlite()?, &rows));
         }
-        self.on_postgres(|pg| {
-            // One multi-row statement per batch instead of a round trip per event, which
-            // was most of the trail's cost (every refresh adds an event). A single
-            // statement is atomic by itself, so only a batch larger than one needs the
-            // two more round trips of a transaction.
-            let insert = |pg: &mut PgConnection, chunk: &[EventRow]| {
-                diesel::insert_into(audit_events::table)
-                    .values(chunk)
-                    .execute(pg)
-                    .map(drop)
-            };
-            if rows.len() <= EVENTS_PER_STATEMENT {
-                return insert(pg, &rows);
-            }
-            pg.transaction(|pg| {
-                rows.chunks(EVENTS_PER_STATEMENT)
-                    .try_for_each(|chunk| insert(pg, chunk))
-            })
-        })
+        self.on_postgres(|pg| postgres::record_events(pg, &rows))
     }
 
     fn add_repeats(&self, repeats: &[(String, u64)]) -> Result<(), StoreError> {

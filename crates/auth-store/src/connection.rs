@@ -17,6 +17,18 @@ pub(crate) enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
+impl DbConnection {
+    /// This connection as SQLite's, for the statements written for SQLite alone.
+    pub(crate) fn sqlite(&mut self) -> QueryResult<&mut SqliteConnection> {
+        match self {
+            DbConnection::Sqlite(c) => Ok(c),
+            DbConnection::Postgres(_) => Err(diesel::result::Error::QueryBuilderError(
+                "a SQLite statement was sent to PostgreSQL".into(),
+            )),
+        }
+    }
+}
+
 /// Runs `$query` on the backend's own connection, `$c` bound to it: the query is written
 /// once and type-checked for each backend.
 ///

@@ -210,12 +210,7 @@ fn commit_batch(conn: &mut DbConnection, batch: &mut [Box<dyn Queued>]) -> Resul
 }
 
 fn sqlite(conn: &mut DbConnection) -> Result<&mut SqliteConnection, StoreError> {
-    match conn {
-        DbConnection::Sqlite(c) => Ok(c),
-        DbConnection::Postgres(_) => Err(StoreError::Backend(
-            "group commit is only for SQLite".into(),
-        )),
-    }
+    conn.sqlite().map_err(store_error)
 }
 
 fn abandoned() -> StoreError {

@@ -6,6 +6,13 @@
 //! the same diesel queries on both. Every instant is bound from the caller's clock; SQL
 //! never calls `now()`.
 //!
+//! Queries are written two ways. Everything is diesel's query builder, written once: the
+//! cold paths through the multi-backend connection, the reads of every request through
+//! `on_backend!` on the backend's own connection. The hot writes, whose SQL differs per
+//! backend, are one function per operation in `postgres/` and `sqlite/`, each a statement
+//! whose placeholders are named after the fields of a typed parameter struct and checked
+//! against them when the crate compiles (`statement.rs`).
+//!
 //! All methods block: call them from a blocking thread, not an async executor.
 
 mod audit;
@@ -15,8 +22,10 @@ mod devices;
 mod error;
 mod group_commit;
 mod keys;
+mod postgres;
 mod schema;
 mod sessions;
+mod sqlite;
 mod statement;
 #[cfg(feature = "test-support")]
 pub mod test_support;

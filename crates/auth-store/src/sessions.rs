@@ -1,19 +1,21 @@
 //! [`SessionStore`] on both backends. The compare-and-set in `advance_session` is one
-//! conditional `UPDATE` inside a write transaction, so it holds across processes.
+//! conditional `UPDATE` (PostgreSQL: one statement; SQLite: inside a write transaction),
+//! so it holds across processes.
 
-use crate::connection::on_backend;
-use crate::statement::Prepared;
 use auth_core::session::RotationKey;
 use auth_core::{
-    CredentialGuard, PrincipalKind, RefreshRecord, Session, SessionId, SessionStore, Status,
-    StoreError, TokenHash, UnixTime, UserStatus,
+    App, CredentialGuard, FoundRefresh, PrincipalKind, RefreshRecord, Session, SessionId,
+    SessionPrincipal, SessionStore, Status, StoreError, TokenHash, UnixTime, UserStatus,
 };
 use diesel::prelude::*;
 
-use crate::connection::DbConnection;
+use crate::connection::{DbConnection, on_backend};
+use crate::devices::DeviceRow;
 use crate::error::store_error;
-use crate::schema::{apps, refresh_tokens, sessions, users, wallets};
-use crate::{Backend, Database};
+use crate::schema::{apps, devices, refresh_tokens, sessions, users, wallets};
+use crate::users::UserRow;
+use crate::wallets::{AppRow, WalletRow};
+use crate::{Backend, Database, postgres, sqlite};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
@@ -127,13 +129,10 @@ pub(crate) fn insert_session(
 fn credential_is_current(conn: &mut DbConnection, guard: &CredentialGuard) -> QueryResult<bool> {
     let id = guard.principal_id.as_str();
     let hash = guard.password_hash.as_str();
-    let postgres = matches!(conn, DbConnection::Postgres(_));
+    if let DbConnection::Postgres(pg) = conn {
+        postgres::lock_credential(pg, guard)?;
+    }
     if guard.kind == PrincipalKind::User {
-        if postgres {
-            diesel::sql_query("SELECT 1 FROM users WHERE id = $1 FOR SHARE")
-                .bind::<diesel::sql_types::Text, _>(id)
-                .execute(conn)?;
-        }
         let found: i64 = users::table
             .filter(users::id.eq(id))
             .filter(users::password_hash.eq(hash))
@@ -141,13 +140,6 @@ fn credential_is_current(conn: &mut DbConnection, guard: &CredentialGuard) -> Qu
             .count()
             .get_result(conn)?;
         return Ok(found == 1);
-    }
-    if postgres {
-        diesel::sql_query(
-            "SELECT 1 FROM wallets w JOIN apps a ON a.id = w.app_id WHERE w.id = $1 FOR SHARE",
-        )
-        .bind::<diesel::sql_types::Text, _>(id)
-        .execute(conn)?;
     }
     let wallet: Option<String> = wallets::table
         .filter(wallets::id.eq(id))
@@ -167,85 +159,14 @@ fn credential_is_current(conn: &mut DbConnection, guard: &CredentialGuard) -> Qu
     Ok(app == 1)
 }
 
-/// Binds, in this order, the eleven columns of a new session and the four of its first
-/// token to the next placeholders of `statement`, as `insert_session` writes them.
-pub(crate) fn bind_session<'a>(
-    statement: Prepared<'a>,
-    session: &'a Session,
-    first: &'a RefreshRecord,
-) -> Prepared<'a> {
-    statement
-        .text(session.id.as_str())
-        .text(session.kind.as_str())
-        .text(&session.principal_id)
-        .int(session.generation)
-        .text(session.current_hash.as_str())
-        .int(session.current_expires_at.secs())
-        .optional_int(session.rotated_at.map(UnixTime::secs))
-        .text(session.rotation_key.as_str())
-        .int(session.created_at.secs())
-        .int(session.expires_at.secs())
-        .optional_int(session.revoked_at.map(UnixTime::secs))
-        .text(first.hash.as_str())
-        .text(first.session_id.as_str())
-        .int(first.generation)
-        .int(first.expires_at.secs())
-}
-
-/// A statement that advances session `id` from `from_generation` to `next`, with its
-/// values bound in the order both backends' statements number them: `$1` the new
-/// generation, `$2` its token hash, `$3` its expiry, `$4` the rotation time, `$5` the
-/// session, `$6` the generation it must be at.
-fn advancing<'a>(
-    sql: &'static str,
-    id: &'a SessionId,
-    from_generation: i64,
-    next: &'a RefreshRecord,
-    rotated_at: UnixTime,
-) -> Prepared<'a> {
-    Prepared::new(sql)
-        .int(next.generation)
-        .text(next.hash.as_str())
-        .int(next.expires_at.secs())
-        .int(rotated_at.secs())
-        .text(id.as_str())
-        .int(from_generation)
-}
-
-/// The first part of a rotation on PostgreSQL: the compare-and-set on the generation, with
-/// the values of [`advancing`].
-macro_rules! pg_advanced {
-    () => {
-        "WITH advanced AS (
-             UPDATE sessions
-                SET generation = $1, current_hash = $2, current_expires_at = $3, rotated_at = $4
-              WHERE id = $5 AND generation = $6 AND revoked_at IS NULL
-          RETURNING id)"
-    };
-}
-
-/// The last part: the new token recorded in the chain, once the session has advanced.
-macro_rules! pg_record_next {
-    () => {
-        "INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
-         SELECT $2, id, $1, $3 FROM advanced"
-    };
-}
-
-/// A rotation on PostgreSQL, one statement.
-const PG_ADVANCE: &str = concat!(pg_advanced!(), "\n", pg_record_next!());
-
-/// A rotation of a device's session on PostgreSQL, which also records device `$7` as seen.
-/// Every sub-statement of a WITH runs whether read or not; `seen` changes a row only once
-/// the session has advanced.
-const PG_ADVANCE_DEVICE: &str = concat!(
-    pg_advanced!(),
-    ",
-     seen AS (
-         UPDATE devices SET last_seen_at = $4
-          WHERE id = $7 AND EXISTS (SELECT 1 FROM advanced))
-     ",
-    pg_record_next!()
+/// A refresh token's row, its session's, and the rows of the session's principal.
+type PrincipalRows = (
+    RefreshRow,
+    SessionRow,
+    Option<UserRow>,
+    Option<DeviceRow>,
+    Option<WalletRow>,
+    Option<AppRow>,
 );
 
 impl SessionStore for Database {
@@ -254,26 +175,7 @@ impl SessionStore for Database {
             let (session, first) = (session.clone(), first.clone());
             return self.group_write(move |conn| insert_session(conn, &session, &first));
         }
-        self.on_postgres(|pg| {
-            // One statement, all or nothing, instead of BEGIN, two INSERTs and COMMIT: three
-            // round trips fewer per login. The token's foreign key is checked at the end of
-            // the statement, when the session exists.
-            bind_session(
-                Prepared::new(
-                    "WITH session AS (
-                     INSERT INTO sessions (id, principal_kind, principal_id, generation,
-                                           current_hash, current_expires_at, rotated_at,
-                                           rotation_key, created_at, expires_at, revoked_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11))
-                 INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
-                 VALUES ($12, $13, $14, $15)",
-                ),
-                session,
-                first,
-            )
-            .execute(pg)
-            .map(drop)
-        })
+        self.on_postgres(|pg| postgres::create_session(pg, session, first))
     }
 
     fn create_session_guarded(
@@ -298,21 +200,56 @@ impl SessionStore for Database {
             .map_err(store_error)
     }
 
-    fn find_refresh(
+    fn find_refresh_with_principal(
         &self,
         hash: &TokenHash,
-    ) -> Result<Option<(RefreshRecord, Session)>, StoreError> {
+    ) -> Result<Option<FoundRefresh>, StoreError> {
         let mut conn = self.conn()?;
+        // Each join matches only for the session's own kind: ids are unique per table, not
+        // across them.
         let found = on_backend!(&mut *conn, |c| refresh_tokens::table
             .inner_join(sessions::table)
+            .left_join(
+                users::table.on(users::id
+                    .eq(sessions::principal_id)
+                    .and(sessions::principal_kind.eq(PrincipalKind::User.as_str()))),
+            )
+            .left_join(
+                devices::table.on(devices::id
+                    .eq(sessions::principal_id)
+                    .and(sessions::principal_kind.eq(PrincipalKind::Device.as_str()))),
+            )
+            .left_join(
+                wallets::table.on(wallets::id
+                    .eq(sessions::principal_id)
+                    .and(sessions::principal_kind.eq(PrincipalKind::Wallet.as_str()))),
+            )
+            .left_join(apps::table.on(apps::id.eq(wallets::app_id)))
             .filter(refresh_tokens::token_hash.eq(hash.as_str()))
-            .select((RefreshRow::as_select(), SessionRow::as_select()))
-            .get_result::<(RefreshRow, SessionRow)>(c)
+            .select((
+                RefreshRow::as_select(),
+                SessionRow::as_select(),
+                Option::<UserRow>::as_select(),
+                Option::<DeviceRow>::as_select(),
+                Option::<WalletRow>::as_select(),
+                Option::<AppRow>::as_select(),
+            ))
+            .get_result::<PrincipalRows>(c)
             .optional())
         .map_err(store_error)?;
-        found
-            .map(|(record, session)| Ok((record.into(), session.try_into()?)))
-            .transpose()
+        let Some((record, session, user, device, wallet, app)) = found else {
+            return Ok(None);
+        };
+        let principal = match (user, device, wallet) {
+            (Some(user), _, _) => Some(SessionPrincipal::User(user.try_into()?)),
+            (_, Some(device), _) => Some(SessionPrincipal::Device(device.try_into()?)),
+            (_, _, Some(wallet)) => Some(SessionPrincipal::Wallet(
+                wallet.try_into()?,
+                app.map(App::try_from).transpose()?,
+            )),
+            _ => None,
+        };
+        Ok(Some((record.into(), session.try_into()?, principal)))
     }
 
     fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
@@ -334,51 +271,14 @@ impl SessionStore for Database {
         next: &RefreshRecord,
         rotated_at: UnixTime,
     ) -> Result<bool, StoreError> {
-        let device = (session.kind == PrincipalKind::Device).then_some(&session.principal_id);
         if self.backend() == Backend::Postgres {
-            // One statement, atomic on its own: the session advances and its new link is
-            // recorded (and a device's last-seen time moves), or nothing changes. It saves
-            // the BEGIN and COMMIT round trips of an explicit transaction, a third of a
-            // rotation's time on PostgreSQL. A concurrent rotation re-checks `generation`
-            // after the first commits (READ COMMITTED), so exactly one of them advances.
             return self.on_postgres(|pg| {
-                let advance = |sql| advancing(sql, &session.id, from_generation, next, rotated_at);
-                match device {
-                    Some(device) => advance(PG_ADVANCE_DEVICE).text(device),
-                    None => advance(PG_ADVANCE),
-                }
-                .execute(pg)
-                .map(|inserted| inserted == 1)
+                postgres::advance_session(pg, session, from_generation, next, rotated_at)
             });
         }
-        let (id, next, device) = (session.id.clone(), next.clone(), device.cloned());
+        let (session, next) = (session.clone(), next.clone());
         self.group_write(move |conn| {
-            on_backend!(conn, |c| {
-                // Not `diesel::update`, which is parsed anew on every execution.
-                let advanced = advancing(
-                    "UPDATE sessions
-                        SET generation = $1, current_hash = $2, current_expires_at = $3,
-                            rotated_at = $4
-                      WHERE id = $5 AND generation = $6 AND revoked_at IS NULL",
-                    &id,
-                    from_generation,
-                    &next,
-                    rotated_at,
-                )
-                .execute(c)?;
-                if advanced == 1 {
-                    diesel::insert_into(refresh_tokens::table)
-                        .values(RefreshRow::from(&next))
-                        .execute(c)?;
-                    if let Some(device) = &device {
-                        Prepared::new(crate::devices::TOUCH)
-                            .int(rotated_at.secs())
-                            .text(device)
-                            .execute(c)?;
-                    }
-                }
-                Ok(advanced == 1)
-            })
+            sqlite::advance_session(conn.sqlite()?, &session, from_generation, &next, rotated_at)
         })
     }
 

@@ -1,20 +1,20 @@
 //! [`UserStore`] on both backends.
 
 use auth_core::{
-    PasswordHash, PrincipalKind, RefreshRecord, Role, Session, SessionId, StoreError, TokenHash,
-    UnixTime, User, UserId, UserStatus, UserStore,
+    PasswordHash, PrincipalKind, RefreshRecord, Role, Session, SessionId, StoreError, UnixTime,
+    User, UserId, UserStatus, UserStore,
 };
 use diesel::prelude::*;
 
 use crate::Database;
 use crate::connection::on_backend;
 use crate::error::store_error;
-use crate::schema::{refresh_tokens, sessions, users};
-use crate::sessions::{RefreshRow, SessionRow, insert_session};
+use crate::schema::{sessions, users};
+use crate::sessions::{SessionRow, insert_session};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: String,
     email: String,
     email_normalized: String,
@@ -114,35 +114,6 @@ impl UserStore for Database {
         .map_err(store_error)?
         .map(User::try_from)
         .transpose()
-    }
-
-    fn find_user_refresh(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<(RefreshRecord, Session, Option<User>)>, StoreError> {
-        let mut conn = self.conn()?;
-        let found = on_backend!(&mut *conn, |c| refresh_tokens::table
-            .inner_join(sessions::table)
-            .left_join(
-                users::table.on(users::id
-                    .eq(sessions::principal_id)
-                    .and(sessions::principal_kind.eq(PrincipalKind::User.as_str()))),
-            )
-            .filter(refresh_tokens::token_hash.eq(hash.as_str()))
-            .select((
-                RefreshRow::as_select(),
-                SessionRow::as_select(),
-                Option::<UserRow>::as_select(),
-            ))
-            .get_result::<(RefreshRow, SessionRow, Option<UserRow>)>(c)
-            .optional())
-        .map_err(store_error)?;
-        found
-            .map(|(record, session, user)| {
-                let user = user.map(User::try_from).transpose()?;
-                Ok((record.into(), session.try_into()?, user))
-            })
-            .transpose()
     }
 
     fn find_user_session(

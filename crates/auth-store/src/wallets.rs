@@ -3,8 +3,8 @@
 //! transaction.
 
 use auth_core::{
-    App, AppId, Page, PasswordHash, PrincipalKind, Status, StoreError, TokenHash, UnixTime,
-    Username, Wallet, WalletChange, WalletId, WalletRefresh, WalletRole, WalletStore,
+    App, AppId, Page, PasswordHash, PrincipalKind, Status, StoreError, UnixTime, Username, Wallet,
+    WalletChange, WalletId, WalletRole, WalletStore,
 };
 use diesel::prelude::*;
 
@@ -12,12 +12,11 @@ use crate::Database;
 use crate::connection::DbConnection;
 use crate::connection::on_backend;
 use crate::error::store_error;
-use crate::schema::{apps, refresh_tokens, sessions, wallets};
-use crate::sessions::{RefreshRow, SessionRow};
+use crate::schema::{apps, sessions, wallets};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = apps)]
-struct AppRow {
+pub(crate) struct AppRow {
     id: String,
     name: String,
     status: String,
@@ -26,7 +25,7 @@ struct AppRow {
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = wallets)]
-struct WalletRow {
+pub(crate) struct WalletRow {
     id: String,
     app_id: String,
     username: String,
@@ -223,37 +222,6 @@ impl WalletStore for Database {
         .map_err(store_error)?
         .map(Wallet::try_from)
         .transpose()
-    }
-
-    fn find_wallet_refresh(&self, hash: &TokenHash) -> Result<Option<WalletRefresh>, StoreError> {
-        let mut conn = self.conn()?;
-        let found = on_backend!(&mut *conn, |c| refresh_tokens::table
-            .inner_join(sessions::table)
-            .left_join(
-                wallets::table.on(wallets::id
-                    .eq(sessions::principal_id)
-                    .and(sessions::principal_kind.eq(PrincipalKind::Wallet.as_str()))),
-            )
-            .left_join(apps::table.on(apps::id.eq(wallets::app_id)))
-            .filter(refresh_tokens::token_hash.eq(hash.as_str()))
-            .select((
-                RefreshRow::as_select(),
-                SessionRow::as_select(),
-                Option::<WalletRow>::as_select(),
-                Option::<AppRow>::as_select(),
-            ))
-            .get_result::<(RefreshRow, SessionRow, Option<WalletRow>, Option<AppRow>)>(c)
-            .optional())
-        .map_err(store_error)?;
-        found
-            .map(|(record, session, wallet, app)| {
-                let wallet = match wallet {
-                    Some(w) => Some((w.try_into()?, app.map(App::try_from).transpose()?)),
-                    None => None,
-                };
-                Ok((record.into(), session.try_into()?, wallet))
-            })
-            .transpose()
     }
 
     fn list_wallets(&self, app: &AppId, page: Page) -> Result<(Vec<Wallet>, u64), StoreError> {

@@ -85,17 +85,17 @@ impl Authority {
     ) -> Result<DeviceSession, AuthError> {
         let presented = RefreshToken::parse(presented)?;
         // The token, its session and the device in one read.
-        let (rotated, mut device) = session::rotate_found(
+        let (rotated, mut device) = session::rotate_admitting(
             self.store.as_ref(),
             &presented,
             PrincipalKind::Device,
             now,
             &self.policy,
-            |hash| self.store.find_device_refresh(hash),
-            |_, device| {
-                device.ok_or(AuthError::InvalidToken(
+            |_, principal| match principal {
+                Some(SessionPrincipal::Device(device)) => Ok(device),
+                _ => Err(AuthError::InvalidToken(
                     "the session's device no longer exists",
-                ))
+                )),
             },
         )?;
         // The rotation recorded the device as seen (a replay of it within the grace

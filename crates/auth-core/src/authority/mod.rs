@@ -19,8 +19,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::session::CredentialGuard;
 use crate::session::{self, TokenPolicy};
+use crate::session::{CredentialGuard, SessionPrincipal};
 use crate::throttle::{AttemptKey, ThrottleKeys, ThrottlePolicy};
 use crate::verifier::is_unknown_kid;
 use crate::{

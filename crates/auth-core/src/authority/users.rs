@@ -131,17 +131,18 @@ impl Authority {
     pub fn refresh_user(&self, presented: &str, now: UnixTime) -> Result<UserSession, AuthError> {
         let presented = RefreshToken::parse(presented)?;
         // The token, its session and the user in one read.
-        let (rotated, user) = session::rotate_found(
+        let (rotated, user) = session::rotate_admitting(
             self.store.as_ref(),
             &presented,
             PrincipalKind::User,
             now,
             &self.policy,
-            |hash| self.store.find_user_refresh(hash),
-            |_, user| {
-                let user = user.ok_or(AuthError::InvalidToken(
-                    "the session's user no longer exists",
-                ))?;
+            |_, principal| {
+                let Some(SessionPrincipal::User(user)) = principal else {
+                    return Err(AuthError::InvalidToken(
+                        "the session's user no longer exists",
+                    ));
+                };
                 if user.status != UserStatus::Active {
                     return Err(AuthError::AccountInactive);
                 }
@@ -431,9 +432,9 @@ mod tests {
         );
         assert!(
             store
-                .find_user_refresh(&lookalike.first.hash)
+                .find_refresh_with_principal(&lookalike.first.hash)
                 .unwrap()
-                .is_some_and(|(_, _, user)| user.is_none())
+                .is_some_and(|(_, _, principal)| principal.is_none())
         );
 
         a.logout(&s.tokens.claims, None, T0.plus_secs(2)).unwrap();

@@ -136,20 +136,21 @@ impl Authority {
         now: UnixTime,
     ) -> Result<WalletSession, AuthError> {
         // The token, its session, the wallet and its app in one read.
-        let (rotated, wallet) = session::rotate_found(
+        let (rotated, wallet) = session::rotate_admitting(
             self.store.as_ref(),
             link,
             PrincipalKind::Wallet,
             now,
             &self.policy.for_wallets(),
-            |hash| self.store.find_wallet_refresh(hash),
-            |session, wallet| {
+            |session, principal| {
                 if session.id.as_str() != claims.sid {
                     return Err(AuthError::InvalidToken("token does not match its session"));
                 }
-                let (wallet, app) = wallet.ok_or(AuthError::InvalidToken(
-                    "the session's wallet no longer exists",
-                ))?;
+                let Some(SessionPrincipal::Wallet(wallet, app)) = principal else {
+                    return Err(AuthError::InvalidToken(
+                        "the session's wallet no longer exists",
+                    ));
+                };
                 if !wallet.may_authenticate(app.as_ref()) {
                     return Err(AuthError::AccountInactive);
                 }

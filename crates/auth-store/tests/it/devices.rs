@@ -15,7 +15,6 @@ crate::on_both_backends!(
     one_platform_and_device_id_is_one_device,
     concurrent_first_calls_register_one_device,
     purging_deletes_idle_devices_with_their_sessions_and_tokens,
-    a_refresh_token_is_found_with_its_device_in_one_lookup,
     a_device_is_seen_when_its_session_advances_and_only_then,
 );
 
@@ -168,54 +167,6 @@ fn purging_deletes_idle_devices_with_their_sessions_and_tokens(db: &TestDatabase
     assert_eq!(
         purge_inactive_devices(&store, 30 * 86_400, T0.plus_secs(40 * 86_400)).unwrap(),
         0
-    );
-}
-
-fn a_refresh_token_is_found_with_its_device_in_one_lookup(db: &TestDatabase) {
-    let store = db.open();
-    let (device, new) = registered(&store, "device-0001", Platform::Android);
-    assert_eq!(
-        store.find_device_refresh(&new.first.hash).unwrap(),
-        Some((new.first.clone(), new.session.clone(), Some(device.clone())))
-    );
-
-    // A user's session whose principal id happens to be the device's finds no device.
-    let user = session::start(
-        PrincipalKind::User,
-        device.id.as_str(),
-        T0,
-        &TokenPolicy::default(),
-    )
-    .unwrap();
-    store.create_session(&user.session, &user.first).unwrap();
-    let (_, found, owner) = store
-        .find_device_refresh(&user.first.hash)
-        .unwrap()
-        .unwrap();
-    assert_eq!((found.kind, owner), (PrincipalKind::User, None));
-
-    // A device's session whose device is gone: the session, without a device.
-    let orphan = session::start(
-        PrincipalKind::Device,
-        "dev_gone",
-        T0,
-        &TokenPolicy::default(),
-    )
-    .unwrap();
-    store
-        .create_session(&orphan.session, &orphan.first)
-        .unwrap();
-    let (_, found, owner) = store
-        .find_device_refresh(&orphan.first.hash)
-        .unwrap()
-        .unwrap();
-    assert_eq!((found, owner), (orphan.session, None));
-
-    assert_eq!(
-        store
-            .find_device_refresh(&TokenHash::from_stored("00".into()))
-            .unwrap(),
-        None
     );
 }
 

@@ -1,5 +1,5 @@
-//! The refresh path production takes (`rotate_found` over `find_*_refresh` and
-//! `advance_session`) for each kind of principal, under contention from two processes,
+//! The refresh path production takes (`rotate_admitting` over
+//! `find_refresh_with_principal` and `advance_session`) for each kind of principal, under contention from two processes,
 //! and every value a rotation writes read back from its own column.
 
 use std::sync::{Arc, Barrier};
@@ -7,7 +7,8 @@ use std::sync::{Arc, Barrier};
 use auth_core::session::{self, TokenPolicy};
 use auth_core::{
     App, ClientDeviceId, Device, DeviceStore, PasswordHash, Platform, PrincipalKind, RefreshRecord,
-    RefreshToken, SessionStore, TokenHash, UserStore, Username, Wallet, WalletRole, WalletStore,
+    RefreshToken, SessionPrincipal, SessionStore, TokenHash, UserStore, Username, Wallet,
+    WalletRole, WalletStore,
 };
 use auth_store::Database;
 use auth_store::test_support::TestDatabase;
@@ -27,22 +28,15 @@ fn started(kind: PrincipalKind, id: &str, at: auth_core::UnixTime) -> session::N
     session::start(kind, id, at, &TokenPolicy::default()).unwrap()
 }
 
-/// A store's lookup of a refresh token with its session and principal.
-type Lookup<F> = fn(&Database, &TokenHash) -> Result<Option<Found<F>>, auth_core::StoreError>;
-type Found<F> = (RefreshRecord, auth_core::Session, F);
-
-/// `rotate_found` with `find` from 16 threads over two processes; every caller must get
-/// the same successor and its principal, and the chain must advance once.
-fn rotate_from_two_processes<F>(
+/// `rotate_admitting` from 16 threads over two processes; every caller must get the same
+/// successor and the principal `expected` admits, and the chain must advance once.
+fn rotate_from_two_processes(
     a: &Database,
     b: &Database,
     token: &RefreshToken,
     kind: PrincipalKind,
-    find: Lookup<F>,
-    found: fn(&F) -> bool,
-) where
-    F: Send + 'static,
-{
+    expected: fn(&SessionPrincipal) -> bool,
+) {
     let barrier = Arc::new(Barrier::new(16));
     let handles: Vec<_> = (0..16)
         .map(|i| {
@@ -50,14 +44,13 @@ fn rotate_from_two_processes<F>(
             let (token, barrier) = (token.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                session::rotate_found(
+                session::rotate_admitting(
                     &store,
                     &token,
                     kind,
                     T0.plus_secs(1),
                     &TokenPolicy::default(),
-                    |hash| find(&store, hash),
-                    |_, principal| Ok(found(&principal)),
+                    |_, principal| Ok(principal.as_ref().is_some_and(expected)),
                 )
                 .map(|(rotated, principal)| {
                     (
@@ -88,14 +81,9 @@ fn a_user_refresh_rotates_once_across_two_processes(db: &TestDatabase) {
     let ada = user("ada@example.com", "ada");
     let new = started(PrincipalKind::User, ada.id.as_str(), T0);
     a.create_user(&ada, &new.session, &new.first).unwrap();
-    rotate_from_two_processes(
-        &a,
-        &b,
-        &new.token,
-        PrincipalKind::User,
-        |store, hash| store.find_user_refresh(hash),
-        Option::is_some,
-    );
+    rotate_from_two_processes(&a, &b, &new.token, PrincipalKind::User, |p| {
+        matches!(p, SessionPrincipal::User(_))
+    });
 }
 
 fn a_device_refresh_rotates_once_across_two_processes(db: &TestDatabase) {
@@ -107,14 +95,9 @@ fn a_device_refresh_rotates_once_across_two_processes(db: &TestDatabase) {
     );
     let new = started(PrincipalKind::Device, device.id.as_str(), T0);
     a.create_device(&device, &new.session, &new.first).unwrap();
-    rotate_from_two_processes(
-        &a,
-        &b,
-        &new.token,
-        PrincipalKind::Device,
-        |store, hash| store.find_device_refresh(hash),
-        Option::is_some,
-    );
+    rotate_from_two_processes(&a, &b, &new.token, PrincipalKind::Device, |p| {
+        matches!(p, SessionPrincipal::Device(_))
+    });
 }
 
 fn a_wallet_exchange_rotates_once_across_two_processes(db: &TestDatabase) {
@@ -131,14 +114,9 @@ fn a_wallet_exchange_rotates_once_across_two_processes(db: &TestDatabase) {
     a.create_wallet(&wallet).unwrap();
     let new = started(PrincipalKind::Wallet, wallet.id.as_str(), T0);
     a.create_session(&new.session, &new.first).unwrap();
-    rotate_from_two_processes(
-        &a,
-        &b,
-        &new.token,
-        PrincipalKind::Wallet,
-        |store, hash| store.find_wallet_refresh(hash),
-        |found| found.as_ref().is_some_and(|(_, app)| app.is_some()),
-    );
+    rotate_from_two_processes(&a, &b, &new.token, PrincipalKind::Wallet, |p| {
+        matches!(p, SessionPrincipal::Wallet(_, Some(_)))
+    });
 }
 
 /// A session written by each statement that stores one (plain, with a user, with a new

@@ -1,11 +1,18 @@
 use auth_core::session::{self, TokenPolicy};
-use auth_core::{PrincipalKind, RefreshRecord, SessionId, SessionStore, TokenHash};
+use auth_core::{
+    App, ClientDeviceId, Device, DeviceStore, PasswordHash, Platform, PrincipalKind, RefreshRecord,
+    SessionId, SessionPrincipal, SessionStore, Status, TokenHash, UserStore, Username, Wallet,
+    WalletRole, WalletStore,
+};
+use auth_store::Database;
 use auth_store::test_support::TestDatabase;
 
-use crate::T0;
+use crate::{T0, user};
 
 crate::on_both_backends!(
     a_session_is_found_by_the_hash_of_its_token,
+    a_refresh_token_is_found_with_its_principal_in_one_lookup,
+    a_wallets_app_comes_as_it_stands_now,
     advancing_is_a_compare_and_set_on_the_generation,
     a_revoked_session_cannot_advance,
     revoking_twice_reports_the_second_as_a_no_op,
@@ -167,4 +174,115 @@ fn a_session_whose_first_token_cannot_be_stored_is_not_stored(db: &TestDatabase)
         None,
         "all or nothing"
     );
+}
+
+/// A user, a device and a wallet (with its app), each with a session.
+fn one_of_each(store: &Database) -> Vec<(session::NewSession, SessionPrincipal)> {
+    let start = |kind, id: &str| session::start(kind, id, T0, &TokenPolicy::default()).unwrap();
+    let ada = user("ada@example.com", "ada");
+    let hers = start(PrincipalKind::User, ada.id.as_str());
+    store.create_user(&ada, &hers.session, &hers.first).unwrap();
+
+    let phone = Device::new(
+        ClientDeviceId::parse("phone-0001").unwrap(),
+        Platform::Ios,
+        T0,
+    );
+    let its = start(PrincipalKind::Device, phone.id.as_str());
+    store
+        .create_device(&phone, &its.session, &its.first)
+        .unwrap();
+
+    let app = App::new("Sensors", T0).unwrap();
+    store.create_app(&app).unwrap();
+    let sensor = Wallet::new(
+        app.id.clone(),
+        &Username::parse("sensor01").unwrap(),
+        PasswordHash::from_stored("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into()),
+        WalletRole::parse("device").unwrap(),
+        T0,
+    );
+    store.create_wallet(&sensor).unwrap();
+    let sensors = start(PrincipalKind::Wallet, sensor.id.as_str());
+    store
+        .create_session(&sensors.session, &sensors.first)
+        .unwrap();
+
+    vec![
+        (hers, SessionPrincipal::User(ada)),
+        (its, SessionPrincipal::Device(phone)),
+        (sensors, SessionPrincipal::Wallet(sensor, Some(app))),
+    ]
+}
+
+fn a_refresh_token_is_found_with_its_principal_in_one_lookup(db: &TestDatabase) {
+    let store = db.open();
+    let kinds = [
+        PrincipalKind::User,
+        PrincipalKind::Device,
+        PrincipalKind::Wallet,
+    ];
+    for (new, principal) in one_of_each(&store) {
+        assert_eq!(
+            store.find_refresh_with_principal(&new.first.hash).unwrap(),
+            Some((new.first.clone(), new.session.clone(), Some(principal))),
+            "{:?}",
+            new.session.kind
+        );
+        // Sessions of the other kinds whose principal id happens to be this principal's
+        // find no principal: ids are unique per table, not across them.
+        for kind in kinds.into_iter().filter(|k| *k != new.session.kind) {
+            let lookalike =
+                session::start(kind, &new.session.principal_id, T0, &TokenPolicy::default())
+                    .unwrap();
+            store
+                .create_session(&lookalike.session, &lookalike.first)
+                .unwrap();
+            let (_, found, principal) = store
+                .find_refresh_with_principal(&lookalike.first.hash)
+                .unwrap()
+                .unwrap();
+            assert_eq!((found.kind, principal), (kind, None));
+        }
+    }
+
+    // A session whose principal is gone: the session, without a principal.
+    for kind in kinds {
+        let orphan = session::start(kind, "gone", T0, &TokenPolicy::default()).unwrap();
+        store
+            .create_session(&orphan.session, &orphan.first)
+            .unwrap();
+        assert_eq!(
+            store
+                .find_refresh_with_principal(&orphan.first.hash)
+                .unwrap(),
+            Some((orphan.first, orphan.session, None))
+        );
+    }
+
+    assert_eq!(
+        store
+            .find_refresh_with_principal(&TokenHash::from_stored("00".into()))
+            .unwrap(),
+        None
+    );
+}
+
+fn a_wallets_app_comes_as_it_stands_now(db: &TestDatabase) {
+    let store = db.open();
+    let (sensors, principal) = one_of_each(&store).pop().unwrap();
+    let SessionPrincipal::Wallet(_, Some(app)) = principal else {
+        panic!("the wallet comes with its app");
+    };
+    store
+        .set_app_status(&app.id, Status::Suspended, T0.plus_secs(5))
+        .unwrap();
+    let (_, _, found) = store
+        .find_refresh_with_principal(&sensors.first.hash)
+        .unwrap()
+        .unwrap();
+    let Some(SessionPrincipal::Wallet(_, Some(now))) = found else {
+        panic!("the wallet comes with its app: {found:?}");
+    };
+    assert_eq!(now.status, Status::Suspended);
 }

@@ -13,7 +13,6 @@ crate::on_both_backends!(
     users_survive_reopening_the_database,
     a_refused_registration_leaves_no_session_behind,
     a_user_can_be_suspended_and_reactivated,
-    a_refresh_token_is_found_with_its_user_in_one_lookup,
     a_session_is_found_with_its_user_in_one_lookup,
     a_closed_database_refuses_work_as_unavailable_and_leaves_the_data,
 );
@@ -150,65 +149,6 @@ fn a_user_can_be_suspended_and_reactivated(db: &TestDatabase) {
         !store
             .set_status(&nobody, UserStatus::Suspended, T0)
             .unwrap()
-    );
-}
-
-fn a_refresh_token_is_found_with_its_user_in_one_lookup(db: &TestDatabase) {
-    use auth_core::session::{self, TokenPolicy};
-    use auth_core::{PrincipalKind, SessionStore, TokenHash};
-    let store = db.open();
-    let alice = user("alice@example.com", "alice");
-    let hers = session::start(
-        PrincipalKind::User,
-        alice.id.as_str(),
-        T0,
-        &TokenPolicy::default(),
-    )
-    .unwrap();
-    store
-        .create_user(&alice, &hers.session, &hers.first)
-        .unwrap();
-
-    let (record, found, owner) = store.find_user_refresh(&hers.first.hash).unwrap().unwrap();
-    assert_eq!(
-        (record, found, owner),
-        (hers.first, hers.session, Some(alice.clone()))
-    );
-
-    // A session of another kind whose principal id happens to be a user's finds no user.
-    let device = session::start(
-        PrincipalKind::Device,
-        alice.id.as_str(),
-        T0,
-        &TokenPolicy::default(),
-    )
-    .unwrap();
-    store
-        .create_session(&device.session, &device.first)
-        .unwrap();
-    let (_, found, owner) = store
-        .find_user_refresh(&device.first.hash)
-        .unwrap()
-        .unwrap();
-    assert_eq!((found.kind, owner), (PrincipalKind::Device, None));
-
-    // A user's session whose user is not stored: the session, without a user.
-    let orphan =
-        session::start(PrincipalKind::User, "usr_gone", T0, &TokenPolicy::default()).unwrap();
-    store
-        .create_session(&orphan.session, &orphan.first)
-        .unwrap();
-    let (_, found, owner) = store
-        .find_user_refresh(&orphan.first.hash)
-        .unwrap()
-        .unwrap();
-    assert_eq!((found, owner), (orphan.session, None));
-
-    assert_eq!(
-        store
-            .find_user_refresh(&TokenHash::from_stored("00".into()))
-            .unwrap(),
-        None
     );
 }
 

@@ -1,7 +1,7 @@
 use auth_core::session::{self, TokenPolicy};
 use auth_core::{
-    App, Page, PasswordHash, PrincipalKind, SessionStore, Status, StoreError, TokenHash, Username,
-    Wallet, WalletChange, WalletRole, WalletStore,
+    App, Page, PasswordHash, PrincipalKind, SessionStore, Status, StoreError, Username, Wallet,
+    WalletChange, WalletRole, WalletStore,
 };
 use auth_store::Database;
 use auth_store::test_support::TestDatabase;
@@ -15,7 +15,6 @@ crate::on_both_backends!(
     suspending_an_app_revokes_its_wallets_sessions,
     deleting_a_wallet_deletes_its_sessions,
     changes_to_different_fields_do_not_undo_each_other,
-    a_wallet_token_is_found_with_its_wallet_and_app_in_one_lookup,
 );
 
 fn app(store: &Database, name: &str, at: i64) -> App {
@@ -207,66 +206,4 @@ fn deleting_a_wallet_deletes_its_sessions(db: &TestDatabase) {
     assert_eq!(store.session(&s.session.id).unwrap(), None);
     assert_eq!(store.find_refresh(&s.first.hash).unwrap(), None);
     assert!(!store.delete_wallet(w.id.as_str()).unwrap());
-}
-
-fn a_wallet_token_is_found_with_its_wallet_and_app_in_one_lookup(db: &TestDatabase) {
-    let store = db.open();
-    let a = app(&store, "a", 0);
-    let w = wallet(&store, &a, "sensor01");
-    let s = session_for(&store, &w);
-    assert_eq!(
-        store.find_wallet_refresh(&s.first.hash).unwrap(),
-        Some((
-            s.first.clone(),
-            s.session.clone(),
-            Some((w.clone(), Some(a.clone())))
-        ))
-    );
-
-    // The app comes as it stands now: suspended, it is found suspended.
-    store
-        .set_app_status(&a.id, Status::Suspended, T0.plus_secs(5))
-        .unwrap();
-    let (_, _, found) = store.find_wallet_refresh(&s.first.hash).unwrap().unwrap();
-    let (_, app_now) = found.unwrap();
-    assert_eq!(app_now.unwrap().status, Status::Suspended);
-
-    // A session of another kind whose principal id happens to be the wallet's finds none.
-    let user = session::start(
-        PrincipalKind::User,
-        w.id.as_str(),
-        T0,
-        &TokenPolicy::default(),
-    )
-    .unwrap();
-    store.create_session(&user.session, &user.first).unwrap();
-    let (_, found, owner) = store
-        .find_wallet_refresh(&user.first.hash)
-        .unwrap()
-        .unwrap();
-    assert_eq!((found.kind, owner), (PrincipalKind::User, None));
-
-    // A wallet's session whose wallet is not stored: the session, without a wallet.
-    let orphan = session::start(
-        PrincipalKind::Wallet,
-        "wal_gone",
-        T0,
-        &TokenPolicy::default(),
-    )
-    .unwrap();
-    store
-        .create_session(&orphan.session, &orphan.first)
-        .unwrap();
-    let (_, found, owner) = store
-        .find_wallet_refresh(&orphan.first.hash)
-        .unwrap()
-        .unwrap();
-    assert_eq!((found, owner), (orphan.session, None));
-
-    assert_eq!(
-        store
-            .find_wallet_refresh(&TokenHash::from_stored("00".into()))
-            .unwrap(),
-        None
-    );
 }

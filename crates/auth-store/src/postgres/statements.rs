@@ -1,0 +1,145 @@
+//! The raw statements of PostgreSQL's hot paths, each with its typed parameters.
+
+use crate::statement::statement;
+
+statement! {
+    /// The columns of a new session and of its first refresh token.
+    pub(crate) struct NewSession<'a> {
+        session_id: &'a str,
+        principal_kind: &'a str,
+        principal_id: &'a str,
+        generation: i64,
+        current_hash: &'a str,
+        current_expires_at: i64,
+        rotated_at: Option<i64>,
+        rotation_key: &'a str,
+        created_at: i64,
+        expires_at: i64,
+        revoked_at: Option<i64>,
+        token_hash: &'a str,
+        token_session_id: &'a str,
+        token_generation: i64,
+        token_expires_at: i64,
+    }
+}
+
+statement! {
+    /// Stores a session and its first token in one statement, all or nothing, instead of
+    /// BEGIN, two INSERTs and COMMIT: three round trips fewer per login. The token's
+    /// foreign key is checked at the end of the statement, when the session exists.
+    pub(crate) struct InsertSession<'a> {
+        ..session: NewSession<'a>,
+    }
+    = "WITH session AS (
+           INSERT INTO sessions (id, principal_kind, principal_id, generation, current_hash,
+                                 current_expires_at, rotated_at, rotation_key, created_at,
+                                 expires_at, revoked_at)
+           VALUES ($session_id, $principal_kind, $principal_id, $generation, $current_hash,
+                   $current_expires_at, $rotated_at, $rotation_key, $created_at,
+                   $expires_at, $revoked_at))
+       INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
+       VALUES ($token_hash, $token_session_id, $token_generation, $token_expires_at)";
+}
+
+statement! {
+    /// Stores a new device, its session and the session's first token in one statement:
+    /// four round trips fewer per new device than a transaction. The foreign keys are
+    /// checked at the end of the statement, when the device and the session exist; a
+    /// device registered concurrently makes the whole statement fail as a duplicate.
+    pub(crate) struct InsertDevice<'a> {
+        device: &'a str,
+        client_device_id: &'a str,
+        platform: &'a str,
+        device_created_at: i64,
+        device_last_seen_at: i64,
+        ..session: NewSession<'a>,
+    }
+    = "WITH device AS (
+           INSERT INTO devices (id, device_id, platform, created_at, last_seen_at)
+           VALUES ($device, $client_device_id, $platform, $device_created_at,
+                   $device_last_seen_at)),
+       session AS (
+           INSERT INTO sessions (id, principal_kind, principal_id, generation, current_hash,
+                                 current_expires_at, rotated_at, rotation_key, created_at,
+                                 expires_at, revoked_at)
+           VALUES ($session_id, $principal_kind, $principal_id, $generation, $current_hash,
+                   $current_expires_at, $rotated_at, $rotation_key, $created_at,
+                   $expires_at, $revoked_at))
+       INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
+       VALUES ($token_hash, $token_session_id, $token_generation, $token_expires_at)";
+}
+
+statement! {
+    /// A rotation: session `session_id` moves from `from_generation` to `generation`,
+    /// whose token is `current_hash`.
+    pub(crate) struct Advance<'a> {
+        session_id: &'a str,
+        from_generation: i64,
+        generation: i64,
+        current_hash: &'a str,
+        current_expires_at: i64,
+        rotated_at: i64,
+    }
+}
+
+statement! {
+    /// A rotation in one statement, atomic on its own: the compare-and-set on the
+    /// generation, and the new token recorded in the chain once the session has advanced.
+    pub(crate) struct AdvanceSession<'a> {
+        ..advance: Advance<'a>,
+    }
+    = "WITH advanced AS (
+           UPDATE sessions
+              SET generation = $generation, current_hash = $current_hash,
+                  current_expires_at = $current_expires_at, rotated_at = $rotated_at
+            WHERE id = $session_id AND generation = $from_generation AND revoked_at IS NULL
+        RETURNING id)
+       INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
+       SELECT $current_hash, id, $generation, $current_expires_at FROM advanced";
+}
+
+statement! {
+    /// A rotation of a device's session, which also records the device as seen. Every
+    /// sub-statement of a WITH runs whether read or not; `seen` changes a row only once
+    /// the session has advanced.
+    pub(crate) struct AdvanceDeviceSession<'a> {
+        device: &'a str,
+        ..advance: Advance<'a>,
+    }
+    = "WITH advanced AS (
+           UPDATE sessions
+              SET generation = $generation, current_hash = $current_hash,
+                  current_expires_at = $current_expires_at, rotated_at = $rotated_at
+            WHERE id = $session_id AND generation = $from_generation AND revoked_at IS NULL
+        RETURNING id),
+       seen AS (
+           UPDATE devices SET last_seen_at = $rotated_at
+            WHERE id = $device AND EXISTS (SELECT 1 FROM advanced))
+       INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
+       SELECT $current_hash, id, $generation, $current_expires_at FROM advanced";
+}
+
+statement! {
+    /// Records a device as seen.
+    pub(crate) struct TouchDevice<'a> {
+        device: &'a str,
+        last_seen_at: i64,
+    }
+    = "UPDATE devices SET last_seen_at = $last_seen_at WHERE id = $device";
+}
+
+statement! {
+    /// Share-locks a user's row until the transaction ends.
+    pub(crate) struct LockUser<'a> {
+        user: &'a str,
+    }
+    = "SELECT 1 FROM users WHERE id = $user FOR SHARE";
+}
+
+statement! {
+    /// Share-locks a wallet's row and its app's until the transaction ends.
+    pub(crate) struct LockWallet<'a> {
+        wallet: &'a str,
+    }
+    = "SELECT 1 FROM wallets w JOIN apps a ON a.id = w.app_id WHERE w.id = $wallet FOR SHARE";
+}
