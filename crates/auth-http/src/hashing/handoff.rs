@@ -2,13 +2,17 @@
 //! request thread on a lock a hashing thread holds: an offer taken exactly once, a thread
 //! that sleeps and is woken without a lock, and the replies passed to a normal-priority
 //! thread.
+//!
+//! Its primitives come from [`super::sync`], so that the loom model in
+//! `tests/handoff_model.rs` compiles this very file against loom's and checks every
+//! interleaving of these hand-offs for a lost wake-up or a job taken twice.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-use std::sync::{Mutex, OnceLock, PoisonError};
-use std::thread::Thread;
+use std::sync::mpsc::TryRecvError;
+use std::sync::{OnceLock, PoisonError};
 use std::time::Instant;
 
+use super::sync::{AtomicBool, AtomicU8, AtomicUsize, Mutex, Ordering, Thread, current, park};
 use super::{Job, Reply, answer_one};
 
 /// A job offered to the hashing threads: run once, by whichever takes it first.
@@ -33,35 +37,58 @@ impl Offer {
     }
 }
 
-/// A thread that sleeps when it has nothing to do, woken without a lock: the waker clears
-/// an atomic flag and unparks the thread, one futex call.
-#[derive(Debug, Default)]
+/// The states of a [`Sleeper`].
+const AWAKE: u8 = 0;
+const PARKED: u8 = 1;
+const NOTIFIED: u8 = 2;
+
+/// A thread that sleeps when it has nothing to do, woken without a lock: the waker swaps
+/// one atomic state and unparks the thread only if it sleeps, one futex call.
+///
+/// Sleeper and wakers change the state only by read-modify-writes of that one word, so
+/// they are totally ordered without fences: a waker that comes before the sleeper parks
+/// leaves `NOTIFIED`, which stops it from parking (and the sleeper looks for work again);
+/// a waker that comes after finds `PARKED` and unparks it. The work a waker announces is
+/// published before its swap (release) and seen after the sleeper's (acquire).
+#[derive(Default)]
 pub(super) struct Sleeper {
     pub(super) thread: OnceLock<Thread>,
-    pub(super) asleep: AtomicBool,
+    state: AtomicU8,
 }
 
 impl Sleeper {
-    /// Called by the sleeping thread itself: sleeps unless `has_work` (asked after the
-    /// flag is up, so that a waker either sees the flag or its work is seen) finds work.
-    /// True when it found work and a waker meanwhile took the flag down, believing it was
-    /// waking a sleeping thread: that wake-up is for the caller to pass on.
-    pub(super) fn sleep_unless(&self, has_work: impl FnOnce() -> bool) -> bool {
-        self.thread.get_or_init(std::thread::current);
-        self.asleep.store(true, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+    /// Called by the sleeping thread itself: returns at once if `has_work`, or if a waker
+    /// came since it last slept (the caller then looks for work again); else sleeps until
+    /// a waker comes.
+    pub(super) fn sleep_unless(&self, has_work: impl FnOnce() -> bool) {
+        self.thread.get_or_init(current);
         if has_work() {
-            return !self.asleep.swap(false, Ordering::SeqCst);
+            return;
         }
-        // A wake-up since the flag went up leaves a token, and this returns at once.
-        std::thread::park();
-        self.asleep.store(false, Ordering::SeqCst);
-        false
+        if self
+            .state
+            .compare_exchange(AWAKE, PARKED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // Notified since: perhaps of the work `has_work` just missed.
+            self.state.swap(AWAKE, Ordering::AcqRel);
+            return;
+        }
+        // An unpark that comes before the park leaves a token, and park returns at once;
+        // a spurious return finds the state still PARKED, and parks again.
+        while self
+            .state
+            .compare_exchange(NOTIFIED, AWAKE, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            park();
+        }
     }
 
-    /// Wakes the thread if it sleeps (or is about to); whether it did.
+    /// Wakes the thread if it sleeps, or has it look for work before it next sleeps;
+    /// whether it slept.
     pub(super) fn wake(&self) -> bool {
-        if !self.asleep.swap(false, Ordering::SeqCst) {
+        if self.state.swap(NOTIFIED, Ordering::AcqRel) != PARKED {
             return false;
         }
         if let Some(thread) = self.thread.get() {
@@ -72,7 +99,6 @@ impl Sleeper {
 }
 
 /// The threads of a gate that sleep when idle, and whether the gate is gone.
-#[derive(Debug)]
 pub(super) struct Sleepers {
     pub(super) spare: Vec<Sleeper>,
     pub(super) late: Sleeper,
@@ -83,12 +109,12 @@ impl Sleepers {
     /// Called after work was put in a queue: wakes one sleeping spare-CPU thread, and the
     /// late thread if it sleeps.
     pub(super) fn offered(&self) {
-        fence(Ordering::SeqCst);
         self.wake_spare();
         self.late.wake();
     }
 
-    /// Wakes one sleeping spare-CPU thread, if one sleeps.
+    /// Wakes one sleeping spare-CPU thread, if one sleeps. The awake threads it passes
+    /// look for work before they sleep.
     pub(super) fn wake_spare(&self) {
         for sleeper in &self.spare {
             if sleeper.wake() {
@@ -97,8 +123,17 @@ impl Sleepers {
         }
     }
 
+    /// Closes the gate: every thread finishes what its queue holds and stops.
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        for sleeper in &self.spare {
+            sleeper.wake();
+        }
+        self.late.wake();
+    }
+
     pub(super) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
+        self.closed.load(Ordering::Acquire)
     }
 }
 
@@ -129,14 +164,12 @@ impl Replies {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push_back(reply);
-        fence(Ordering::SeqCst);
         self.sleeper.wake();
     }
 
     /// Called by a thread that hashes as it stops.
     pub(super) fn producer_stopped(&self) {
-        self.producers.fetch_sub(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        self.producers.fetch_sub(1, Ordering::AcqRel);
         self.sleeper.wake();
     }
 
@@ -149,5 +182,53 @@ impl Replies {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_empty()
+    }
+}
+
+/// The next item of a queue, sleeping on `me` while it is empty; `None` once it is
+/// closed, or empty while `stopping`.
+pub(super) fn next_or_sleep<T>(
+    me: &Sleeper,
+    stopping: impl Fn() -> bool,
+    next: impl Fn() -> Result<T, TryRecvError>,
+) -> Option<T> {
+    loop {
+        match next() {
+            Ok(item) => return Some(item),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if stopping() => return None,
+            Err(TryRecvError::Empty) => {
+                let mut found = None;
+                me.sleep_unless(|| match next() {
+                    Ok(item) => {
+                        found = Some(item);
+                        true
+                    }
+                    Err(TryRecvError::Disconnected) => true,
+                    Err(TryRecvError::Empty) => stopping(),
+                });
+                if found.is_some() {
+                    return found;
+                }
+            }
+        }
+    }
+}
+
+/// The reply thread: answers the requests whose hashes are done, at normal priority,
+/// until every thread that hashes has stopped.
+pub(super) fn answer(replies: &Replies) {
+    loop {
+        let batch = replies.take_all();
+        if !batch.is_empty() {
+            batch.into_iter().for_each(answer_one);
+            continue;
+        }
+        if replies.producers.load(Ordering::Acquire) == 0 && replies.is_empty() {
+            return;
+        }
+        replies
+            .sleeper
+            .sleep_unless(|| replies.producers.load(Ordering::Acquire) == 0 || !replies.is_empty());
     }
 }

@@ -18,11 +18,12 @@ mod histogram;
 mod login;
 mod memory;
 mod scheduling;
+mod sync;
 
 pub use memory::advise_huge_pages;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,7 +32,7 @@ use auth_core::AuthError;
 use tokio::sync::oneshot;
 
 use crate::ApiError;
-use handoff::{Offer, Replies, Sleeper, Sleepers};
+use handoff::{Offer, Replies, Sleeper, Sleepers, answer, next_or_sleep};
 pub(crate) use histogram::{HASH_BUCKETS, HashTimes};
 pub(crate) use login::{hash_password, password_login};
 use scheduling::{keep_to_own_core, lower_priority, run_on_spare_cpu};
@@ -64,7 +65,6 @@ const STARVED_AFTER: Duration = Duration::from_secs(2);
 /// and wakes a sleeping hashing thread with a futex call, and the answer goes back through
 /// one more thread at normal priority, since waking the request's task takes its actix
 /// worker's task-queue lock.
-#[derive(Debug)]
 pub struct HashingGate {
     /// To the spare-CPU threads, every admitted job (the late thread's too: a spare-CPU
     /// thread skips those). Unbounded, because a sender on a bounded channel can spin
@@ -82,6 +82,16 @@ pub struct HashingGate {
     waiting: Arc<AtomicUsize>,
     queued: usize,
     times: Arc<HashTimes>,
+}
+
+impl std::fmt::Debug for HashingGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashingGate")
+            .field("concurrent", &self.sleepers.spare.len())
+            .field("queued", &self.queued)
+            .field("waiting", &self.queue_depth())
+            .finish_non_exhaustive()
+    }
 }
 
 impl HashingGate {
@@ -236,12 +246,7 @@ impl HashingGate {
 impl Drop for HashingGate {
     /// Lets the gate's threads finish what they hold and stop.
     fn drop(&mut self) {
-        self.sleepers.closed.store(true, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        for sleeper in &self.sleepers.spare {
-            sleeper.wake();
-        }
-        self.sleepers.late.wake();
+        self.sleepers.close();
     }
 }
 
@@ -284,44 +289,9 @@ fn take_spare(
     };
     let me = &sleepers.spare[n];
     let stopping = || sleepers.is_closed();
-    while let Some(offer) = next_or_sleep(me, stopping, next, || sleepers.wake_spare()) {
+    while let Some(offer) = next_or_sleep(me, stopping, next) {
         if let Some(job) = offer.take(waiting) {
             perform(job, replies);
-        }
-    }
-}
-
-/// The next item of a queue, sleeping on `me` while it is empty; `None` once it is
-/// closed, or empty while `stopping`. A wake-up `me` took while it found work by itself
-/// is handed to `pass_on`.
-fn next_or_sleep<T>(
-    me: &Sleeper,
-    stopping: impl Fn() -> bool,
-    next: impl Fn() -> Result<T, TryRecvError>,
-    pass_on: impl Fn(),
-) -> Option<T> {
-    loop {
-        match next() {
-            Ok(item) => return Some(item),
-            Err(TryRecvError::Disconnected) => return None,
-            Err(TryRecvError::Empty) if stopping() => return None,
-            Err(TryRecvError::Empty) => {
-                let mut found = None;
-                let woken_awake = me.sleep_unless(|| match next() {
-                    Ok(item) => {
-                        found = Some(item);
-                        true
-                    }
-                    Err(TryRecvError::Disconnected) => true,
-                    Err(TryRecvError::Empty) => stopping(),
-                });
-                if woken_awake {
-                    pass_on();
-                }
-                if found.is_some() {
-                    return found;
-                }
-            }
         }
     }
 }
@@ -339,7 +309,7 @@ fn take_late(
     let look_every = (starved_after / 4).min(Duration::from_millis(100));
     let stopping = || sleepers.is_closed();
     let next = || offers.try_recv();
-    while let Some(offer) = next_or_sleep(&sleepers.late, stopping, next, || {}) {
+    while let Some(offer) = next_or_sleep(&sleepers.late, stopping, next) {
         while !offer.taken.load(Ordering::Acquire) {
             let waited = offer.since.elapsed();
             if waited >= starved_after {
@@ -350,24 +320,6 @@ fn take_late(
             }
             std::thread::park_timeout((starved_after - waited).min(look_every));
         }
-    }
-}
-
-/// The reply thread: answers the requests whose hashes are done, at normal priority,
-/// until every thread that hashes has stopped.
-fn answer(replies: &Replies) {
-    loop {
-        let batch = replies.take_all();
-        if !batch.is_empty() {
-            batch.into_iter().for_each(answer_one);
-            continue;
-        }
-        if replies.producers.load(Ordering::SeqCst) == 0 && replies.is_empty() {
-            return;
-        }
-        let _ = replies
-            .sleeper
-            .sleep_unless(|| replies.producers.load(Ordering::SeqCst) == 0 || !replies.is_empty());
     }
 }
 

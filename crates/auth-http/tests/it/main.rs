@@ -8,6 +8,7 @@ mod admin;
 mod audit;
 mod devices;
 mod errors;
+mod handoff_model;
 mod logout;
 mod me;
 mod openapi;
