@@ -7,7 +7,9 @@
 #   scripts/bench.sh                 # release build, 10 s per scenario, both databases
 #   scripts/bench.sh --duration 20   # longer runs
 #   scripts/bench.sh --scenarios login,refresh
-#                                    # only these scenarios (both databases)
+#                                    # only these scenarios (both databases; `resource`,
+#                                    # a resource server's verified route against its 404,
+#                                    # runs once, on SQLite)
 #   scripts/bench.sh --postgres-tcp  # authd reaches PostgreSQL over TCP, not its socket
 #   scripts/bench.sh --smoke         # CI: debug build, 3 s of a few scenarios on SQLite;
 #                                    # fails if any request fails
@@ -27,7 +29,7 @@ cd "$(dirname "$0")/.."
 duration=10
 smoke=false
 postgres_tcp=false
-scenarios="login refresh device device-refresh me wallet-login wallet-refresh mixed flood"
+scenarios="login refresh device device-refresh me wallet-login wallet-refresh mixed flood resource"
 only=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -53,14 +55,17 @@ wanted() {
 
 if $smoke; then
   profile=debug
-  cargo build --locked -p authd -p authd-bench
+  cargo build --locked -p authd -p authd-bench -p resource-server
 else
   profile=release
-  cargo build --release --locked -p authd -p authd-bench
+  cargo build --release --locked -p authd -p authd-bench -p resource-server
 fi
 # AUTHD_BENCH_AUTHD: another authd binary to measure (an A/B against an older build).
 authd="${AUTHD_BENCH_AUTHD:-target/$profile/authd}"
 bench="target/$profile/authd-bench"
+resource_server="target/$profile/resource-server"
+resource_port=18081
+resource_pid=""
 admin_token="bench-admin-token-$(date +%s%N)-0123456789abcdef"
 port=18080
 work="$(mktemp -d)"
@@ -87,6 +92,7 @@ postgres_url_for() {
 
 cleanup() {
   [ -n "$authd_pid" ] && kill "$authd_pid" 2>/dev/null && wait "$authd_pid" 2>/dev/null || true
+  [ -n "$resource_pid" ] && kill "$resource_pid" 2>/dev/null && wait "$resource_pid" 2>/dev/null || true
   if $pg_used; then
     psql "$pg_url" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
   fi
@@ -166,6 +172,38 @@ login_share() {
   return 0
 }
 
+# resource <clients>: examples/resource-server in front of an authd on SQLite; two rows
+# from one sitting: GET /v2/objects with wallet tokens from a pool of 100 (the token
+# checked by AccessVerifier and RequireRole), and an unknown path of the same server (its
+# JSON 404, no token checked). The server's CPU is the resource server's.
+resource() {
+  local scenario row status
+  start_authd "$(fresh_sqlite)"
+  AUTHD_JWKS_URL="http://127.0.0.1:$port/.well-known/jwks.json" BIND="127.0.0.1:$resource_port" \
+    RUST_LOG=warn "$resource_server" >>"$work/resource.log" 2>&1 &
+  resource_pid=$!
+  for _ in $(seq 1 500); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$resource_port") 2>/dev/null; then break; fi
+    sleep 0.02
+  done
+  for scenario in resource resource-unauthenticated; do
+    status=0
+    row="$(AUTHD_ADMIN_TOKEN="$admin_token" "$bench" run --url "http://127.0.0.1:$port" \
+      --resource-url "http://127.0.0.1:$resource_port" --scenario "$scenario" \
+      --concurrency "$1" --duration "$duration" --warmup 2 --server-pid "$resource_pid" \
+      --label resource-server --markdown 2>"$work/run.err")" || status=$?
+    [ -n "$row" ] && echo "$row"
+    cat "$work/run.err" >&2
+    if [ "$status" -ne 0 ]; then
+      $smoke && exit "$status"
+      echo "| $scenario | resource-server | $1 | failed: see the messages above | | | | | | | |"
+    fi
+  done
+  kill "$resource_pid" && wait "$resource_pid" 2>/dev/null || true
+  resource_pid=""
+  stop_authd
+}
+
 fresh_sqlite() {
   rm -f "$work"/bench.db*
   echo "sqlite://$work/bench.db"
@@ -187,6 +225,7 @@ if $smoke; then
   for scenario in mixed wallet-refresh device device-refresh; do
     run "$(fresh_sqlite)" sqlite "$scenario" 4
   done
+  resource 4
   exit 0
 fi
 
@@ -231,6 +270,11 @@ for backend in $backends; do
   scenario mixed 32
   scenario flood 16
 done
+
+if wanted resource; then
+  resource 16
+  resource 32
+fi
 
 echo
 echo "## Logins against the Argon2id bound measured around each"

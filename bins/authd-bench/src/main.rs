@@ -83,6 +83,10 @@ struct RunArgs {
     /// machine's Argon2id bound).
     #[arg(long)]
     flood_rate: Option<f64>,
+    /// The resource server's base URL, for the resource scenarios (authd, at `--url`,
+    /// issues the tokens).
+    #[arg(long)]
+    resource_url: Option<String>,
     /// A label for the report (the database, say).
     #[arg(long, default_value = "")]
     label: String,
@@ -200,6 +204,30 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    // Where the clients send their requests: authd, or the resource server.
+    let (target, tokens): (SocketAddr, std::sync::Arc<[String]>) = if args.scenario.is_resource() {
+        let resource = args
+            .resource_url
+            .as_deref()
+            .context("resource scenarios need --resource-url")?;
+        let tokens: std::sync::Arc<[String]> = if args.scenario == Scenario::Resource {
+            let token = args
+                .admin_token
+                .as_deref()
+                .context("the resource scenario needs --admin-token")?;
+            let mut conn = Connection::new(addr);
+            let app = scenario::create_app(&mut conn, token, &run_id)
+                .map_err(|e| anyhow::anyhow!("creating the app: {e}"))?;
+            scenario::wallet_tokens(&mut conn, &app, token)
+                .map_err(|e| anyhow::anyhow!("logging the wallets in: {e}"))?
+                .into()
+        } else {
+            Vec::new().into()
+        };
+        (address(resource)?, tokens)
+    } else {
+        (addr, Vec::new().into())
+    };
 
     // Every client gets its account and first session before the clock starts.
     let prepared = std::thread::scope(|s| {
@@ -207,10 +235,13 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             .map(|i| {
                 let app = app.as_ref().map(|(a, t)| (a.as_str(), t.as_str()));
                 let run_id = &run_id;
+                let tokens = tokens.clone();
                 s.spawn(move || {
-                    let mut conn = Connection::new(addr);
-                    scenario::prepare(&mut conn, args.scenario, i, run_id, app)
-                        .map(|client| (conn, client))
+                    let mut conn = Connection::new(target);
+                    scenario::prepare(&mut conn, args.scenario, i, run_id, app).map(|mut client| {
+                        client.tokens = tokens;
+                        (conn, client)
+                    })
                 })
             })
             .collect();

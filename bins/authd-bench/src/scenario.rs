@@ -29,7 +29,23 @@ pub enum Scenario {
     /// Refresh and `/healthz` measured while logins arrive at a multiple of the hashing
     /// capacity; excess logins must be shed with 503.
     Flood,
+    /// `GET /v2/objects` on a resource server (`--resource-url`), each request with a
+    /// wallet token picked at random from a pool of [`TOKEN_POOL`]: the token checked by
+    /// `AccessVerifier` and `RequireRole`.
+    Resource,
+    /// An unknown path on the same resource server: its JSON 404, no token checked.
+    ResourceUnauthenticated,
 }
+
+impl Scenario {
+    /// Whether the scenario's clients talk to a resource server rather than authd.
+    pub fn is_resource(self) -> bool {
+        matches!(self, Scenario::Resource | Scenario::ResourceUnauthenticated)
+    }
+}
+
+/// Wallet tokens a resource scenario picks from.
+pub const TOKEN_POOL: usize = 100;
 
 /// The kinds of request, reported separately where a scenario mixes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -42,10 +58,12 @@ pub enum Op {
     WalletLogin,
     WalletRefresh,
     Health,
+    Resource,
+    ResourceNotFound,
 }
 
 impl Op {
-    pub const ALL: [Op; 8] = [
+    pub const ALL: [Op; 10] = [
         Op::Login,
         Op::Refresh,
         Op::Device,
@@ -54,6 +72,8 @@ impl Op {
         Op::WalletLogin,
         Op::WalletRefresh,
         Op::Health,
+        Op::Resource,
+        Op::ResourceNotFound,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +86,8 @@ impl Op {
             Op::WalletLogin => "wallet-login",
             Op::WalletRefresh => "wallet-refresh",
             Op::Health => "healthz",
+            Op::Resource => "resource",
+            Op::ResourceNotFound => "resource-404",
         }
     }
 }
@@ -81,6 +103,8 @@ pub struct Client {
     pub counter: u64,
     pub index: usize,
     pub run: String,
+    /// The wallet tokens of a resource scenario, shared by its clients.
+    pub tokens: std::sync::Arc<[String]>,
 }
 
 /// Why a request did not get the answer the scenario expects.
@@ -166,6 +190,7 @@ pub fn prepare(
         counter: index as u64 * 37,
         index,
         run: run.to_owned(),
+        tokens: Vec::new().into(),
     };
     match scenario {
         Scenario::Login | Scenario::Refresh | Scenario::Me | Scenario::Mixed | Scenario::Flood => {
@@ -216,9 +241,35 @@ pub fn prepare(
             let session = patiently(conn, "/api/auth/device", None, &body, 200)?;
             client.refresh = field(&session, "refreshToken");
         }
-        Scenario::Device => {}
+        Scenario::Device | Scenario::Resource | Scenario::ResourceUnauthenticated => {}
     }
     Ok(client)
+}
+
+/// The pool of a resource scenario: [`TOKEN_POOL`] wallets of `app` with the role the
+/// example resource server requires (`device`), each logged in once at authd.
+pub fn wallet_tokens(
+    conn: &mut Connection,
+    app: &str,
+    admin_token: &str,
+) -> Result<Vec<String>, Failure> {
+    (0..TOKEN_POOL)
+        .map(|i| {
+            let username = format!("reader{i:03}");
+            let body = json!({
+                "username": username,
+                "password": PASSWORD,
+                "metadata": { "role": "device" },
+            })
+            .to_string();
+            let path = format!("/v2/apps/{app}/wallets");
+            patiently(conn, &path, Some(admin_token), &body, 201)?;
+            let body = json!({ "username": format!("{username}@{app}"), "password": PASSWORD })
+                .to_string();
+            let reply = patiently(conn, "/v2/auth/wallet/login", None, &body, 200)?;
+            Ok(field(&reply, "accessToken"))
+        })
+        .collect()
 }
 
 fn wallet_login(conn: &mut Connection, wallet: &str) -> Result<String, Failure> {
@@ -240,6 +291,8 @@ pub fn next_op(scenario: Scenario, client: &Client) -> Op {
         Scenario::Me => Op::Me,
         Scenario::WalletLogin => Op::WalletLogin,
         Scenario::WalletRefresh => Op::WalletRefresh,
+        Scenario::Resource => Op::Resource,
+        Scenario::ResourceUnauthenticated => Op::ResourceNotFound,
         Scenario::Mixed => match client.counter % 100 {
             0 => Op::Login,
             1..=9 => Op::Refresh,
@@ -315,6 +368,19 @@ pub fn perform(conn: &mut Connection, op: Op, client: &mut Client) -> Result<(),
         }
         Op::Health => {
             expect(conn.send("GET", "/healthz", None, None)?, 200)?;
+        }
+        Op::Resource => {
+            // A random pick (xorshift on the client's counter), so that successive
+            // requests of a client present different tokens.
+            let mut x = client.counter.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let token = &client.tokens[(x % client.tokens.len() as u64) as usize];
+            expect(conn.send("GET", "/v2/objects", Some(token), None)?, 200)?;
+        }
+        Op::ResourceNotFound => {
+            expect(conn.send("GET", "/v2/nothing-here", None, None)?, 404)?;
         }
     }
     Ok(())

@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{SigningKey, VerifyingKey};
-use crate::signature_cache::{SignatureCache, Verified};
+use crate::signature_cache::SignatureCache;
 use crate::{AuthError, KeyRing, Platform, PrincipalKind, SessionId, SigningAlgorithm, UnixTime};
 
 /// The claims of an authd access token.
@@ -234,32 +234,14 @@ impl TokenSigner {
         // The ring stays read-locked until the result is remembered, so that replacing the
         // keys cannot slip in between.
         let ring = self.ring();
-        let digest = SignatureCache::digest(token);
-        if let Some(known) = self.verified.get(&digest)
-            && ring.verifying_key(&known.kid).is_some()
-        {
-            check_time(&known.claims, now)?;
-            return Ok(known.claims);
-        }
-        let mut signed_by = None;
         let rules = HeaderRules {
             algorithm: ring.algorithm(),
             legacy_type: self.legacy_type,
         };
-        let claims = verify_token(token, now, rules, &self.issuer, |kid| {
-            signed_by = Some(kid.to_owned());
-            ring.verifying_key(kid)
-        })?;
-        if let Some(kid) = signed_by {
-            self.verified.remember(
-                digest,
-                Verified {
-                    kid,
-                    claims: claims.clone(),
-                },
-            );
-        }
-        Ok(claims)
+        self.verified
+            .verify(token, now, rules, &self.issuer, |kid| {
+                ring.verifying_key(kid)
+            })
     }
 }
 
@@ -323,7 +305,7 @@ pub(crate) fn verify_token<'k>(
 }
 
 /// The time rules at `now`, with [`TokenSigner::LEEWAY_SECS`] of leeway.
-fn check_time(claims: &AccessClaims, now: UnixTime) -> Result<(), AuthError> {
+pub(crate) fn check_time(claims: &AccessClaims, now: UnixTime) -> Result<(), AuthError> {
     // Saturating: a token's own numbers must not overflow the check.
     let now = now.secs();
     let leeway = TokenSigner::LEEWAY_SECS;

@@ -6,6 +6,11 @@
 //! `typ` and `kid`; the `kid` must name a known key; `iss` must match; `exp` is required;
 //! the leeway is [`TokenSigner::LEEWAY_SECS`](crate::TokenSigner::LEEWAY_SECS).
 //!
+//! A verifier remembers the tokens it has verified, as authd does (see
+//! [`SignatureCache`]): a token presented again is matched by the SHA-256 of its exact
+//! text, its time rules are applied again at every use, and its key must still be held.
+//! Clones share that memory, so one verifier serves every worker of a server.
+//!
 //! What a verifier cannot know is whether the session was revoked since the token was
 //! issued: only authd can tell. A resource server that must refuse a logged-out token at
 //! once asks authd (`GET /api/auth/me`); otherwise revocation takes effect when the access
@@ -13,13 +18,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use crate::keys::VerifyingKey;
-use crate::token::{HeaderRules, UNKNOWN_KID, checked_kid, verify_token};
+use crate::signature_cache::SignatureCache;
+use crate::token::{HeaderRules, UNKNOWN_KID, checked_kid};
 use crate::{AccessClaims, AuthError, KeyRing, SigningAlgorithm, UnixTime};
 
 /// Verifies authd access tokens with public keys or a shared secret; it cannot sign.
@@ -52,6 +59,8 @@ pub struct TokenVerifier {
     issuer: String,
     keys: HashMap<String, VerifyingKey>,
     legacy_type: bool,
+    /// Tokens verified by this verifier or its clones.
+    verified: Arc<SignatureCache>,
 }
 
 impl fmt::Debug for TokenVerifier {
@@ -60,6 +69,7 @@ impl fmt::Debug for TokenVerifier {
             .field("algorithm", &self.algorithm)
             .field("issuer", &self.issuer)
             .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .field("remembered", &self.verified.len())
             .finish()
     }
 }
@@ -119,6 +129,7 @@ impl TokenVerifier {
             issuer: issuer.into(),
             keys,
             legacy_type: false,
+            verified: Arc::default(),
         })
     }
 
@@ -144,6 +155,7 @@ impl TokenVerifier {
             issuer: issuer.into(),
             keys: ring.verifying_keys().clone(),
             legacy_type: false,
+            verified: Arc::default(),
         }
     }
 
@@ -153,6 +165,9 @@ impl TokenVerifier {
     #[must_use]
     pub fn accepting_legacy_type(mut self) -> Self {
         self.legacy_type = true;
+        // What a stricter clone remembered was checked under other rules, and what this
+        // one remembers must not reach a stricter clone.
+        self.verified = Arc::default();
         self
     }
 
@@ -170,9 +185,10 @@ impl TokenVerifier {
     /// [`AuthError::InvalidToken`] for everything else that is wrong with it, including a
     /// `kid` this verifier does not know (see [`TokenVerifier::lacks_key_for`]).
     pub fn verify(&self, token: &str, now: UnixTime) -> Result<AccessClaims, AuthError> {
-        verify_token(token, now, self.rules(), &self.issuer, |kid| {
-            self.keys.get(kid)
-        })
+        self.verified
+            .verify(token, now, self.rules(), &self.issuer, |kid| {
+                self.keys.get(kid)
+            })
     }
 
     /// Whether `token` is well-formed for this verifier but names a key it does not hold:
@@ -396,5 +412,99 @@ mod tests {
         assert_eq!(verifier.verify(&token(&authd), NOW).unwrap().sub, "wal_1");
         let wrong = TokenVerifier::hmac(SigningAlgorithm::HS512, &[1; 32], "authd").unwrap();
         assert!(wrong.verify(&token(&authd), NOW).is_err());
+    }
+
+    /// A resource server's verifier of `authd`'s tokens, with a token it has verified once
+    /// and so remembers.
+    fn remembering() -> (TokenSigner, TokenVerifier, String) {
+        let authd = authd();
+        let verifier = TokenVerifier::from_jwks(&published(&authd), "authd").unwrap();
+        let token = token(&authd);
+        assert_eq!(verifier.verify(&token, NOW).unwrap().sub, "wal_1");
+        assert_eq!(verifier.verified.len(), 1, "remembered");
+        (authd, verifier, token)
+    }
+
+    #[test]
+    fn a_remembered_token_is_answered_from_memory_by_every_clone() {
+        let (_, verifier, token) = remembering();
+        let worker = verifier.clone();
+        assert_eq!(
+            worker.verify(&token, NOW.plus_secs(60)).unwrap().sub,
+            "wal_1"
+        );
+        assert_eq!(worker.verified.len(), 1, "one memory for all clones");
+    }
+
+    #[test]
+    fn a_remembered_token_past_its_expiry_is_refused() {
+        let (_, verifier, token) = remembering();
+        let exp = NOW.plus_secs(3_600);
+        assert!(
+            verifier
+                .verify(&token, exp.plus_secs(TokenSigner::LEEWAY_SECS - 1))
+                .is_ok()
+        );
+        assert!(matches!(
+            verifier.verify(&token, exp.plus_secs(TokenSigner::LEEWAY_SECS)),
+            Err(AuthError::TokenExpired)
+        ));
+        // A token not yet valid is refused from memory too, the way back.
+        assert!(verifier.verify(&token, NOW.plus_secs(-60)).is_err());
+    }
+
+    #[test]
+    fn a_token_one_byte_away_from_a_remembered_one_is_checked_in_full() {
+        let (_, verifier, token) = remembering();
+        let signature_at = token.rfind('.').unwrap() + 1;
+        let payload_at = token.find('.').unwrap() + 5;
+        for at in [signature_at, payload_at, token.len() - 1] {
+            let mut bytes = token.clone().into_bytes();
+            bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+            let altered = String::from_utf8(bytes).unwrap();
+            assert!(
+                matches!(
+                    verifier.verify(&altered, NOW),
+                    Err(AuthError::InvalidToken(_))
+                ),
+                "byte {at} changed"
+            );
+        }
+        // Nor is a longer text, the same token with something after it.
+        assert!(verifier.verify(&format!("{token}A"), NOW).is_err());
+        assert_eq!(
+            verifier.verified.len(),
+            1,
+            "refused tokens are not remembered"
+        );
+    }
+
+    #[test]
+    fn a_verifier_accepting_legacy_tokens_keeps_its_memory_apart() {
+        let (authd, strict, token) = remembering();
+        let old = legacy(&authd, &token);
+        let upgrading = strict.clone().accepting_legacy_type();
+        assert!(upgrading.verify(&old, NOW).is_ok());
+        assert!(
+            strict.verify(&old, NOW).is_err(),
+            "not from the other's memory"
+        );
+    }
+
+    #[test]
+    fn the_memory_never_grows_past_its_bound() {
+        // HMAC, so that signing tens of thousands of tokens stays quick in a debug build.
+        let authd = TokenSigner::new(
+            KeyRing::hmac(SigningAlgorithm::HS256, &[9u8; 32]).unwrap(),
+            "authd",
+        );
+        let verifier = TokenVerifier::hmac(SigningAlgorithm::HS256, &[9u8; 32], "authd").unwrap();
+        let bound = crate::signature_cache::CAPACITY;
+        for _ in 0..3 * bound {
+            let token = token(&authd);
+            verifier.verify(&token, NOW).unwrap();
+            assert!(verifier.verified.len() <= bound);
+        }
+        assert!(verifier.verified.len() > bound / 4, "and it does remember");
     }
 }

@@ -66,6 +66,7 @@ async fn a_key_authd_stopped_publishing_stops_being_accepted() {
     )
     .await;
     let token = user_token(&retired, &["USER"]);
+    // Verified once, and from then on answered from the verifier's memory.
     assert_eq!(get(&service, "/whoami", &token).await.status, 200);
 
     keys.publish(&[&signer()]);
