@@ -15,6 +15,8 @@
 #                                    # fails if any request fails
 #   AUTHD_BENCH_AUTHD=/tmp/authd-old scripts/bench.sh --scenarios refresh,me
 #                                    # the same scenarios against another authd binary
+#                                    # (AUTHD_BENCH_RESOURCE_SERVER: the same for the
+#                                    # resource server)
 #
 # PostgreSQL: AUTHD_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres)
 # names a server on which a throwaway database is created with psql and dropped after.
@@ -63,7 +65,8 @@ fi
 # AUTHD_BENCH_AUTHD: another authd binary to measure (an A/B against an older build).
 authd="${AUTHD_BENCH_AUTHD:-target/$profile/authd}"
 bench="target/$profile/authd-bench"
-resource_server="target/$profile/resource-server"
+# AUTHD_BENCH_RESOURCE_SERVER: another build of examples/resource-server (an A/B).
+resource_server="${AUTHD_BENCH_RESOURCE_SERVER:-target/$profile/resource-server}"
 resource_port=18081
 resource_pid=""
 admin_token="bench-admin-token-$(date +%s%N)-0123456789abcdef"

@@ -11,7 +11,6 @@ use auth_core::{
     App, AppId, AuditEvent, AuditStore, Authority, Clock, Email, Page, Password, Role, Status,
     SystemClock, User, UserId, UserStatus, Username, Wallet, WalletRole,
 };
-use auth_http::rfc3339;
 use clap::Subcommand;
 use serde_json::json;
 
@@ -249,11 +248,11 @@ fn print(value: &serde_json::Value) {
 }
 
 fn app_json(a: &App) -> serde_json::Value {
-    json!({"appId": a.id.as_str(), "name": a.name, "status": a.status.as_str(), "createdAt": rfc3339(a.created_at)})
+    json!({"appId": a.id.as_str(), "name": a.name, "status": a.status.as_str(), "createdAt": a.created_at.rfc3339()})
 }
 
 fn wallet_json(w: &Wallet) -> serde_json::Value {
-    json!({"id": w.id.as_str(), "username": w.username, "appId": w.app_id.as_str(), "role": w.role.as_str(), "status": w.status.as_str(), "createdAt": rfc3339(w.created_at)})
+    json!({"id": w.id.as_str(), "username": w.username, "appId": w.app_id.as_str(), "role": w.role.as_str(), "status": w.status.as_str(), "createdAt": w.created_at.rfc3339()})
 }
 
 fn user_json(u: &User) -> serde_json::Value {

@@ -11,6 +11,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct UnixTime(pub i64);
 
 impl UnixTime {
+    /// The instant as the contract writes every instant (`createdAt`, an error's
+    /// `timestamp`, …): RFC 3339 in UTC, to the second. Empty for a time `time` cannot
+    /// represent (outside years -9999 to 9999).
+    #[must_use]
+    pub fn rfc3339(self) -> String {
+        time::OffsetDateTime::from_unix_timestamp(self.0)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default()
+    }
+
     /// The instant `secs` seconds after this one (saturating).
     #[must_use]
     pub fn plus_secs(self, secs: i64) -> UnixTime {
@@ -73,5 +87,16 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> UnixTime {
         UnixTime(self.0.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_written_rfc3339_utc_to_the_second() {
+        assert_eq!(UnixTime(1_800_000_000).rfc3339(), "2027-01-15T08:00:00Z");
+        assert_eq!(UnixTime(i64::MAX).rfc3339(), "", "beyond year 9999");
     }
 }

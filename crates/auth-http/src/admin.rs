@@ -16,7 +16,6 @@ use utoipa::{IntoParams, ToSchema};
 use crate::bearer::AdminChange;
 use crate::blocking::blocking;
 use crate::hashing::hash_password;
-use crate::timestamp::rfc3339;
 use crate::{Admin, ApiError, AuthState};
 
 /// Paging of list routes: `?limit=1..200&offset=N` (defaults 50 and 0).
@@ -73,7 +72,7 @@ impl From<App> for AppBody {
             app_id: a.id.as_str().to_owned(),
             name: a.name,
             status: a.status.as_str(),
-            created_at: rfc3339(a.created_at),
+            created_at: a.created_at.rfc3339(),
         }
     }
 }
@@ -102,7 +101,7 @@ impl From<Wallet> for WalletBody {
             app_id: w.app_id.as_str().to_owned(),
             role: w.role.as_str().to_owned(),
             status: w.status.as_str(),
-            created_at: rfc3339(w.created_at),
+            created_at: w.created_at.rfc3339(),
         }
     }
 }
@@ -645,7 +644,7 @@ pub(crate) async fn list_audit(
                 .into_iter()
                 .map(|e| AuditBody {
                     id: e.id,
-                    at: rfc3339(e.at),
+                    at: e.at.rfc3339(),
                     event: e.event,
                     outcome: e.outcome,
                     code: e.code,

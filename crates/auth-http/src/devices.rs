@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 use crate::blocking::blocking;
 use crate::body::JsonBody;
 use crate::issued::{SessionReply, TokenPair, refresh_response, session_response};
-use crate::timestamp::rfc3339;
 use crate::{ApiError, AuthState, ClientInfo, RouteFamily};
 
 /// `POST /api/auth/device`.
@@ -77,7 +76,7 @@ impl SessionReply for DeviceSession {
                 id: self.device.id.as_str().to_owned(),
                 device_id: self.device.device_id.as_str().to_owned(),
                 platform: self.device.platform.as_str(),
-                created_at: rfc3339(self.device.created_at),
+                created_at: self.device.created_at.rfc3339(),
             },
             new_device: self.new_device,
         }

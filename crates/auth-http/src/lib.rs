@@ -55,4 +55,3 @@ pub use server::{BoundServer, ServerOptions, bind, serve};
 pub use state::AuthState;
 #[cfg(feature = "test-support")]
 pub use test_server::TestServer;
-pub use timestamp::rfc3339;

@@ -313,7 +313,7 @@ pub(crate) async fn me(
             MeBody::User {
                 id: user.id.as_str().to_owned(),
                 roles: user.role_names(),
-                created_at: crate::timestamp::rfc3339(user.created_at),
+                created_at: user.created_at.rfc3339(),
                 email: user.email,
                 username: user.username,
             }
@@ -322,7 +322,7 @@ pub(crate) async fn me(
             id: device.id.as_str().to_owned(),
             device_id: device.device_id.as_str().to_owned(),
             platform: device.platform.as_str(),
-            created_at: crate::timestamp::rfc3339(device.created_at),
+            created_at: device.created_at.rfc3339(),
         },
         Described::Wallet(wallet) => MeBody::Wallet {
             id: wallet.id.to_string(),

@@ -135,30 +135,14 @@ impl ResponseError for ResourceError {
         response.json(ErrorBody {
             error: message,
             code,
-            timestamp: rfc3339(SystemClock.now().secs()),
+            timestamp: SystemClock.now().rfc3339(),
         })
     }
-}
-
-/// Unix seconds as the contract's RFC 3339 UTC timestamp.
-fn rfc3339(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_are_rfc3339_utc_to_the_second() {
-        assert_eq!(rfc3339(1_800_000_000), "2027-01-15T08:00:00Z");
-    }
 
     #[test]
     fn only_token_refusals_ask_for_a_new_token() {

@@ -10,6 +10,7 @@ use crate::connection::on_backend;
 use crate::error::store_error;
 use crate::schema::{devices, sessions};
 use crate::sessions::insert_session;
+use crate::statement::{Statement, statement};
 use crate::{Backend, Database, postgres, sqlite};
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -20,6 +21,26 @@ pub(crate) struct DeviceRow {
     platform: String,
     created_at: i64,
     last_seen_at: i64,
+}
+
+statement! {
+    /// Records a device as seen: the same statement on both backends, prepared once per
+    /// connection (every refresh of a device on SQLite runs it).
+    pub(crate) struct TouchDevice<'a> {
+        device: &'a str,
+        last_seen_at: i64,
+    }
+    = "UPDATE devices SET last_seen_at = $last_seen_at WHERE id = $device";
+}
+
+impl<'a> TouchDevice<'a> {
+    /// Device `id` seen at `at`.
+    pub(crate) fn at(id: &'a str, at: UnixTime) -> Self {
+        Self {
+            device: id,
+            last_seen_at: at.secs(),
+        }
+    }
 }
 
 impl From<&Device> for DeviceRow {
@@ -57,8 +78,9 @@ impl DeviceStore for Database {
         first_token: &RefreshRecord,
     ) -> Result<(), StoreError> {
         if self.backend() == Backend::Postgres {
-            return self
-                .on_postgres(|pg| postgres::create_device(pg, device, session, first_token));
+            return self.on_postgres(|pg| {
+                postgres::create_session(pg, Some(device), session, first_token)
+            });
         }
         let (device, session, first_token) = (device.clone(), session.clone(), first_token.clone());
         self.group_write(move |conn| {
@@ -98,12 +120,16 @@ impl DeviceStore for Database {
 
     fn touch_device(&self, id: &str, at: UnixTime) -> Result<(), StoreError> {
         if self.backend() == Backend::Postgres {
-            return self.on_postgres(|pg| postgres::touch_device(pg, id, at));
+            let touch = TouchDevice::at(id, at);
+            return self.on_postgres(|pg| Statement::of(&touch).execute(pg).map(drop));
         }
         // A grouped write, sharing its commit with the writes queued meanwhile (rotations,
         // the audit trail) instead of taking the writer and an fsync for itself.
         let id = id.to_owned();
-        self.group_write(move |conn| sqlite::touch_device(conn.sqlite()?, &id, at))
+        self.group_write(move |conn| {
+            let touch = TouchDevice::at(&id, at);
+            Statement::of(&touch).execute(conn.sqlite()?).map(drop)
+        })
     }
 
     fn purge_devices(&self, seen_before: UnixTime, limit: usize) -> Result<usize, StoreError> {

@@ -13,6 +13,7 @@ use crate::connection::{DbConnection, on_backend};
 use crate::devices::DeviceRow;
 use crate::error::store_error;
 use crate::schema::{apps, devices, refresh_tokens, sessions, users, wallets};
+use crate::statement::statement;
 use crate::users::UserRow;
 use crate::wallets::{AppRow, WalletRow};
 use crate::{Backend, Database, postgres, sqlite};
@@ -159,6 +160,38 @@ fn credential_is_current(conn: &mut DbConnection, guard: &CredentialGuard) -> Qu
     Ok(app == 1)
 }
 
+statement! {
+    /// The values of a rotation, on either backend: session `session_id` moves from
+    /// `from_generation` to `generation`, whose token is `current_hash`.
+    pub(crate) struct Advance<'a> {
+        session_id: &'a str,
+        from_generation: i64,
+        generation: i64,
+        current_hash: &'a str,
+        current_expires_at: i64,
+        rotated_at: i64,
+    }
+}
+
+impl<'a> Advance<'a> {
+    /// `session` advancing from `from_generation` to `next` at `rotated_at`.
+    pub(crate) fn of(
+        session: &'a Session,
+        from_generation: i64,
+        next: &'a RefreshRecord,
+        rotated_at: UnixTime,
+    ) -> Self {
+        Self {
+            session_id: session.id.as_str(),
+            from_generation,
+            generation: next.generation,
+            current_hash: next.hash.as_str(),
+            current_expires_at: next.expires_at.secs(),
+            rotated_at: rotated_at.secs(),
+        }
+    }
+}
+
 /// A refresh token's row, its session's, and the rows of the session's principal.
 type PrincipalRows = (
     RefreshRow,
@@ -175,7 +208,7 @@ impl SessionStore for Database {
             let (session, first) = (session.clone(), first.clone());
             return self.group_write(move |conn| insert_session(conn, &session, &first));
         }
-        self.on_postgres(|pg| postgres::create_session(pg, session, first))
+        self.on_postgres(|pg| postgres::create_session(pg, None, session, first))
     }
 
     fn create_session_guarded(

@@ -26,6 +26,7 @@ pub(crate) enum Value<'a> {
     Int(&'a i64),
     OptionalInt(&'a Option<i64>),
     Text(&'a str),
+    OptionalText(&'a Option<&'a str>),
 }
 
 impl<'a> From<&'a i64> for Value<'a> {
@@ -43,6 +44,12 @@ impl<'a> From<&'a Option<i64>> for Value<'a> {
 impl<'a> From<&'a &str> for Value<'a> {
     fn from(v: &'a &str) -> Self {
         Value::Text(v)
+    }
+}
+
+impl<'a> From<&'a Option<&'a str>> for Value<'a> {
+    fn from(v: &'a Option<&'a str>) -> Self {
+        Value::OptionalText(v)
     }
 }
 
@@ -228,6 +235,7 @@ where
     i64: ToSql<BigInt, DB>,
     Option<i64>: ToSql<Nullable<BigInt>, DB>,
     str: ToSql<Text, DB>,
+    for<'s> Option<&'s str>: ToSql<Nullable<Text>, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         let mut rest = self.sql;
@@ -243,6 +251,9 @@ where
                 Value::Int(v) => out.push_bind_param::<BigInt, i64>(v)?,
                 Value::OptionalInt(v) => out.push_bind_param::<Nullable<BigInt>, Option<i64>>(v)?,
                 Value::Text(v) => out.push_bind_param::<Text, str>(v)?,
+                Value::OptionalText(v) => {
+                    out.push_bind_param::<Nullable<Text>, Option<&str>>(v)?;
+                }
             }
             rest = &after[length..];
         }

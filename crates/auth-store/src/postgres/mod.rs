@@ -9,11 +9,9 @@ use diesel::{Connection, PgConnection, QueryResult, RunQueryDsl};
 
 use crate::audit::EventRow;
 use crate::schema::audit_events;
+use crate::sessions::Advance;
 use crate::statement::Statement;
-use statements::{
-    Advance, AdvanceDeviceSession, AdvanceSession, InsertDevice, InsertSession, LockUser,
-    LockWallet, NewSession, TouchDevice,
-};
+use statements::{AdvanceSession, InsertSession, LockUser, LockWallet, NewSession};
 
 impl<'a> NewSession<'a> {
     fn of(session: &'a Session, first: &'a RefreshRecord) -> Self {
@@ -37,31 +35,19 @@ impl<'a> NewSession<'a> {
     }
 }
 
-/// Stores a session and its first token.
+/// Stores a session and its first token, and `device` with them when it is new.
 pub(crate) fn create_session(
     pg: &mut PgConnection,
+    device: Option<&Device>,
     session: &Session,
     first: &RefreshRecord,
 ) -> QueryResult<()> {
-    let session = NewSession::of(session, first);
-    Statement::of(&InsertSession { session })
-        .execute(pg)
-        .map(drop)
-}
-
-/// Stores a new device, its session and the session's first token.
-pub(crate) fn create_device(
-    pg: &mut PgConnection,
-    device: &Device,
-    session: &Session,
-    first: &RefreshRecord,
-) -> QueryResult<()> {
-    let insert = InsertDevice {
-        device: device.id.as_str(),
-        client_device_id: device.device_id.as_str(),
-        platform: device.platform.as_str(),
-        device_created_at: device.created_at.secs(),
-        device_last_seen_at: device.last_seen_at.secs(),
+    let insert = InsertSession {
+        device: device.map(|d| d.id.as_str()),
+        client_device_id: device.map(|d| d.device_id.as_str()),
+        platform: device.map(|d| d.platform.as_str()),
+        device_created_at: device.map(|d| d.created_at.secs()),
+        device_last_seen_at: device.map(|d| d.last_seen_at.secs()),
         session: NewSession::of(session, first),
     };
     Statement::of(&insert).execute(pg).map(drop)
@@ -77,30 +63,11 @@ pub(crate) fn advance_session(
     next: &RefreshRecord,
     rotated_at: UnixTime,
 ) -> QueryResult<bool> {
-    let advance = Advance {
-        session_id: session.id.as_str(),
-        from_generation,
-        generation: next.generation,
-        current_hash: next.hash.as_str(),
-        current_expires_at: next.expires_at.secs(),
-        rotated_at: rotated_at.secs(),
+    let advance = AdvanceSession {
+        device: (session.kind == PrincipalKind::Device).then_some(session.principal_id.as_str()),
+        advance: Advance::of(session, from_generation, next, rotated_at),
     };
-    let inserted = if session.kind == PrincipalKind::Device {
-        let device = session.principal_id.as_str();
-        Statement::of(&AdvanceDeviceSession { device, advance }).execute(pg)?
-    } else {
-        Statement::of(&AdvanceSession { advance }).execute(pg)?
-    };
-    Ok(inserted == 1)
-}
-
-/// Records device `id` as seen at `at`.
-pub(crate) fn touch_device(pg: &mut PgConnection, id: &str, at: UnixTime) -> QueryResult<()> {
-    let touch = TouchDevice {
-        device: id,
-        last_seen_at: at.secs(),
-    };
-    Statement::of(&touch).execute(pg).map(drop)
+    Ok(Statement::of(&advance).execute(pg)? == 1)
 }
 
 /// Events per statement: the audit writer's whole batch (10 parameters each, 2,560 in

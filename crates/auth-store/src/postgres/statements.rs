@@ -1,5 +1,6 @@
 //! The raw statements of PostgreSQL's hot paths, each with its typed parameters.
 
+use crate::sessions::Advance;
 use crate::statement::statement;
 
 statement! {
@@ -24,40 +25,24 @@ statement! {
 }
 
 statement! {
-    /// Stores a session and its first token in one statement, all or nothing, instead of
-    /// BEGIN, two INSERTs and COMMIT: three round trips fewer per login. The token's
-    /// foreign key is checked at the end of the statement, when the session exists.
-    pub(crate) struct InsertSession<'a> {
-        ..session: NewSession<'a>,
-    }
-    = "WITH session AS (
-           INSERT INTO sessions (id, principal_kind, principal_id, generation, current_hash,
-                                 current_expires_at, rotated_at, rotation_key, created_at,
-                                 expires_at, revoked_at)
-           VALUES ($session_id, $principal_kind, $principal_id, $generation, $current_hash,
-                   $current_expires_at, $rotated_at, $rotation_key, $created_at,
-                   $expires_at, $revoked_at))
-       INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
-       VALUES ($token_hash, $token_session_id, $token_generation, $token_expires_at)";
-}
-
-statement! {
-    /// Stores a new device, its session and the session's first token in one statement:
-    /// four round trips fewer per new device than a transaction. The foreign keys are
-    /// checked at the end of the statement, when the device and the session exist; a
+    /// Stores a session and its first token, and the new device it belongs to when
+    /// `device` is set, in one statement, all or nothing: instead of BEGIN, two or three
+    /// INSERTs and COMMIT, three or four round trips fewer per login or new device. The
+    /// foreign keys are checked at the end of the statement, when every row exists; a
     /// device registered concurrently makes the whole statement fail as a duplicate.
-    pub(crate) struct InsertDevice<'a> {
-        device: &'a str,
-        client_device_id: &'a str,
-        platform: &'a str,
-        device_created_at: i64,
-        device_last_seen_at: i64,
+    pub(crate) struct InsertSession<'a> {
+        device: Option<&'a str>,
+        client_device_id: Option<&'a str>,
+        platform: Option<&'a str>,
+        device_created_at: Option<i64>,
+        device_last_seen_at: Option<i64>,
         ..session: NewSession<'a>,
     }
     = "WITH device AS (
            INSERT INTO devices (id, device_id, platform, created_at, last_seen_at)
-           VALUES ($device, $client_device_id, $platform, $device_created_at,
-                   $device_last_seen_at)),
+           SELECT $device, $client_device_id, $platform, $device_created_at,
+                  $device_last_seen_at
+            WHERE $device IS NOT NULL),
        session AS (
            INSERT INTO sessions (id, principal_kind, principal_id, generation, current_hash,
                                  current_expires_at, rotated_at, rotation_key, created_at,
@@ -70,40 +55,13 @@ statement! {
 }
 
 statement! {
-    /// A rotation: session `session_id` moves from `from_generation` to `generation`,
-    /// whose token is `current_hash`.
-    pub(crate) struct Advance<'a> {
-        session_id: &'a str,
-        from_generation: i64,
-        generation: i64,
-        current_hash: &'a str,
-        current_expires_at: i64,
-        rotated_at: i64,
-    }
-}
-
-statement! {
     /// A rotation in one statement, atomic on its own: the compare-and-set on the
-    /// generation, and the new token recorded in the chain once the session has advanced.
+    /// generation, the new token recorded in the chain once the session has advanced,
+    /// and, for a device's session (`device` set), the device recorded as seen. Every
+    /// sub-statement of a WITH runs whether read or not; `seen` and the insert change rows
+    /// only once the session has advanced.
     pub(crate) struct AdvanceSession<'a> {
-        ..advance: Advance<'a>,
-    }
-    = "WITH advanced AS (
-           UPDATE sessions
-              SET generation = $generation, current_hash = $current_hash,
-                  current_expires_at = $current_expires_at, rotated_at = $rotated_at
-            WHERE id = $session_id AND generation = $from_generation AND revoked_at IS NULL
-        RETURNING id)
-       INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
-       SELECT $current_hash, id, $generation, $current_expires_at FROM advanced";
-}
-
-statement! {
-    /// A rotation of a device's session, which also records the device as seen. Every
-    /// sub-statement of a WITH runs whether read or not; `seen` changes a row only once
-    /// the session has advanced.
-    pub(crate) struct AdvanceDeviceSession<'a> {
-        device: &'a str,
+        device: Option<&'a str>,
         ..advance: Advance<'a>,
     }
     = "WITH advanced AS (
@@ -117,15 +75,6 @@ statement! {
             WHERE id = $device AND EXISTS (SELECT 1 FROM advanced))
        INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
        SELECT $current_hash, id, $generation, $current_expires_at FROM advanced";
-}
-
-statement! {
-    /// Records a device as seen.
-    pub(crate) struct TouchDevice<'a> {
-        device: &'a str,
-        last_seen_at: i64,
-    }
-    = "UPDATE devices SET last_seen_at = $last_seen_at WHERE id = $device";
 }
 
 statement! {

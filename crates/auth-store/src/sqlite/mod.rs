@@ -8,11 +8,11 @@ use auth_core::{Device, PrincipalKind, RefreshRecord, Session, UnixTime};
 use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
 
 use crate::audit::EventRow;
-use crate::devices::DeviceRow;
+use crate::devices::{DeviceRow, TouchDevice};
 use crate::schema::{audit_events, devices, refresh_tokens};
-use crate::sessions::RefreshRow;
+use crate::sessions::{Advance, RefreshRow};
 use crate::statement::Statement;
-use statements::{AdvanceSession, TouchDevice};
+use statements::AdvanceSession;
 
 /// Stores a new device; its session is stored by the caller, in the same transaction.
 pub(crate) fn create_device(c: &mut SqliteConnection, device: &Device) -> QueryResult<()> {
@@ -32,12 +32,7 @@ pub(crate) fn advance_session(
     rotated_at: UnixTime,
 ) -> QueryResult<bool> {
     let advance = AdvanceSession {
-        session_id: session.id.as_str(),
-        from_generation,
-        generation: next.generation,
-        current_hash: next.hash.as_str(),
-        current_expires_at: next.expires_at.secs(),
-        rotated_at: rotated_at.secs(),
+        advance: Advance::of(session, from_generation, next, rotated_at),
     };
     if Statement::of(&advance).execute(c)? != 1 {
         return Ok(false);
@@ -46,7 +41,8 @@ pub(crate) fn advance_session(
         .values(RefreshRow::from(next))
         .execute(c)?;
     if session.kind == PrincipalKind::Device {
-        touch_device(c, &session.principal_id, rotated_at)?;
+        let touch = TouchDevice::at(&session.principal_id, rotated_at);
+        Statement::of(&touch).execute(c)?;
     }
     Ok(true)
 }
@@ -60,13 +56,4 @@ pub(crate) fn record_events(c: &mut SqliteConnection, rows: &[EventRow]) -> Quer
             .execute(c)
             .map(drop)
     })
-}
-
-/// Records device `id` as seen at `at`.
-pub(crate) fn touch_device(c: &mut SqliteConnection, id: &str, at: UnixTime) -> QueryResult<()> {
-    let touch = TouchDevice {
-        device: id,
-        last_seen_at: at.secs(),
-    };
-    Statement::of(&touch).execute(c).map(drop)
 }
