@@ -217,6 +217,12 @@ mod tests {
     use super::*;
     use crate::authority::test_support::*;
 
+    /// Suspends or reactivates `wallet` of `app` at `at`.
+    fn set_status(a: &Authority, app: &App, wallet: &Wallet, status: Status, at: UnixTime) {
+        a.update_wallet(&app.id, wallet.id.as_str(), Some(status), None, at)
+            .unwrap();
+    }
+
     #[test]
     fn suspension_rotation_and_deletion_end_wallet_sessions() {
         let (a, _) = authority();
@@ -225,27 +231,13 @@ mod tests {
         let login = |at| wallet_login(&a, &name, "wallet password 1", at).unwrap();
 
         let s = login(T0);
-        a.update_wallet(
-            &app.id,
-            wallet.id.as_str(),
-            Some(Status::Suspended),
-            None,
-            T0.plus_secs(1),
-        )
-        .unwrap();
+        set_status(&a, &app, &wallet, Status::Suspended, T0.plus_secs(1));
         assert!(a.authenticate(&s.access_token, T0.plus_secs(2)).is_err());
         assert!(matches!(
             wallet_login(&a, &name, "wallet password 1", T0),
             Err(AuthError::AccountInactive)
         ));
-        a.update_wallet(
-            &app.id,
-            wallet.id.as_str(),
-            Some(Status::Active),
-            None,
-            T0.plus_secs(3),
-        )
-        .unwrap();
+        set_status(&a, &app, &wallet, Status::Active, T0.plus_secs(3));
 
         let s = login(T0.plus_secs(4));
         a.set_app_status(&app.id, Status::Suspended, T0.plus_secs(5))
@@ -278,26 +270,12 @@ mod tests {
         ));
 
         let s = wallet_login(&a, &name, "wallet password 2", T0.plus_secs(11)).unwrap();
-        a.update_wallet(
-            &app.id,
-            wallet.id.as_str(),
-            Some(Status::Suspended),
-            None,
-            T0.plus_secs(11),
-        )
-        .unwrap();
+        set_status(&a, &app, &wallet, Status::Suspended, T0.plus_secs(11));
         assert!(matches!(
             a.refresh_wallet(&s.access_token, T0.plus_secs(11)),
             Err(AuthError::AccountInactive)
         ));
-        a.update_wallet(
-            &app.id,
-            wallet.id.as_str(),
-            Some(Status::Active),
-            None,
-            T0.plus_secs(11),
-        )
-        .unwrap();
+        set_status(&a, &app, &wallet, Status::Active, T0.plus_secs(11));
         let s = wallet_login(&a, &name, "wallet password 2", T0.plus_secs(11)).unwrap();
         a.delete_wallet(&app.id, wallet.id.as_str()).unwrap();
         assert!(a.authenticate(&s.access_token, T0.plus_secs(12)).is_err());

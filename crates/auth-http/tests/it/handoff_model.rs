@@ -59,6 +59,16 @@ impl Queue {
     }
 }
 
+/// A model thread working on the shared `queue` and `sleepers`.
+fn spawn<T: 'static>(
+    queue: &Arc<Queue>,
+    sleepers: &Arc<Sleepers>,
+    work: impl FnOnce(&Queue, &Sleepers) -> T + Send + 'static,
+) -> loom::thread::JoinHandle<T> {
+    let (queue, sleepers) = (queue.clone(), sleepers.clone());
+    loom::thread::spawn(move || work(&queue, &sleepers))
+}
+
 fn sleepers(spare: usize) -> Sleepers {
     Sleepers {
         spare: (0..spare).map(|_| Sleeper::default()).collect(),
@@ -93,12 +103,9 @@ fn a_thread_falling_asleep_as_work_arrives_is_woken_for_it() {
     check(|| {
         let queue = Arc::new(Queue::default());
         let sleepers = Arc::new(sleepers(1));
-        let taker = {
-            let (queue, sleepers) = (queue.clone(), sleepers.clone());
-            loom::thread::spawn(move || {
-                next_or_sleep(&sleepers.spare[0], || false, || queue.next())
-            })
-        };
+        let taker = spawn(&queue, &sleepers, |queue, sleepers| {
+            next_or_sleep(&sleepers.spare[0], || false, || queue.next())
+        });
         queue.push(7);
         sleepers.offered();
         // A lost wake-up leaves the taker parked for ever: loom reports a deadlock.
@@ -115,8 +122,7 @@ fn two_offers_reach_two_threads_though_one_finds_work_by_itself() {
         // if an offer that finds the first thread awake goes on to wake the second.
         let takers: Vec<_> = (0..2)
             .map(|n| {
-                let (queue, sleepers) = (queue.clone(), sleepers.clone());
-                loom::thread::spawn(move || {
+                spawn(&queue, &sleepers, move |queue, sleepers| {
                     next_or_sleep(&sleepers.spare[n], || false, || queue.next())
                 })
             })
@@ -136,18 +142,15 @@ fn a_closed_gate_stops_a_sleeping_thread_once_its_queue_is_empty() {
     check(|| {
         let queue = Arc::new(Queue::default());
         let sleepers = Arc::new(sleepers(1));
-        let taker = {
-            let (queue, sleepers) = (queue.clone(), sleepers.clone());
-            loom::thread::spawn(move || {
-                let me = &sleepers.spare[0];
-                let stopping = || sleepers.is_closed();
-                let mut taken = Vec::new();
-                while let Some(item) = next_or_sleep(me, stopping, || queue.next()) {
-                    taken.push(item);
-                }
-                taken
-            })
-        };
+        let taker = spawn(&queue, &sleepers, |queue, sleepers| {
+            let me = &sleepers.spare[0];
+            let stopping = || sleepers.is_closed();
+            let mut taken = Vec::new();
+            while let Some(item) = next_or_sleep(me, stopping, || queue.next()) {
+                taken.push(item);
+            }
+            taken
+        });
         queue.push(1);
         sleepers.offered();
         // As HashingGate's Drop does.
