@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 duration=10
 smoke=false
 postgres_tcp=false
-scenarios="login refresh device device-refresh me wallet-login wallet-refresh mixed flood resource"
+scenarios="login refresh device device-refresh me wallet-login wallet-refresh mixed flood login-storm resource"
 only=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -272,6 +272,13 @@ for backend in $backends; do
   scenario wallet-refresh 32
   scenario mixed 32
   scenario flood 16
+  # Closed-loop logins retrying each 503 at once, at 1, 2, 4 and 16 times what the hashing
+  # gate admits at once (a hashing thread per core and eight waiting per core).
+  if wanted login-storm; then
+    for times in 1 2 4 16; do
+      run "$(fresh)" "$backend" login-storm $((times * 9 * $(nproc)))
+    done
+  fi
 done
 
 if wanted resource; then

@@ -229,6 +229,23 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         (addr, Vec::new().into())
     };
 
+    // A storm's paced clients beside the flood: one refreshing, one calling `me`.
+    let beside: Vec<(Connection, Client, Op)> = if args.scenario == Scenario::LoginStorm {
+        [Op::Refresh, Op::Me]
+            .into_iter()
+            .enumerate()
+            .map(|(k, op)| {
+                let mut conn = Connection::new(addr);
+                let index = args.concurrency + k;
+                scenario::prepare(&mut conn, Scenario::Refresh, index, &run_id, None)
+                    .map(|client| (conn, client, op))
+                    .map_err(|e| anyhow::anyhow!("preparing the paced clients: {e}"))
+            })
+            .collect::<anyhow::Result<_>>()?
+    } else {
+        Vec::new()
+    };
+
     // Every client gets its account and first session before the clock starts.
     let prepared = std::thread::scope(|s| {
         let handles: Vec<_> = (0..args.concurrency)
@@ -274,6 +291,34 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             let scenario = args.scenario;
             handles.push(s.spawn(move || {
                 closed_loop(conn, client, scenario, stop, measure_from, measure_until)
+            }));
+        }
+        for (conn, client, op) in beside {
+            let stop = &stop;
+            handles.push(s.spawn(move || {
+                paced_client(
+                    conn,
+                    client,
+                    op,
+                    PACED_RATE,
+                    stop,
+                    measure_from,
+                    measure_until,
+                )
+            }));
+        }
+        if args.scenario == Scenario::LoginStorm {
+            let stop = &stop;
+            handles.push(s.spawn(move || {
+                paced(
+                    addr,
+                    Op::Health,
+                    None,
+                    PACED_RATE,
+                    stop,
+                    measure_from,
+                    measure_until,
+                )
             }));
         }
         if let Some(rate) = flood_rate {
@@ -401,6 +446,47 @@ fn sleep_until(t: Instant) -> Option<()> {
     Some(())
 }
 
+/// Requests per second of each paced client beside a login storm.
+const PACED_RATE: f64 = 50.0;
+
+/// A client of its own session sending `op` at `rate` whatever the answers.
+fn paced_client(
+    mut conn: Connection,
+    mut client: Client,
+    op: Op,
+    rate: f64,
+    stop: &AtomicBool,
+    measure_from: Instant,
+    measure_until: Instant,
+) -> Vec<(Op, Samples)> {
+    let mut samples = Samples::default();
+    let interval = Duration::from_secs_f64(1.0 / rate.max(0.1));
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let _ = sleep_until(next);
+        next += interval;
+        if next < Instant::now() {
+            next = Instant::now();
+        }
+        let started = Instant::now();
+        let result = scenario::perform(&mut conn, op, &mut client);
+        let ended = Instant::now();
+        if started < measure_from || ended > measure_until {
+            continue;
+        }
+        match result {
+            Ok(()) => samples.record(ended - started),
+            Err(e) => {
+                samples.errors += 1;
+                if samples.errors <= 3 {
+                    eprintln!("{} failed: {e}", op.name());
+                }
+            }
+        }
+    }
+    vec![(op, samples)]
+}
+
 /// A client that sends its next request as soon as the previous one is answered.
 fn closed_loop(
     mut conn: Connection,
@@ -418,8 +504,10 @@ fn closed_loop(
         let started = Instant::now();
         let result = scenario::perform(&mut conn, op, &mut client);
         let ended = Instant::now();
+        // A storm's clients retry a shed login at once; others wait its Retry-After.
+        let patient = scenario != Scenario::LoginStorm;
         if started < measure_from || ended > measure_until {
-            if matches!(result, Err(scenario::Failure::Status(503, _))) {
+            if patient && matches!(result, Err(scenario::Failure::Status(503, _))) {
                 std::thread::sleep(Duration::from_secs(1));
             }
             continue;
@@ -433,7 +521,9 @@ fn closed_loop(
             // Retry-After, as a well-behaved client does.
             Err(scenario::Failure::Status(503, _)) if op == Op::Login => {
                 samples.shed += 1;
-                std::thread::sleep(Duration::from_secs(1));
+                if patient {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
             }
             Err(e) => {
                 samples.errors += 1;

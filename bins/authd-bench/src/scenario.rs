@@ -29,6 +29,10 @@ pub enum Scenario {
     /// Refresh and `/healthz` measured while logins arrive at a multiple of the hashing
     /// capacity; excess logins must be shed with 503.
     Flood,
+    /// Logins from every client as fast as they are answered, each 503 retried at once (a
+    /// client that ignores `Retry-After`), while one client refreshes and one calls `me`
+    /// 50 times a second each and `/healthz` is probed 50 times a second.
+    LoginStorm,
     /// `GET /v2/objects` on a resource server (`--resource-url`), each request with a
     /// wallet token picked at random from a pool of [`TOKEN_POOL`]: the token checked by
     /// `AccessVerifier` and `RequireRole`.
@@ -193,7 +197,12 @@ pub fn prepare(
         tokens: Vec::new().into(),
     };
     match scenario {
-        Scenario::Login | Scenario::Refresh | Scenario::Me | Scenario::Mixed | Scenario::Flood => {
+        Scenario::Login
+        | Scenario::LoginStorm
+        | Scenario::Refresh
+        | Scenario::Me
+        | Scenario::Mixed
+        | Scenario::Flood => {
             let body = json!({
                 "email": client.email,
                 "password": PASSWORD,
@@ -284,7 +293,7 @@ fn wallet_login(conn: &mut Connection, wallet: &str) -> Result<String, Failure> 
 /// The request a client of `scenario` sends next.
 pub fn next_op(scenario: Scenario, client: &Client) -> Op {
     match scenario {
-        Scenario::Login => Op::Login,
+        Scenario::Login | Scenario::LoginStorm => Op::Login,
         Scenario::Refresh | Scenario::Flood => Op::Refresh,
         Scenario::Device => Op::Device,
         Scenario::DeviceRefresh => Op::DeviceRefresh,

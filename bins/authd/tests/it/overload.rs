@@ -5,7 +5,7 @@ use std::sync::{Arc, Barrier};
 use auth_store::test_support::TestDatabase;
 use serde_json::json;
 
-use crate::{Authd, field};
+use crate::{Authd, PASSWORD, field};
 
 #[test]
 fn a_login_flood_is_shed_with_503_while_refresh_and_health_keep_answering() {
@@ -58,6 +58,57 @@ fn a_login_flood_is_shed_with_503_while_refresh_and_health_keep_answering() {
     assert!(
         replies.iter().any(|(s, _, _)| *s == 401),
         "admitted logins were answered"
+    );
+}
+
+#[test]
+fn clients_that_retry_shed_logins_at_once_still_get_through() {
+    let db = TestDatabase::sqlite();
+    let authd = Arc::new(Authd::start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_IP_RATE_PER_MIN", "0"),
+    ]));
+    // More clients than the hashing gate admits at once (nine per core), each with its
+    // own account, each retrying a 503 at once and ignoring its Retry-After.
+    let clients = 9 * std::thread::available_parallelism().map_or(1, usize::from) + 24;
+    for i in 0..clients {
+        authd.register(&format!("storm{i}@example.com"), &format!("storm{i}"));
+    }
+    let barrier = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let (authd, barrier) = (authd.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let body = json!({"email": format!("storm{i}@example.com"), "password": PASSWORD});
+                let mut answers = Vec::new();
+                // Two logins each, within an attempt budget.
+                while answers.iter().filter(|s| **s == 200).count() < 2 && answers.len() < 40 {
+                    let (status, retry_after, _) = authd.post_raw("/api/auth/login", body.clone());
+                    if status == 503 {
+                        assert!(retry_after.is_some(), "503 carries Retry-After");
+                    }
+                    answers.push(status);
+                }
+                answers
+            })
+        })
+        .collect();
+    let answers: Vec<Vec<u16>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    for (i, statuses) in answers.iter().enumerate() {
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 503),
+            "client {i}: {statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            2,
+            "client {i} got through twice within 40 attempts: {statuses:?}"
+        );
+    }
+    assert!(
+        answers.iter().flatten().any(|s| *s == 503),
+        "the storm was beyond what the gate admits"
     );
 }
 

@@ -39,17 +39,16 @@ where
     T: Send + 'static,
     R: Send + 'static,
 {
-    // Under a flood most logins are shed: they should cost no database work.
-    if state.hashing.is_full() {
-        return Err(ApiError::Overloaded);
-    }
+    // Under a flood most logins are shed: they should cost no database work, so the place
+    // in the hashing queue is taken first (and given back if `begin` refuses).
+    let admission = state.hashing.admit().await?;
     let authority = state.authority.clone();
     let attempt = blocking(move || begin(&authority)).await?;
     let ticket = attempt.ticket();
     let authority = state.authority.clone();
     let hashed = state
         .hashing
-        .run(move || {
+        .run_admitted(admission, move || {
             let mut attempt = attempt;
             authority.check_password(&mut attempt, &password);
             Ok(attempt)
@@ -58,7 +57,7 @@ where
     let attempt = match hashed {
         Ok(attempt) => attempt,
         Err(e) => {
-            // Shed: the attempt was counted when it was begun, but will never be judged.
+            // Not hashed: the attempt was counted when it was begun, but will never be judged.
             let authority = state.authority.clone();
             let _ = blocking(move || {
                 authority.abandon_login(&ticket);

@@ -49,6 +49,13 @@ type Reply = Box<dyn FnOnce() + Send>;
 /// cores have been busy with other work all that time.
 const STARVED_AFTER: Duration = Duration::from_secs(2);
 
+/// How long a refused job's request waits before its 503 goes out: the `Retry-After` it
+/// carries. A client that retries at once then sends one request a second instead of as
+/// many as the server can refuse: answered at once, a flood of retries kept the request
+/// threads busy refusing (16,600 answers/s), and the hashing threads, which only get CPU
+/// nobody else wants, lost 84 % of their logins. A pending timer costs no CPU.
+pub const SHED_PAUSE: Duration = Duration::from_secs(1);
+
 /// Admission control for password hashing.
 ///
 /// The hashing threads run only on CPU that nothing else wants (Linux's `SCHED_IDLE`), so
@@ -82,6 +89,22 @@ pub struct HashingGate {
     waiting: Arc<AtomicUsize>,
     queued: usize,
     times: Arc<HashTimes>,
+    /// How long a refusal waits before it is answered.
+    shed_pause: Duration,
+}
+
+/// A place in a [`HashingGate`]'s queue, given back when dropped before its job is offered.
+pub(crate) struct Admission {
+    waiting: Arc<AtomicUsize>,
+    offered: bool,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if !self.offered {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl std::fmt::Debug for HashingGate {
@@ -158,7 +181,24 @@ impl HashingGate {
             waiting,
             queued,
             times: Arc::default(),
+            shed_pause: SHED_PAUSE,
         }
+    }
+
+    /// Refusals answered after `pause` instead of [`SHED_PAUSE`] (zero: at once).
+    #[must_use]
+    pub fn with_shed_pause(mut self, pause: Duration) -> Self {
+        self.shed_pause = pause;
+        self
+    }
+
+    /// The refusal of a job there is no room for, once the shed pause has passed: the
+    /// request holds nothing meanwhile but its connection and a timer.
+    pub(crate) async fn shed(&self) -> ApiError {
+        if !self.shed_pause.is_zero() {
+            actix_web::rt::time::sleep(self.shed_pause).await;
+        }
+        ApiError::Overloaded
     }
 
     /// One hashing thread per core, and eight requests per core waiting (at worst about
@@ -180,20 +220,55 @@ impl HashingGate {
         &self.times
     }
 
-    /// Whether a job offered now would be shed: lets a login refuse before it does any
-    /// storage work. A hint only; `HashingGate::run` enforces the bound.
+    /// Whether a job offered now would be shed. A hint only: [`HashingGate::admit`]
+    /// enforces the bound.
     #[must_use]
     pub fn is_full(&self) -> bool {
         self.queue_depth() >= self.queued
     }
 
+    /// Takes a place in the queue, or refuses after the shed pause when there is none. A
+    /// login takes it before its storage work, so that only the logins that will be
+    /// hashed read and write the database; the place is given back when the
+    /// [`Admission`] is dropped unused.
+    ///
+    /// # Errors
+    /// [`ApiError::Overloaded`] when the queue is full, after the shed pause.
+    pub(crate) async fn admit(&self) -> Result<Admission, ApiError> {
+        let admitted = self
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
+                (waiting < self.queued).then_some(waiting + 1)
+            });
+        if admitted.is_err() {
+            return Err(self.shed().await);
+        }
+        Ok(Admission {
+            waiting: self.waiting.clone(),
+            offered: false,
+        })
+    }
+
     /// Runs a hashing operation on a hashing thread once one is free.
     ///
     /// # Errors
-    /// [`ApiError::Overloaded`] at once when the queue is full; otherwise the operation's
-    /// own error.
+    /// [`ApiError::Overloaded`] when the queue is full, after the shed pause; otherwise the
+    /// operation's own error.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
+        f: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let admission = self.admit().await?;
+        self.run_admitted(admission, f).await
+    }
+
+    /// Runs a hashing operation in the place `admission` holds.
+    ///
+    /// # Errors
+    /// The operation's own error.
+    pub(crate) async fn run_admitted<T: Send + 'static>(
+        &self,
+        mut admission: Admission,
         f: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let (reply, answer) = oneshot::channel();
@@ -220,20 +295,13 @@ impl HashingGate {
             taken: AtomicBool::new(false),
             job: Mutex::new(Some(job)),
         });
-        let admitted = self
-            .waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
-                (waiting < self.queued).then_some(waiting + 1)
-            });
-        if admitted.is_err() {
-            return Err(ApiError::Overloaded);
-        }
         if self.spare.send(offer.clone()).is_err() {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
             return Err(ApiError::Internal(
                 "no password-hashing thread is running".into(),
             ));
         }
+        // From here the thread that takes the offer gives the place back.
+        admission.offered = true;
         // Without the late thread the job still reaches a spare-CPU thread.
         let _ = self.late.send(offer);
         self.sleepers.offered();
@@ -355,7 +423,10 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn beyond_its_queue_the_gate_refuses_at_once_and_recovers() {
+    async fn beyond_its_queue_the_gate_refuses_after_the_shed_pause_and_recovers() {
+        // The runtime's clock stands still and jumps to the next timer when all is idle:
+        // the pause is observed on it, and the test does not wait for it.
+        tokio::time::pause();
         let gate = Arc::new(HashingGate::with_starvation(1, 1, AN_HOUR));
         let (release, hold) = mpsc::channel::<()>();
         let (started, running) = mpsc::channel::<()>();
@@ -382,8 +453,17 @@ mod tests {
             actix_web::rt::task::yield_now().await;
         }
         assert!(gate.is_full());
+        let shed_at = tokio::time::Instant::now();
         let refused = gate.run(|| Ok(3)).await;
         assert!(matches!(refused, Err(ApiError::Overloaded)), "{refused:?}");
+        let paused = shed_at.elapsed();
+        assert!(
+            paused >= SHED_PAUSE,
+            "answered once the pause is over: {paused:?}"
+        );
+        let at_once = HashingGate::with_starvation(1, 1, AN_HOUR).with_shed_pause(Duration::ZERO);
+        assert!(matches!(at_once.shed().await, ApiError::Overloaded));
+        assert_eq!(shed_at.elapsed(), paused, "no pause when told so");
 
         release.send(()).unwrap();
         assert_eq!(first.await.unwrap().unwrap(), 1);
@@ -391,6 +471,27 @@ mod tests {
         assert_eq!(gate.run(|| Ok(4)).await.unwrap(), 4);
         assert_eq!(gate.queue_depth(), 0);
         assert!(!gate.is_full());
+    }
+
+    #[actix_web::test]
+    async fn a_place_taken_before_storage_work_is_given_back_if_no_hash_follows() {
+        tokio::time::pause();
+        let gate = HashingGate::with_starvation(1, 1, AN_HOUR);
+        let login = gate.admit().await.unwrap();
+        assert!(
+            gate.is_full(),
+            "the place is held during the login's storage work"
+        );
+        assert!(matches!(gate.admit().await, Err(ApiError::Overloaded)));
+        drop(login); // its storage work refused the login: no hash
+        assert_eq!(gate.queue_depth(), 0);
+        let next = gate.admit().await.unwrap();
+        assert_eq!(gate.run_admitted(next, || Ok(5)).await.unwrap(), 5);
+        assert_eq!(
+            gate.queue_depth(),
+            0,
+            "the hashing thread gave the place back"
+        );
     }
 
     /// The calling thread's name, scheduling policy and nice value, from /proc.
