@@ -45,7 +45,7 @@ pub use audit::AuditTrail;
 pub use bearer::{Admin, Authenticated, BearerToken};
 pub use client::{ClientInfo, TrustedProxies};
 pub use error::ApiError;
-pub use hashing::{HashingGate, advise_huge_pages};
+pub use hashing::{HashingGate, SHED_PAUSE, advise_huge_pages};
 pub use metrics::{Metrics, PurgedTable};
 pub use openapi::openapi_json;
 pub use rate_limit::{RateLimiter, RouteFamily};

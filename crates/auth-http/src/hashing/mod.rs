@@ -220,7 +220,7 @@ impl HashingGate {
         &self.times
     }
 
-    /// Whether a job offered now would be shed. A hint only: [`HashingGate::admit`]
+    /// Whether a job offered now would be shed. A hint only: admission
     /// enforces the bound.
     #[must_use]
     pub fn is_full(&self) -> bool {
