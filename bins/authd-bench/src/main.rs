@@ -284,6 +284,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         _ => None,
     };
 
+    let window = (measure_from, measure_until);
     let (samples, usage) = std::thread::scope(|s| {
         let mut handles = Vec::new();
         for (conn, client) in clients {
@@ -295,34 +296,15 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
         for (conn, client, op) in beside {
             let stop = &stop;
-            handles.push(s.spawn(move || {
-                paced_client(
-                    conn,
-                    client,
-                    op,
-                    PACED_RATE,
-                    stop,
-                    measure_from,
-                    measure_until,
-                )
-            }));
+            handles.push(s.spawn(move || paced_client(conn, client, op, PACED_RATE, stop, window)));
         }
-        if args.scenario == Scenario::LoginStorm {
+        if args.scenario == Scenario::LoginStorm || flood_rate.is_some() {
+            // A health probe 50 times a second beside a storm or a flood.
             let stop = &stop;
-            handles.push(s.spawn(move || {
-                paced(
-                    addr,
-                    Op::Health,
-                    None,
-                    PACED_RATE,
-                    stop,
-                    measure_from,
-                    measure_until,
-                )
-            }));
+            handles.push(s.spawn(move || paced(addr, Op::Health, None, PACED_RATE, stop, window)));
         }
         if let Some(rate) = flood_rate {
-            // 32 paced login clients for the flood, and one health probe 50 times a second.
+            // 32 paced login clients for the flood.
             let flooders: u32 = 32;
             for i in 0..flooders {
                 let stop = &stop;
@@ -338,23 +320,10 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
                         Some(email),
                         rate / f64::from(flooders),
                         stop,
-                        measure_from,
-                        measure_until,
+                        window,
                     )
                 }));
             }
-            let stop = &stop;
-            handles.push(s.spawn(move || {
-                paced(
-                    addr,
-                    Op::Health,
-                    None,
-                    50.0,
-                    stop,
-                    measure_from,
-                    measure_until,
-                )
-            }));
         }
         let before = sleep_until(measure_from).and(args.server_pid.and_then(ProcessUsage::of));
         let hashed_before = hash_totals(addr);
@@ -456,8 +425,29 @@ fn paced_client(
     op: Op,
     rate: f64,
     stop: &AtomicBool,
-    measure_from: Instant,
-    measure_until: Instant,
+    window: (Instant, Instant),
+) -> Vec<(Op, Samples)> {
+    paced_loop(op, rate, stop, window, || {
+        scenario::perform(&mut conn, op, &mut client)
+            .map(|()| Paced::Answered)
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// How a paced request ended.
+enum Paced {
+    Answered,
+    Shed,
+}
+
+/// Calls `send` at `rate` per second until `stop`, whatever the answers, and records the
+/// calls that started and ended within `window`.
+fn paced_loop(
+    op: Op,
+    rate: f64,
+    stop: &AtomicBool,
+    (measure_from, measure_until): (Instant, Instant),
+    mut send: impl FnMut() -> Result<Paced, String>,
 ) -> Vec<(Op, Samples)> {
     let mut samples = Samples::default();
     let interval = Duration::from_secs_f64(1.0 / rate.max(0.1));
@@ -469,13 +459,14 @@ fn paced_client(
             next = Instant::now();
         }
         let started = Instant::now();
-        let result = scenario::perform(&mut conn, op, &mut client);
+        let result = send();
         let ended = Instant::now();
         if started < measure_from || ended > measure_until {
             continue;
         }
         match result {
-            Ok(()) => samples.record(ended - started),
+            Ok(Paced::Answered) => samples.record(ended - started),
+            Ok(Paced::Shed) => samples.shed += 1,
             Err(e) => {
                 samples.errors += 1;
                 if samples.errors <= 3 {
@@ -546,49 +537,24 @@ fn paced(
     email: Option<String>,
     rate: f64,
     stop: &AtomicBool,
-    measure_from: Instant,
-    measure_until: Instant,
+    window: (Instant, Instant),
 ) -> Vec<(Op, Samples)> {
     let mut conn = Connection::new(addr);
-    let mut samples = Samples::default();
-    let interval = Duration::from_secs_f64(1.0 / rate.max(0.1));
-    let mut next = Instant::now();
     let body = email.map(|email| {
         serde_json::json!({ "email": email, "password": scenario::PASSWORD }).to_string()
     });
-    while !stop.load(Ordering::Relaxed) {
-        let _ = sleep_until(next);
-        next += interval;
-        if next < Instant::now() {
-            next = Instant::now();
-        }
-        let started = Instant::now();
-        let result = match (&op, &body) {
+    paced_loop(op, rate, stop, window, || {
+        let response = match (&op, &body) {
             (Op::Login, Some(body)) => conn.send("POST", "/api/auth/login", None, Some(body)),
             _ => conn.send("GET", "/healthz", None, None),
-        };
-        let ended = Instant::now();
-        if started < measure_from || ended > measure_until {
-            continue;
         }
-        match result {
-            Ok(r) if r.status == 200 => samples.record(ended - started),
-            Ok(r) if r.status == 503 && op == Op::Login => samples.shed += 1,
-            Ok(r) => {
-                samples.errors += 1;
-                if samples.errors <= 3 {
-                    eprintln!("{} answered {}", op.name(), r.status);
-                }
-            }
-            Err(e) => {
-                samples.errors += 1;
-                if samples.errors <= 3 {
-                    eprintln!("{} failed: {e}", op.name());
-                }
-            }
+        .map_err(|e| e.to_string())?;
+        match response.status {
+            200 => Ok(Paced::Answered),
+            503 if op == Op::Login => Ok(Paced::Shed),
+            status => Err(format!("answered {status}")),
         }
-    }
-    vec![(op, samples)]
+    })
 }
 
 fn print_report(

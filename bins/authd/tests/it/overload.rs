@@ -7,13 +7,38 @@ use serde_json::json;
 
 use crate::{Authd, PASSWORD, field};
 
+/// Runs `client(authd, i)` for `n` clients on threads that start together; their results
+/// in order.
+fn at_once<T: Send + 'static>(
+    authd: &Arc<Authd>,
+    n: usize,
+    client: impl Fn(&Authd, usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let (barrier, client) = (Arc::new(Barrier::new(n)), Arc::new(client));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (authd, barrier, client) = (authd.clone(), barrier.clone(), client.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                client(&authd, i)
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// authd on `db` without the per-address limit: every client here is 127.0.0.1.
+fn unlimited(db: &TestDatabase) -> Arc<Authd> {
+    Arc::new(Authd::start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_IP_RATE_PER_MIN", "0"),
+    ]))
+}
+
 #[test]
 fn a_login_flood_is_shed_with_503_while_refresh_and_health_keep_answering() {
     let db = TestDatabase::sqlite();
-    let authd = Arc::new(Authd::start(&[
-        ("AUTHD_DATABASE_URL", db.url()),
-        ("AUTHD_IP_RATE_PER_MIN", "0"),
-    ]));
+    let authd = unlimited(&db);
     let session = authd.register("alice@example.com", "alice");
 
     let flood = 150;
@@ -64,37 +89,26 @@ fn a_login_flood_is_shed_with_503_while_refresh_and_health_keep_answering() {
 #[test]
 fn clients_that_retry_shed_logins_at_once_still_get_through() {
     let db = TestDatabase::sqlite();
-    let authd = Arc::new(Authd::start(&[
-        ("AUTHD_DATABASE_URL", db.url()),
-        ("AUTHD_IP_RATE_PER_MIN", "0"),
-    ]));
+    let authd = unlimited(&db);
     // More clients than the hashing gate admits at once (nine per core), each with its
     // own account, each retrying a 503 at once and ignoring its Retry-After.
     let clients = 9 * std::thread::available_parallelism().map_or(1, usize::from) + 24;
     for i in 0..clients {
         authd.register(&format!("storm{i}@example.com"), &format!("storm{i}"));
     }
-    let barrier = Arc::new(Barrier::new(clients));
-    let handles: Vec<_> = (0..clients)
-        .map(|i| {
-            let (authd, barrier) = (authd.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                barrier.wait();
-                let body = json!({"email": format!("storm{i}@example.com"), "password": PASSWORD});
-                let mut answers = Vec::new();
-                // Two logins each, within an attempt budget.
-                while answers.iter().filter(|s| **s == 200).count() < 2 && answers.len() < 40 {
-                    let (status, retry_after, _) = authd.post_raw("/api/auth/login", body.clone());
-                    if status == 503 {
-                        assert!(retry_after.is_some(), "503 carries Retry-After");
-                    }
-                    answers.push(status);
-                }
-                answers
-            })
-        })
-        .collect();
-    let answers: Vec<Vec<u16>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let answers = at_once(&authd, clients, |authd, i| {
+        let body = json!({"email": format!("storm{i}@example.com"), "password": PASSWORD});
+        let mut answers: Vec<u16> = Vec::new();
+        // Two logins each, within an attempt budget.
+        while answers.iter().filter(|s| **s == 200).count() < 2 && answers.len() < 40 {
+            let (status, retry_after, _) = authd.post_raw("/api/auth/login", body.clone());
+            if status == 503 {
+                assert!(retry_after.is_some(), "503 carries Retry-After");
+            }
+            answers.push(status);
+        }
+        answers
+    });
     for (i, statuses) in answers.iter().enumerate() {
         assert!(
             statuses.iter().all(|s| *s == 200 || *s == 503),
@@ -138,36 +152,28 @@ fn authd_never_opens_more_database_connections_than_its_pool_size() {
 
     // 24 devices at once, each registering and then rotating its refresh chain.
     let clients = 24;
-    let barrier = Arc::new(Barrier::new(clients));
-    let handles: Vec<_> = (0..clients)
-        .map(|i| {
-            let (authd, barrier) = (authd.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                barrier.wait();
-                let (status, body) = authd.post(
-                    "/api/auth/device",
-                    None,
-                    json!({"deviceId": format!("pool-device-{i:04}"), "platform": "IOS"}),
-                );
-                let mut statuses = vec![status];
-                let mut refresh = field(&body, "refreshToken");
-                for _ in 0..5 {
-                    let (status, body) = authd.post(
-                        "/api/auth/device/refresh",
-                        None,
-                        json!({ "refreshToken": refresh }),
-                    );
-                    statuses.push(status);
-                    refresh = field(&body, "refreshToken");
-                }
-                statuses
-            })
-        })
-        .collect();
-    let statuses: Vec<u16> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
+    let statuses: Vec<u16> = at_once(&authd, clients, |authd, i| {
+        let (status, body) = authd.post(
+            "/api/auth/device",
+            None,
+            json!({"deviceId": format!("pool-device-{i:04}"), "platform": "IOS"}),
+        );
+        let mut statuses = vec![status];
+        let mut refresh = field(&body, "refreshToken");
+        for _ in 0..5 {
+            let (status, body) = authd.post(
+                "/api/auth/device/refresh",
+                None,
+                json!({ "refreshToken": refresh }),
+            );
+            statuses.push(status);
+            refresh = field(&body, "refreshToken");
+        }
+        statuses
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let most = sampler.join().unwrap();
 
