@@ -155,6 +155,7 @@ impl AuthClientBuilder {
                 },
                 renewal: tokio::sync::Mutex::new(()),
                 logged_out: AtomicBool::new(false),
+                spent_until: std::sync::Mutex::default(),
                 clock: self.clock,
             }),
         })
@@ -187,6 +188,9 @@ struct Inner {
     /// Set by `logout`: no automatic login until `login` is called.
     logged_out: AtomicBool,
     clock: Arc<dyn Clock>,
+    /// Per path, when authd's `RateLimit` header said the quota is spent until: the next
+    /// call there waits for it instead of being refused.
+    spent_until: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
 }
 
 /// A renewal that authd refused because the session is over, as opposed to a failure that
@@ -454,6 +458,7 @@ impl AuthClient {
         let first_try = Instant::now();
         let mut retry = 0;
         loop {
+            self.wait_for_quota(path).await;
             let mut request = self.inner.http.post(&url).timeout(TRY_TIMEOUT);
             if let Some(token) = bearer {
                 request = request.bearer_auth(token);
@@ -461,7 +466,11 @@ impl AuthClient {
             if let Some(body) = &body {
                 request = request.json(body);
             }
-            let wait = match answer(request).await {
+            let (answered, spent_for) = answer(request).await;
+            if let Some(spent_for) = spent_for {
+                self.quota_spent(path, spent_for);
+            }
+            let wait = match answered {
                 Ok(value) => return Ok(value),
                 Err(Failure::Final(e)) => return Err(e),
                 Err(Failure::Transient(e, retry_after)) => {
@@ -480,14 +489,65 @@ impl AuthClient {
     }
 }
 
+impl AuthClient {
+    /// Waits until the quota authd said was spent for `path` is back.
+    async fn wait_for_quota(&self, path: &str) {
+        let until = self
+            .inner
+            .spent_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(path)
+            .copied();
+        if let Some(until) = until.filter(|u| *u > tokio::time::Instant::now()) {
+            log::info!("{path}: authd's rate limit is spent; waiting for it");
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// Notes that authd said `path`'s quota is spent for `spent_for`.
+    fn quota_spent(&self, path: &str, spent_for: Duration) {
+        self.inner
+            .spent_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(path.to_owned(), tokio::time::Instant::now() + spent_for);
+    }
+}
+
+/// How long a `RateLimit` header value (draft-ietf-httpapi-ratelimit-headers:
+/// `"name";r=REMAINING;t=SECONDS`) says the quota is spent: `t` when `r` is 0.
+fn spent_for(ratelimit: &str) -> Option<Duration> {
+    let mut remaining = None;
+    let mut reset = None;
+    for param in ratelimit.split(';').skip(1) {
+        match param.trim().split_once('=') {
+            Some(("r", v)) => remaining = v.parse::<u64>().ok(),
+            Some(("t", v)) => reset = v.parse::<u64>().ok(),
+            _ => {}
+        }
+    }
+    (remaining? == 0).then(|| Duration::from_secs(reset.unwrap_or(1).min(60)))
+}
+
 /// A failed call, and whether trying again could help.
 enum Failure {
     Final(ClientError),
     Transient(ClientError, Option<Duration>),
 }
 
-/// Sends one request and reads authd's answer.
-async fn answer(request: reqwest::RequestBuilder) -> Result<Value, Failure> {
+/// Sends one request and reads authd's answer, and for how long its `RateLimit` header
+/// says the route's quota is now spent.
+async fn answer(request: reqwest::RequestBuilder) -> (Result<Value, Failure>, Option<Duration>) {
+    let mut spent = None;
+    let answered = read_answer(request, &mut spent).await;
+    (answered, spent)
+}
+
+async fn read_answer(
+    request: reqwest::RequestBuilder,
+    spent: &mut Option<Duration>,
+) -> Result<Value, Failure> {
     let transient = |e: reqwest::Error| {
         if e.is_builder() {
             Failure::Final(ClientError::Network(e))
@@ -497,6 +557,11 @@ async fn answer(request: reqwest::RequestBuilder) -> Result<Value, Failure> {
     };
     let response = request.send().await.map_err(transient)?;
     let status = response.status();
+    *spent = response
+        .headers()
+        .get("ratelimit")
+        .and_then(|v| v.to_str().ok())
+        .and_then(spent_for);
     let retry_after = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
@@ -571,6 +636,43 @@ fn issued(kind: Kind, answer: &Value, sent: SystemTime) -> Result<Tokens, Client
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_waits_until_a_spent_quota_is_back() {
+        let client = AuthClient::builder("http://127.0.0.1:9").build().unwrap();
+        let start = tokio::time::Instant::now();
+        client.wait_for_quota("/api/auth/login").await;
+        assert_eq!(start.elapsed(), Duration::ZERO, "nothing spent yet");
+        client.quota_spent("/api/auth/login", Duration::from_secs(20));
+        client.wait_for_quota("/api/auth/refresh").await;
+        assert_eq!(start.elapsed(), Duration::ZERO, "another route's quota");
+        client.wait_for_quota("/api/auth/login").await;
+        assert!(
+            start.elapsed() >= Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_spent_quota_is_read_from_authds_ratelimit_header() {
+        assert_eq!(
+            spent_for("\"login\";r=0;t=20"),
+            Some(Duration::from_secs(20))
+        );
+        assert_eq!(spent_for("\"login\";r=2;t=20"), None, "attempts left");
+        assert_eq!(
+            spent_for("\"refresh\"; r=0; t=7"),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(spent_for("\"login\";r=0"), Some(Duration::from_secs(1)));
+        assert_eq!(
+            spent_for("\"login\";t=5000;r=0"),
+            Some(Duration::from_secs(60)),
+            "capped"
+        );
+        assert_eq!(spent_for("nonsense"), None);
+    }
 
     #[test]
     fn waits_double_with_jitter_up_to_the_cap() {

@@ -125,6 +125,8 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
     /// The request's id (see [`crate::RequestId`]).
     pub request_id: Option<String>,
+    /// What the per-address limit decided for this request, when its route is limited.
+    pub(crate) limit: Option<crate::rate_limit::Decision>,
 }
 
 impl FromRequest for ClientInfo {
@@ -161,10 +163,15 @@ impl ClientInfo {
             .extensions()
             .get::<crate::RequestId>()
             .map(|r| r.0.clone());
+        let limit = req
+            .extensions()
+            .get::<crate::rate_limit::Decision>()
+            .copied();
         ClientInfo {
             addr,
             user_agent,
             request_id,
+            limit,
         }
     }
 }

@@ -19,8 +19,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
 use auth_core::{AuthError, Clock};
 use governor::clock::Clock as GovernorClock;
+use governor::middleware::StateInformationMiddleware;
 use governor::nanos::Nanos;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter as Gcra};
@@ -74,8 +80,40 @@ type Limiter = Gcra<
     (RouteFamily, Network),
     DashMapStateStore<(RouteFamily, Network)>,
     LimiterClock,
-    governor::middleware::NoOpMiddleware<Nanos>,
+    StateInformationMiddleware,
 >;
+
+impl RouteFamily {
+    /// The family's name in the `RateLimit` headers.
+    fn name(self) -> &'static str {
+        match self {
+            RouteFamily::Login => "login",
+            RouteFamily::Register => "register",
+            RouteFamily::Device => "device",
+            RouteFamily::Refresh => "refresh",
+        }
+    }
+}
+
+/// Where a client network stands with one family's limit after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Attempts per minute, and the burst.
+    pub limit: u32,
+    /// Attempts left now.
+    pub remaining: u32,
+    /// Seconds until the bucket is full again (with none left: until the next attempt).
+    pub reset_secs: u64,
+}
+
+/// What the limit decided for a request, left in its extensions by [`limited`] for the
+/// handler, so that an attempt is counted once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Decision {
+    pub(crate) family: RouteFamily,
+    pub(crate) standing: Standing,
+    pub(crate) admitted: bool,
+}
 
 /// How often idle networks are swept out, at most.
 const SWEEP_EVERY_SECS: i64 = 10;
@@ -100,8 +138,10 @@ impl RateLimiter {
     /// (bursts up to that many) by `clock`; `0` turns limiting off.
     #[must_use]
     pub fn new(per_minute: u32, clock: Arc<dyn Clock>) -> Self {
-        let limiter = NonZeroU32::new(per_minute)
-            .map(|n| Gcra::dashmap_with_clock(Quota::per_minute(n), LimiterClock(clock.clone())));
+        let limiter = NonZeroU32::new(per_minute).map(|n| {
+            Gcra::dashmap_with_clock(Quota::per_minute(n), LimiterClock(clock.clone()))
+                .with_middleware::<StateInformationMiddleware>()
+        });
         Self {
             limiter,
             last_sweep: AtomicI64::new(clock.now().secs()),
@@ -114,19 +154,50 @@ impl RateLimiter {
     /// # Errors
     /// [`AuthError::RateLimited`] with the seconds until the next attempt is allowed.
     pub fn admit(&self, family: RouteFamily, addr: Option<IpAddr>) -> Result<(), AuthError> {
+        match self.decide(family, addr) {
+            Some(decision) if !decision.admitted => Err(decision.refusal()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes one attempt of `family` from the network of `addr`, and says where the network
+    /// stands; `None` when nothing is limited (limits off, or no address).
+    pub(crate) fn decide(&self, family: RouteFamily, addr: Option<IpAddr>) -> Option<Decision> {
         let (Some(limiter), Some(addr)) = (&self.limiter, addr) else {
-            return Ok(());
+            return None;
         };
         self.sweep_now_and_then(limiter);
-        limiter
-            .check_key(&(family, Network::from(addr)))
-            .map_err(|not_until| {
-                let wait = not_until.wait_time_from(LimiterClock(self.clock.clone()).now());
-                AuthError::RateLimited {
-                    // At most 60 s: an empty bucket refills one attempt within a minute.
-                    retry_after_secs: i64::try_from(wait.as_secs()).unwrap_or(60).clamp(1, 60),
+        Some(match limiter.check_key(&(family, Network::from(addr))) {
+            Ok(state) => {
+                let limit = state.quota().burst_size().get();
+                let remaining = state.remaining_burst_capacity();
+                // The bucket refills one attempt every 60 s / limit.
+                let missing = u64::from(limit.saturating_sub(remaining));
+                let reset_secs = (missing * 60).div_ceil(u64::from(limit));
+                Decision {
+                    family,
+                    standing: Standing {
+                        limit,
+                        remaining,
+                        reset_secs,
+                    },
+                    admitted: true,
                 }
-            })
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(LimiterClock(self.clock.clone()).now());
+                Decision {
+                    family,
+                    standing: Standing {
+                        limit: not_until.quota().burst_size().get(),
+                        remaining: 0,
+                        // At most 60 s: an empty bucket refills one attempt within a minute.
+                        reset_secs: wait.as_secs().clamp(1, 60),
+                    },
+                    admitted: false,
+                }
+            }
+        })
     }
 
     /// Networks currently remembered (for tests and gauges).
@@ -148,6 +219,62 @@ impl RateLimiter {
             limiter.shrink_to_fit();
         }
     }
+}
+
+impl Decision {
+    /// The refusal of an attempt that was not admitted.
+    pub(crate) fn refusal(&self) -> AuthError {
+        AuthError::RateLimited {
+            retry_after_secs: i64::try_from(self.standing.reset_secs).unwrap_or(60),
+        }
+    }
+
+    /// The `RateLimit-Policy` and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers):
+    /// the family's quota per 60 s window, and what is left and when it is whole again.
+    fn headers(&self) -> [(HeaderName, HeaderValue); 2] {
+        let name = self.family.name();
+        let s = self.standing;
+        let value = |text: String| {
+            HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+        };
+        [
+            (
+                HeaderName::from_static("ratelimit-policy"),
+                value(format!("\"{name}\";q={};w=60", s.limit)),
+            ),
+            (
+                HeaderName::from_static("ratelimit"),
+                value(format!("\"{name}\";r={};t={}", s.remaining, s.reset_secs)),
+            ),
+        ]
+    }
+}
+
+/// Middleware of a limited route: takes the attempt of `family` from the client's network
+/// before the handler runs (the handler finds the decision in the request and answers a
+/// refusal 429, recorded like any failure), and says on the response, whatever it is,
+/// where the network stands.
+pub(crate) async fn limited(
+    family: RouteFamily,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let decision = req
+        .app_data::<web::Data<crate::AuthState>>()
+        .and_then(|state| {
+            let client = crate::ClientInfo::of(req.request());
+            state.rate_limiter.decide(family, client.addr)
+        });
+    if let Some(decision) = decision {
+        req.extensions_mut().insert(decision);
+    }
+    let mut response = next.call(req).await?;
+    if let Some(decision) = decision {
+        for (name, value) in decision.headers() {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -2,6 +2,9 @@
 
 use actix_web::{HttpResponse, Resource, web};
 
+use actix_web::middleware::from_fn;
+
+use crate::rate_limit::{RouteFamily, limited};
 use crate::{ApiError, admin, devices, probes, users, wallets};
 
 /// Largest request body accepted on the auth routes.
@@ -16,18 +19,50 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::QueryConfig::default()
                 .error_handler(|_, _| ApiError::BadRequest("Invalid query string".into()).into()),
         )
-        .service(resource("/api/auth/register", "POST").route(web::post().to(users::register)))
-        .service(resource("/api/auth/login", "POST").route(web::post().to(users::login)))
-        .service(resource("/api/auth/refresh", "POST").route(web::post().to(users::refresh)))
+        .service(
+            resource("/api/auth/register", "POST")
+                .wrap(from_fn(|req, next| {
+                    limited(RouteFamily::Register, req, next)
+                }))
+                .route(web::post().to(users::register)),
+        )
+        .service(
+            resource("/api/auth/login", "POST")
+                .wrap(from_fn(|req, next| limited(RouteFamily::Login, req, next)))
+                .route(web::post().to(users::login)),
+        )
+        .service(
+            resource("/api/auth/refresh", "POST")
+                .wrap(from_fn(|req, next| {
+                    limited(RouteFamily::Refresh, req, next)
+                }))
+                .route(web::post().to(users::refresh)),
+        )
         .service(resource("/api/auth/logout", "POST").route(web::post().to(users::logout)))
         .service(resource("/api/auth/me", "GET").route(web::get().to(users::me)))
-        .service(resource("/api/auth/device", "POST").route(web::post().to(devices::authenticate)))
         .service(
-            resource("/api/auth/device/refresh", "POST").route(web::post().to(devices::refresh)),
+            resource("/api/auth/device", "POST")
+                .wrap(from_fn(|req, next| limited(RouteFamily::Device, req, next)))
+                .route(web::post().to(devices::authenticate)),
         )
-        .service(resource("/v2/auth/wallet/login", "POST").route(web::post().to(wallets::login)))
         .service(
-            resource("/v2/auth/wallet/refresh", "POST").route(web::post().to(wallets::refresh)),
+            resource("/api/auth/device/refresh", "POST")
+                .wrap(from_fn(|req, next| {
+                    limited(RouteFamily::Refresh, req, next)
+                }))
+                .route(web::post().to(devices::refresh)),
+        )
+        .service(
+            resource("/v2/auth/wallet/login", "POST")
+                .wrap(from_fn(|req, next| limited(RouteFamily::Login, req, next)))
+                .route(web::post().to(wallets::login)),
+        )
+        .service(
+            resource("/v2/auth/wallet/refresh", "POST")
+                .wrap(from_fn(|req, next| {
+                    limited(RouteFamily::Refresh, req, next)
+                }))
+                .route(web::post().to(wallets::refresh)),
         )
         .service(
             resource("/v2/apps", "GET, POST")

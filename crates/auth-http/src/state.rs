@@ -99,7 +99,17 @@ impl AuthState {
     /// # Errors
     /// [`ApiError`] carrying `RATE_LIMITED` when the client's bucket is empty.
     pub(crate) fn admit(&self, family: RouteFamily, client: &ClientInfo) -> Result<(), ApiError> {
-        Ok(self.rate_limiter.admit(family, client.addr)?)
+        // Decided once, by the route's middleware, where there is one.
+        match client.limit {
+            Some(decision) if decision.family == family => {
+                if decision.admitted {
+                    Ok(())
+                } else {
+                    Err(decision.refusal().into())
+                }
+            }
+            _ => Ok(self.rate_limiter.admit(family, client.addr)?),
+        }
     }
 }
 

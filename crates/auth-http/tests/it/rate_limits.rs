@@ -129,3 +129,51 @@ async fn an_ipv4_mapped_proxy_range_trusts_its_ipv4_peers() {
         .await
         .assert_error(429, "RATE_LIMITED");
 }
+
+#[actix_web::test]
+async fn limited_routes_say_where_the_client_stands() {
+    let ctx = Ctx::limited(3, TrustedProxies::default());
+    let app = ctx.app().await;
+    for (remaining, reset) in [(2, 20), (1, 40), (0, 60)] {
+        let answered = send_from(&app, login_attempt(), "203.0.113.9").await;
+        answered.assert_error(401, "INVALID_CREDENTIALS");
+        assert_eq!(
+            answered.header("ratelimit-policy"),
+            Some("\"login\";q=3;w=60")
+        );
+        let standing = format!("\"login\";r={remaining};t={reset}");
+        assert_eq!(answered.header("ratelimit"), Some(standing.as_str()));
+    }
+    let refused = send_from(&app, login_attempt(), "203.0.113.9").await;
+    refused.assert_error(429, "RATE_LIMITED");
+    assert_eq!(refused.header("retry-after"), Some("20"));
+    assert_eq!(refused.header("ratelimit"), Some("\"login\";r=0;t=20"));
+    // Twenty seconds on, one attempt has come back.
+    ctx.clock.advance(20);
+    let answered = send_from(&app, login_attempt(), "203.0.113.9").await;
+    assert_eq!(answered.header("ratelimit"), Some("\"login\";r=0;t=60"));
+    // Another family has its own quota; a route that is not limited says nothing.
+    let device = post(
+        "/api/auth/device",
+        json!({"deviceId": "device-0001", "platform": "IOS"}),
+    );
+    let device = send_from(&app, device, "203.0.113.9").await;
+    assert_eq!(device.header("ratelimit"), Some("\"device\";r=2;t=20"));
+    let health = send_from(
+        &app,
+        actix_web::test::TestRequest::get().uri("/healthz"),
+        "203.0.113.9",
+    )
+    .await;
+    assert_eq!(health.header("ratelimit"), None);
+    assert_eq!(health.header("ratelimit-policy"), None);
+}
+
+#[actix_web::test]
+async fn without_a_limit_no_ratelimit_headers_are_sent() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    let answered = send_from(&app, login_attempt(), "203.0.113.9").await;
+    answered.assert_error(401, "INVALID_CREDENTIALS");
+    assert_eq!(answered.header("ratelimit"), None);
+}
