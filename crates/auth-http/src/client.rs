@@ -142,6 +142,10 @@ impl ClientInfo {
     /// The caller of `req`.
     #[must_use]
     pub fn of(req: &HttpRequest) -> Self {
+        // Already worked out by a limited route's middleware.
+        if let Some(client) = req.extensions().get::<ClientInfo>() {
+            return client.clone();
+        }
         let trusted = req
             .app_data::<actix_web::web::Data<AuthState>>()
             .map(|s| s.trusted_proxies.clone())
@@ -163,15 +167,11 @@ impl ClientInfo {
             .extensions()
             .get::<crate::RequestId>()
             .map(|r| r.0.clone());
-        let limit = req
-            .extensions()
-            .get::<crate::rate_limit::Decision>()
-            .copied();
         ClientInfo {
             addr,
             user_agent,
             request_id,
-            limit,
+            limit: None,
         }
     }
 }

@@ -106,8 +106,8 @@ pub struct Standing {
     pub reset_secs: u64,
 }
 
-/// What the limit decided for a request, left in its extensions by [`limited`] for the
-/// handler, so that an attempt is counted once.
+/// What the limit decided for a request, handed by [`limited`] to the handler in its
+/// `ClientInfo`, so that an attempt is counted once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Decision {
     pub(crate) family: RouteFamily,
@@ -259,15 +259,16 @@ pub(crate) async fn limited(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let decision = req
+    let mut decision = None;
+    if let Some(state) = req
         .app_data::<web::Data<crate::AuthState>>()
         .filter(|state| state.rate_limiter.limiter.is_some())
-        .and_then(|state| {
-            let client = crate::ClientInfo::of(req.request());
-            state.rate_limiter.decide(family, client.addr)
-        });
-    if let Some(decision) = decision {
-        req.extensions_mut().insert(decision);
+    {
+        // The handler's `ClientInfo` is this one, with the decision: worked out once.
+        let mut client = crate::ClientInfo::of(req.request());
+        decision = state.rate_limiter.decide(family, client.addr);
+        client.limit = decision;
+        req.extensions_mut().insert(client);
     }
     let mut response = next.call(req).await?;
     if let Some(decision) = decision {

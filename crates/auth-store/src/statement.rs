@@ -209,17 +209,13 @@ const fn mask(n: usize) -> u64 {
 /// The same text runs on PostgreSQL and on SQLite; each occurrence of a placeholder becomes
 /// a parameter of its own (PostgreSQL's are numbered anew, SQLite's are positional).
 pub(crate) struct Statement<'p, P> {
-    sql: &'static str,
     params: &'p P,
 }
 
 impl<'p, P: Sql> Statement<'p, P> {
     /// The statement `params` fills.
     pub(crate) fn of(params: &'p P) -> Self {
-        Self {
-            sql: P::SQL,
-            params,
-        }
+        Self { params }
     }
 }
 
@@ -229,7 +225,7 @@ impl<P> QueryId for Statement<'_, P> {
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<DB, P: Params> QueryFragment<DB> for Statement<'_, P>
+impl<DB, P: Sql> QueryFragment<DB> for Statement<'_, P>
 where
     DB: Backend + HasSqlType<BigInt> + HasSqlType<Text>,
     i64: ToSql<BigInt, DB>,
@@ -238,7 +234,7 @@ where
     for<'s> Option<&'s str>: ToSql<Nullable<Text>, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        let mut rest = self.sql;
+        let mut rest = P::SQL;
         while let Some(at) = rest.find('$') {
             out.push_sql(&rest[..at]);
             let after = &rest[at + 1..];
@@ -262,8 +258,8 @@ where
     }
 }
 
-impl<P: Params> RunQueryDsl<PgConnection> for Statement<'_, P> {}
-impl<P: Params> RunQueryDsl<SqliteConnection> for Statement<'_, P> {}
+impl<P: Sql> RunQueryDsl<PgConnection> for Statement<'_, P> {}
+impl<P: Sql> RunQueryDsl<SqliteConnection> for Statement<'_, P> {}
 
 #[cfg(test)]
 mod tests {
