@@ -16,7 +16,7 @@ use auth_core::{
     ThrottleKeys, ThrottlePolicy, TokenPolicy, TokenSigner, purge_audit_events, purge_expired,
     purge_inactive_devices,
 };
-use auth_http::{AuditTrail, AuthState, Metrics, PurgedTable, TrustedProxies};
+use auth_http::{AuditTrail, AuthState, LimitScope, Metrics, PurgedTable, TrustedProxies};
 use auth_store::{Database, PoolOptions};
 use clap::{Parser, Subcommand};
 
@@ -322,11 +322,16 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         Duration::from_secs(settings.key_reload_secs),
     );
     let audit = AuditTrail::start(database.clone()).context("starting the audit writer")?;
+    // Processes that share a PostgreSQL database share their per-address limits too.
+    let limit_scope = match database.backend() {
+        auth_store::Backend::Postgres => LimitScope::Database,
+        auth_store::Backend::Sqlite => LimitScope::Process,
+    };
     let state = web::Data::new(
         AuthState::new(authority, clock, audit.clone())
             .with_admin_token(settings.admin_token.clone())
             .with_trusted_proxies(trusted_proxies)
-            .with_rate_limit(settings.ip_rate_per_min)
+            .with_rate_limit(settings.ip_rate_per_min, limit_scope)
             .with_metrics(metrics),
     );
 

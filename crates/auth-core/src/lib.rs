@@ -28,6 +28,7 @@ mod keys;
 mod memory;
 mod password;
 mod principal;
+mod rate_limit;
 pub mod session;
 mod signature_cache;
 mod throttle;
@@ -51,6 +52,8 @@ pub use password::{
     MemoryAdvice, PasswordHash, PasswordHasher, PasswordVerification, advise_working_memory,
 };
 pub use principal::{PrincipalKind, Role};
+use rate_limit::rate_instant;
+pub use rate_limit::{RateLimitStore, RateQuota, RateStanding, RateTake};
 pub use session::{
     CredentialGuard, FoundRefresh, RefreshRecord, RefreshToken, RotationOutcome, RotationSecret,
     Session, SessionId, SessionPrincipal, SessionStore, TokenHash, TokenPolicy,
@@ -63,8 +66,9 @@ pub use token::{AccessClaims, Attributes, TokenSigner};
 pub use verifier::TokenVerifier;
 
 /// Deletes what no longer matters, in bounded batches: sessions that ended or were revoked
-/// over a day ago (with their refresh records) and login-throttle records that no longer
-/// count (see [`ThrottlePolicy`]). Returns (sessions, throttle records) deleted.
+/// over a day ago (with their refresh records), login-throttle records that no longer
+/// count (see [`ThrottlePolicy`]) and shared rate-limit buckets that are full again.
+/// Returns (sessions, throttle records and buckets) deleted.
 ///
 /// # Errors
 /// [`AuthError::Store`] when storage fails.
@@ -73,6 +77,14 @@ pub fn purge_expired(store: &dyn Store, now: UnixTime) -> Result<(usize, usize),
     let mut attempts = 0;
     loop {
         let deleted = throttle::purge(store, now, 1_000)?;
+        attempts += deleted;
+        if deleted < 1_000 {
+            break;
+        }
+    }
+    // A bucket full again is as good as none.
+    loop {
+        let deleted = store.purge_rates(rate_instant(now), 1_000)?;
         attempts += deleted;
         if deleted < 1_000 {
             return Ok((sessions, attempts));
@@ -104,12 +116,26 @@ pub trait Readiness: Send + Sync {
 
 /// Everything `Authority` needs from persistence, as one object.
 pub trait Store:
-    UserStore + DeviceStore + WalletStore + SessionStore + KeyStore + ThrottleStore + Readiness
+    UserStore
+    + DeviceStore
+    + WalletStore
+    + SessionStore
+    + KeyStore
+    + ThrottleStore
+    + RateLimitStore
+    + Readiness
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + DeviceStore + WalletStore + SessionStore + KeyStore + ThrottleStore + Readiness
+    T: UserStore
+        + DeviceStore
+        + WalletStore
+        + SessionStore
+        + KeyStore
+        + ThrottleStore
+        + RateLimitStore
+        + Readiness
 {
 }
 

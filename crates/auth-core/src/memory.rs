@@ -22,6 +22,7 @@ struct State {
     attempts: HashMap<String, crate::AttemptRecord>,
     accounts: HashMap<String, crate::AccountFailures>,
     secrets: HashMap<String, String>,
+    rates: HashMap<String, i64>,
 }
 
 impl State {
@@ -654,6 +655,40 @@ impl crate::ThrottleStore for MemoryStore {
             s.accounts.remove(k);
         }
         Ok(stale.len() + old.len())
+    }
+}
+
+impl crate::RateLimitStore for MemoryStore {
+    fn take_rate(
+        &self,
+        key: &str,
+        quota: crate::RateQuota,
+        now: i64,
+    ) -> Result<crate::RateTake, StoreError> {
+        let mut s = self.state();
+        let tat = s.rates.get(key).copied();
+        Ok(match quota.advance(tat, now) {
+            Some(next) => {
+                s.rates.insert(key.to_owned(), next);
+                crate::RateTake::Taken(next)
+            }
+            None => crate::RateTake::Refused(tat),
+        })
+    }
+
+    fn purge_rates(&self, before: i64, limit: usize) -> Result<usize, StoreError> {
+        let mut s = self.state();
+        let full: Vec<String> = s
+            .rates
+            .iter()
+            .filter(|(_, tat)| **tat < before)
+            .map(|(k, _)| k.clone())
+            .take(limit)
+            .collect();
+        for k in &full {
+            s.rates.remove(k);
+        }
+        Ok(full.len())
     }
 }
 

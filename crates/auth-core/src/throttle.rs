@@ -182,6 +182,12 @@ impl ThrottleKeys {
         hex
     }
 
+    /// The key of `client`'s network in the shared rate limit of route `family`.
+    #[must_use]
+    pub fn rate(&self, family: &str, client: Option<IpAddr>) -> String {
+        self.hash(&["rate", family, &client_network(client)])
+    }
+
     /// The keys of an attempt on `account` from `client`.
     #[must_use]
     pub fn attempt(&self, account: &str, client: Option<IpAddr>) -> AttemptKey {

@@ -48,7 +48,7 @@ pub use error::ApiError;
 pub use hashing::{HashingGate, SHED_PAUSE, advise_huge_pages};
 pub use metrics::{Metrics, PurgedTable};
 pub use openapi::openapi_json;
-pub use rate_limit::{RateLimiter, RouteFamily};
+pub use rate_limit::{LimitScope, RateLimiter, RouteFamily};
 pub use request_id::RequestId;
 pub use routes::{app, configure};
 pub use server::{BoundServer, ServerOptions, bind, serve};

@@ -1,17 +1,22 @@
-//! Per-client-network rate limits on the unauthenticated route families, kept in this
-//! process's memory by governor's keyed GCRA limiter.
+//! Per-client-network rate limits on the unauthenticated route families.
 //!
 //! Each (family, network) pair may make `per_minute` attempts in a burst, refilled evenly
 //! over a minute; past that, `429 RATE_LIMITED` with the seconds until the next attempt.
 //! A network is an IPv4 address or an IPv6 /64: one subscriber's allocation, so a client
 //! cannot pick a fresh bucket by rotating through the 2^64 addresses of its prefix. The
 //! address is the one [`crate::ClientInfo`] believes: forwarding headers count only from
-//! trusted proxies. Limits are per process: behind a load balancer with N processes, a
-//! network gets up to N times the limit.
+//! trusted proxies.
 //!
-//! Work per request is a lookup in a sharded map. Memory is bounded by the networks seen
-//! in the last minute: at most every ten seconds, one request sweeps out the networks whose
-//! bucket is full again (as if never seen).
+//! Every process counts in its own memory with governor's keyed GCRA limiter: a lookup
+//! in a sharded map, bounded by the networks seen in the last minute (at most every ten
+//! seconds, one request sweeps out the networks whose bucket is full again). With
+//! [`LimitScope::Database`], the families that already go to the database (register,
+//! login, device) are counted once more in a bucket that every process on the database
+//! shares ([`auth_core::RateQuota`]), so that N processes behind a load balancer still
+//! give a network its quota once. A process refuses on its own count first, without a
+//! round trip: its count never exceeds the shared one, so a flood from one network costs
+//! the database nothing. Refresh stays per process: it is the hot path, and a guessed
+//! refresh token is hopeless anyway, so its limit only caps the work one network makes.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -24,7 +29,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
-use auth_core::{AuthError, Clock};
+use auth_core::{AuthError, Clock, RateQuota, RateStanding};
 use governor::clock::Clock as GovernorClock;
 use governor::middleware::StateInformationMiddleware;
 use governor::nanos::Nanos;
@@ -84,7 +89,7 @@ type Limiter = Gcra<
 >;
 
 impl RouteFamily {
-    /// The family's name in the `RateLimit` headers.
+    /// The family's name in the `RateLimit` headers and in shared bucket keys.
     fn name(self) -> &'static str {
         match self {
             RouteFamily::Login => "login",
@@ -93,17 +98,23 @@ impl RouteFamily {
             RouteFamily::Refresh => "refresh",
         }
     }
+
+    /// Whether the family's shared bucket is kept in the database under
+    /// [`LimitScope::Database`]: every family but refresh, whose requests make no other
+    /// round trip that the limit could ride along with.
+    fn shared(self) -> bool {
+        self != RouteFamily::Refresh
+    }
 }
 
-/// Where a client network stands with one family's limit after an attempt.
+/// Where a network's attempts are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Standing {
-    /// Attempts per minute, and the burst.
-    pub limit: u32,
-    /// Attempts left now.
-    pub remaining: u32,
-    /// Seconds until the bucket is full again (with none left: until the next attempt).
-    pub reset_secs: u64,
+pub enum LimitScope {
+    /// In this process's memory alone (SQLite: one process owns the file).
+    Process,
+    /// Also in the database, once for every process on it (PostgreSQL), for register,
+    /// login and device; refresh per process.
+    Database,
 }
 
 /// What the limit decided for a request, handed by [`limited`] to the handler in its
@@ -111,8 +122,7 @@ pub struct Standing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Decision {
     pub(crate) family: RouteFamily,
-    pub(crate) standing: Standing,
-    pub(crate) admitted: bool,
+    pub(crate) standing: RateStanding,
 }
 
 /// How often idle networks are swept out, at most.
@@ -121,6 +131,8 @@ const SWEEP_EVERY_SECS: i64 = 10;
 /// Rate limits per (route family, client network).
 pub struct RateLimiter {
     limiter: Option<Limiter>,
+    /// The quota of the shared buckets, when they are kept in the database.
+    shared: Option<RateQuota>,
     clock: Arc<dyn Clock>,
     last_sweep: AtomicI64,
 }
@@ -129,21 +141,26 @@ impl std::fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimiter")
             .field("enabled", &self.limiter.is_some())
+            .field("shared", &self.shared.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl RateLimiter {
     /// A limiter allowing `per_minute` attempts per minute per network and family
-    /// (bursts up to that many) by `clock`; `0` turns limiting off.
+    /// (bursts up to that many) by `clock`, counted in `scope`; `0` turns limiting off.
     #[must_use]
-    pub fn new(per_minute: u32, clock: Arc<dyn Clock>) -> Self {
-        let limiter = NonZeroU32::new(per_minute).map(|n| {
+    pub fn new(per_minute: u32, scope: LimitScope, clock: Arc<dyn Clock>) -> Self {
+        let per_minute = NonZeroU32::new(per_minute);
+        let limiter = per_minute.map(|n| {
             Gcra::dashmap_with_clock(Quota::per_minute(n), LimiterClock(clock.clone()))
                 .with_middleware::<StateInformationMiddleware>()
         });
         Self {
             limiter,
+            shared: per_minute
+                .filter(|_| scope == LimitScope::Database)
+                .map(RateQuota::per_minute),
             last_sweep: AtomicI64::new(clock.now().secs()),
             clock,
         }
@@ -155,49 +172,74 @@ impl RateLimiter {
     /// [`AuthError::RateLimited`] with the seconds until the next attempt is allowed.
     pub fn admit(&self, family: RouteFamily, addr: Option<IpAddr>) -> Result<(), AuthError> {
         match self.decide(family, addr) {
-            Some(decision) if !decision.admitted => Err(decision.refusal()),
+            Some(decision) if !decision.standing.admitted => Err(decision.refusal()),
             _ => Ok(()),
         }
     }
 
-    /// Takes one attempt of `family` from the network of `addr`, and says where the network
-    /// stands; `None` when nothing is limited (limits off, or no address).
+    /// Takes one attempt of `family` from the network of `addr` in this process's count,
+    /// and says where the network stands; `None` when nothing is limited (limits off, or
+    /// no address).
     pub(crate) fn decide(&self, family: RouteFamily, addr: Option<IpAddr>) -> Option<Decision> {
         let (Some(limiter), Some(addr)) = (&self.limiter, addr) else {
             return None;
         };
         self.sweep_now_and_then(limiter);
-        Some(match limiter.check_key(&(family, Network::from(addr))) {
+        let standing = match limiter.check_key(&(family, Network::from(addr))) {
             Ok(state) => {
                 let limit = state.quota().burst_size().get();
                 let remaining = state.remaining_burst_capacity();
                 // The bucket refills one attempt every 60 s / limit.
                 let missing = u64::from(limit.saturating_sub(remaining));
-                let reset_secs = (missing * 60).div_ceil(u64::from(limit));
-                Decision {
-                    family,
-                    standing: Standing {
-                        limit,
-                        remaining,
-                        reset_secs,
-                    },
+                RateStanding {
+                    limit,
+                    remaining,
+                    reset_secs: (missing * 60).div_ceil(u64::from(limit)),
                     admitted: true,
                 }
             }
             Err(not_until) => {
                 let wait = not_until.wait_time_from(LimiterClock(self.clock.clone()).now());
-                Decision {
-                    family,
-                    standing: Standing {
-                        limit: not_until.quota().burst_size().get(),
-                        remaining: 0,
-                        // At most 60 s: an empty bucket refills one attempt within a minute.
-                        reset_secs: wait.as_secs().clamp(1, 60),
-                    },
+                RateStanding {
+                    limit: not_until.quota().burst_size().get(),
+                    remaining: 0,
+                    // At most 60 s: an empty bucket refills one attempt within a minute.
+                    reset_secs: wait.as_secs().clamp(1, 60),
                     admitted: false,
                 }
             }
+        };
+        Some(Decision { family, standing })
+    }
+
+    /// Takes one attempt of `family` from the network of `addr`, in this process's count
+    /// and, for a shared family admitted here, in the database's; `None` when nothing is
+    /// limited. When the database cannot be asked, this process's count decides.
+    async fn decide_everywhere(
+        &self,
+        state: &crate::AuthState,
+        family: RouteFamily,
+        addr: Option<IpAddr>,
+    ) -> Option<Decision> {
+        let local = self.decide(family, addr)?;
+        let Some(quota) = self
+            .shared
+            .filter(|_| family.shared() && local.standing.admitted)
+        else {
+            return Some(local);
+        };
+        let (authority, now) = (state.authority.clone(), self.clock.now());
+        let shared = crate::blocking::blocking(move || {
+            authority.take_shared_rate(family.name(), addr, quota, now)
         })
+        .await;
+        match shared {
+            Ok(standing) => Some(Decision { family, standing }),
+            Err(e) => {
+                log::warn!("shared rate limit unavailable, counting in this process: {e}");
+                Some(local)
+            }
+        }
     }
 
     /// Networks currently remembered (for tests and gauges).
@@ -266,7 +308,10 @@ pub(crate) async fn limited(
     {
         // The handler's `ClientInfo` is this one, with the decision: worked out once.
         let mut client = crate::ClientInfo::of(req.request());
-        decision = state.rate_limiter.decide(family, client.addr);
+        decision = state
+            .rate_limiter
+            .decide_everywhere(state, family, client.addr)
+            .await;
         client.limit = decision;
         req.extensions_mut().insert(client);
     }
@@ -293,7 +338,10 @@ mod tests {
 
     fn limited(per_minute: u32) -> (RateLimiter, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(T));
-        (RateLimiter::new(per_minute, clock.clone()), clock)
+        (
+            RateLimiter::new(per_minute, LimitScope::Process, clock.clone()),
+            clock,
+        )
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use auth_core::{Authority, Clock};
 
 use crate::{
-    ApiError, AuditTrail, ClientInfo, HashingGate, Metrics, RateLimiter, RouteFamily,
+    ApiError, AuditTrail, ClientInfo, HashingGate, LimitScope, Metrics, RateLimiter, RouteFamily,
     TrustedProxies,
 };
 
@@ -42,7 +42,7 @@ impl AuthState {
     pub fn new(authority: Authority, clock: Arc<dyn Clock>, audit: AuditTrail) -> Self {
         Self {
             authority,
-            rate_limiter: Arc::new(RateLimiter::new(0, clock.clone())),
+            rate_limiter: Arc::new(RateLimiter::new(0, LimitScope::Process, clock.clone())),
             clock,
             trusted_proxies: TrustedProxies::default(),
             admin_token: None,
@@ -67,10 +67,10 @@ impl AuthState {
     }
 
     /// Attempts per minute per client network on each route family
-    /// (`AUTHD_IP_RATE_PER_MIN`; 0 turns the limit off).
+    /// (`AUTHD_IP_RATE_PER_MIN`; 0 turns the limit off), counted in `scope`.
     #[must_use]
-    pub fn with_rate_limit(mut self, per_minute: u32) -> Self {
-        self.rate_limiter = Arc::new(RateLimiter::new(per_minute, self.clock.clone()));
+    pub fn with_rate_limit(mut self, per_minute: u32, scope: LimitScope) -> Self {
+        self.rate_limiter = Arc::new(RateLimiter::new(per_minute, scope, self.clock.clone()));
         self
     }
 
@@ -102,7 +102,7 @@ impl AuthState {
         // Decided once, by the route's middleware, where there is one.
         match client.limit {
             Some(decision) if decision.family == family => {
-                if decision.admitted {
+                if decision.standing.admitted {
                     Ok(())
                 } else {
                     Err(decision.refusal().into())

@@ -23,6 +23,7 @@ mod error;
 mod group_commit;
 mod keys;
 mod postgres;
+mod rate_limits;
 mod schema;
 mod sessions;
 mod sqlite;

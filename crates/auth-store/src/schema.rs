@@ -125,6 +125,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rate_limits (key) {
+        key -> Text,
+        tat -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -137,5 +144,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_attempts,
     account_failures,
     server_secrets,
-    audit_events
+    audit_events,
+    rate_limits
 );

@@ -15,6 +15,7 @@ mod overload;
 mod processes;
 mod upgrade;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -116,8 +117,12 @@ impl Authd {
         read(req.send_json(body))
     }
 
-    /// POSTs JSON; returns status, the Retry-After header and body.
-    pub(crate) fn post_raw(&self, path: &str, body: Value) -> (u16, Option<String>, Value) {
+    /// POSTs JSON; returns status, the headers (names in lower case) and body.
+    pub(crate) fn post_with_headers(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> (u16, BTreeMap<String, String>, Value) {
         let response = match agent()
             .post(&format!("{}{path}", self.base))
             .send_json(body)
@@ -126,11 +131,18 @@ impl Authd {
             Err(e) => panic!("transport error: {e}"),
         };
         let status = response.status();
-        let retry_after = response.header("retry-after").map(str::to_owned);
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .filter_map(|name| {
+                let value = response.header(&name)?.to_owned();
+                Some((name.to_ascii_lowercase(), value))
+            })
+            .collect();
         let text = response.into_string().unwrap_or_default();
         (
             status,
-            retry_after,
+            headers,
             serde_json::from_str(&text).unwrap_or(Value::Null),
         )
     }

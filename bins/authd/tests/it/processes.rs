@@ -129,3 +129,54 @@ fn login_throttling_is_shared_by_processes_on_one_database() {
     );
     assert_eq!((status, body["code"].clone()), (429, json!("RATE_LIMITED")));
 }
+
+#[test]
+fn an_address_gets_its_quota_once_across_two_processes() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let env = [
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_IP_RATE_PER_MIN", "4"),
+    ];
+    let (a, b) = (Authd::start(&env), Authd::start(&env));
+    let attempt = |server: &Authd| {
+        server.post_with_headers(
+            "/api/auth/login",
+            json!({"email": "alice@example.com", "password": "not the password"}),
+        )
+    };
+    // Two attempts on each process: the second process's answers count the first's.
+    let mut left = Vec::new();
+    for server in [&a, &a, &b, &b] {
+        let (status, headers, body) = attempt(server);
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(headers["ratelimit-policy"], "\"login\";q=4;w=60");
+        left.push(remaining(&headers["ratelimit"]));
+    }
+    assert_eq!(left, [3, 2, 1, 0]);
+    // Either process now refuses, although neither has seen four attempts itself.
+    for server in [&a, &b] {
+        let (status, headers, body) = attempt(server);
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(body["code"], "RATE_LIMITED");
+        assert!(
+            (1..=15).contains(&headers["retry-after"].parse::<u32>().unwrap()),
+            "{headers:?}"
+        );
+    }
+    // Refresh stays per process: each has a bucket of its own.
+    for server in [&a, &b] {
+        let (status, headers, _) =
+            server.post_with_headers("/api/auth/refresh", json!({"refreshToken": "not a token"}));
+        assert_eq!(status, 401);
+        assert_eq!(remaining(&headers["ratelimit"]), 3);
+    }
+}
+
+/// The `r` of a `RateLimit` header: attempts left.
+fn remaining(header: &str) -> u32 {
+    let r = header.split(';').find_map(|p| p.strip_prefix("r="));
+    r.and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no r= in {header}"))
+}

@@ -134,6 +134,28 @@ impl Authority {
         }
     }
 
+    /// Takes one attempt on route `family` from `client`'s network at `now`, counted in the
+    /// bucket every process on this store shares (see [`RateQuota`]).
+    ///
+    /// # Errors
+    /// [`AuthError::Store`] when storage fails.
+    pub fn take_shared_rate(
+        &self,
+        family: &str,
+        client: Option<IpAddr>,
+        quota: crate::RateQuota,
+        now: UnixTime,
+    ) -> Result<crate::RateStanding, AuthError> {
+        Ok(crate::rate_limit::take_shared_rate(
+            self.store.as_ref(),
+            &self.throttle_keys,
+            family,
+            client,
+            quota,
+            now,
+        )?)
+    }
+
     /// Gauges for monitoring: live sessions at `now` and the pool's (open, idle)
     /// connections.
     ///

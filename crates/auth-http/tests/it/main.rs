@@ -29,7 +29,7 @@ use auth_core::{
     Authority, KeyRing, KeyStore, ManualClock, PasswordHasher, StoredSigningKey, TokenPolicy,
     TokenSigner, UnixTime,
 };
-use auth_http::{AuthState, TrustedProxies};
+use auth_http::{AuthState, LimitScope, TrustedProxies};
 use auth_store::test_support::TestDatabase;
 use serde_json::{Value, json};
 
@@ -93,7 +93,7 @@ impl Ctx {
             )
             .with_admin_token(Some(ADMIN_TOKEN.into()))
             .with_trusted_proxies(trusted_proxies)
-            .with_rate_limit(per_minute),
+            .with_rate_limit(per_minute, LimitScope::Process),
         );
         Self {
             state,
