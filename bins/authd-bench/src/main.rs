@@ -14,6 +14,7 @@
 mod http;
 mod report;
 mod scenario;
+mod seed;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -46,6 +47,9 @@ enum Cmd {
         #[arg(long, default_value_t = 20)]
         runs: u32,
     },
+    /// Fill a database with 1 million users, 5 million devices and 10 million sessions
+    /// (or as many as asked) and report the bytes per session and per device.
+    Seed(seed::SeedArgs),
     /// Time `authd serve` from spawn to its first healthy answer on a new SQLite database.
     ColdStart {
         /// The authd binary.
@@ -113,6 +117,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::ColdStart { authd, runs } => cold_start(&authd, runs),
+        Cmd::Seed(args) => seed::run(&args),
     }
 }
 

@@ -267,15 +267,17 @@ fn purge_once(
     audit_retention_secs: i64,
     now: auth_core::UnixTime,
 ) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
     let (sessions, throttle) = purge_expired(store, now)?;
     let audit = purge_audit_events(store, audit_retention_secs, now)?;
+    let took = started.elapsed().as_secs_f64();
     metrics.purged(PurgedTable::Sessions, sessions);
     metrics.purged(PurgedTable::LoginThrottle, throttle);
     metrics.purged(PurgedTable::AuditEvents, audit);
     if sessions + throttle + audit > 0 {
         log::info!(
             "purged {sessions} ended session(s), {throttle} stale login-throttle record(s) \
-             and {audit} audit event(s) past retention"
+             and {audit} audit event(s) past retention in {took:.1} s"
         );
     }
     Ok(())

@@ -25,6 +25,8 @@ mod keys;
 mod postgres;
 mod rate_limits;
 mod schema;
+#[cfg(feature = "seed")]
+pub mod seed;
 mod sessions;
 mod sqlite;
 mod statement;
