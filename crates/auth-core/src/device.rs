@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::session::{RefreshRecord, Session};
+use crate::session::Session;
 use crate::{AuthError, StoreError, UnixTime};
 
 /// The platforms the contract knows.
@@ -146,12 +146,7 @@ pub trait DeviceStore: Send + Sync {
     /// MUST fail with [`StoreError::Duplicate`], storing nothing, when a device with the
     /// same platform and device id exists (also under concurrent inserts);
     /// [`StoreError`] when storage fails.
-    fn create_device(
-        &self,
-        device: &Device,
-        session: &Session,
-        first_token: &RefreshRecord,
-    ) -> Result<(), StoreError>;
+    fn create_device(&self, device: &Device, session: &Session) -> Result<(), StoreError>;
 
     /// The device with this platform and device id.
     ///

@@ -78,15 +78,17 @@ impl MemoryStore {
     pub fn session_count(&self) -> usize {
         self.state().sessions.len()
     }
+
+    /// Records a chain token as releases before tokens named their session did.
+    pub fn insert_unlocated_record(&self, record: RefreshRecord) {
+        self.state()
+            .refresh
+            .insert(record.hash.as_str().to_owned(), record);
+    }
 }
 
 impl UserStore for MemoryStore {
-    fn create_user(
-        &self,
-        user: &User,
-        session: &Session,
-        first: &RefreshRecord,
-    ) -> Result<(), StoreError> {
+    fn create_user(&self, user: &User, session: &Session) -> Result<(), StoreError> {
         let mut s = self.state();
         if s.users.iter().any(|u| {
             u.email_normalized == user.email_normalized
@@ -97,8 +99,6 @@ impl UserStore for MemoryStore {
         s.users.push(user.clone());
         s.sessions
             .insert(session.id.as_str().to_owned(), session.clone());
-        s.refresh
-            .insert(first.hash.as_str().to_owned(), first.clone());
         Ok(())
     }
 
@@ -177,19 +177,16 @@ impl UserStore for MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
-    fn create_session(&self, session: &Session, first: &RefreshRecord) -> Result<(), StoreError> {
+    fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         let mut s = self.state();
         s.sessions
             .insert(session.id.as_str().to_owned(), session.clone());
-        s.refresh
-            .insert(first.hash.as_str().to_owned(), first.clone());
         Ok(())
     }
 
     fn create_session_guarded(
         &self,
         session: &Session,
-        first: &RefreshRecord,
         guard: &crate::CredentialGuard,
     ) -> Result<bool, StoreError> {
         let mut s = self.state();
@@ -208,10 +205,18 @@ impl SessionStore for MemoryStore {
         if current {
             s.sessions
                 .insert(session.id.as_str().to_owned(), session.clone());
-            s.refresh
-                .insert(first.hash.as_str().to_owned(), first.clone());
         }
         Ok(current)
+    }
+
+    fn find_session_with_principal(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(Session, Option<SessionPrincipal>)>, StoreError> {
+        let s = self.state();
+        Ok(s.sessions
+            .get(id.as_str())
+            .map(|session| (session.clone(), s.principal_of(session))))
     }
 
     fn find_refresh_with_principal(
@@ -247,8 +252,6 @@ impl SessionStore for MemoryStore {
         sess.current_hash = next.hash.clone();
         sess.current_expires_at = next.expires_at;
         sess.rotated_at = Some(at);
-        s.refresh
-            .insert(next.hash.as_str().to_owned(), next.clone());
         if session.kind == PrincipalKind::Device
             && let Some(d) = s
                 .devices
@@ -346,12 +349,7 @@ impl KeyStore for MemoryStore {
 }
 
 impl DeviceStore for MemoryStore {
-    fn create_device(
-        &self,
-        device: &Device,
-        session: &Session,
-        first: &RefreshRecord,
-    ) -> Result<(), StoreError> {
+    fn create_device(&self, device: &Device, session: &Session) -> Result<(), StoreError> {
         let mut s = self.state();
         if s.devices
             .iter()
@@ -362,8 +360,6 @@ impl DeviceStore for MemoryStore {
         s.devices.push(device.clone());
         s.sessions
             .insert(session.id.as_str().to_owned(), session.clone());
-        s.refresh
-            .insert(first.hash.as_str().to_owned(), first.clone());
         Ok(())
     }
 

@@ -1,8 +1,13 @@
 //! Sessions and the refresh-token rotation state machine.
 //!
 //! A session is one login of one principal. It owns a chain of single-use refresh tokens;
-//! only the newest (generation `g`) may be rotated. The store keeps SHA-256 hashes of every
-//! token ever issued in the chain, so that presenting an old token is recognised as reuse.
+//! only the newest (generation `g`) may be rotated. A token names its session
+//! (`authd_rt_<session>.<secret>`), and the store keeps only the SHA-256 of the current
+//! one, in the session's row: an older token is recognised by walking the chain forward
+//! from it (see below) until it reaches the current token, so that presenting it is
+//! recognised as reuse without a row per token ever issued. Tokens issued before tokens
+//! named their session (`authd_rt_<secret>`) are still found by their hash in the chain
+//! records of those sessions.
 //!
 //! ```text
 //!            present token of generation...
@@ -20,7 +25,9 @@
 //! presented token)`. A client whose response was lost can therefore retry within the grace
 //! and receive the *same* successor, although the server never stored it in plain text.
 //! Someone holding an old token cannot compute later ones without the rotation key, which
-//! never leaves the server.
+//! never leaves the server. The same derivation lets the server tell a spent token of the
+//! chain (some number of successors of it hash to the current token) from a forgery
+//! naming the session (none does), walking at most [`MAX_CHAIN_WALK`] generations back.
 //!
 //! Rotation is a compare-and-set on the session's generation ([`SessionStore::advance_session`]):
 //! of many concurrent refreshes with one token, exactly one advances the chain; the others
@@ -123,6 +130,13 @@ impl SessionId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// What a refresh token carries of this id, if the id has authd's shape.
+    fn locator(&self) -> Option<&str> {
+        self.0
+            .strip_prefix(SESSION_PREFIX)
+            .filter(|locator| is_locator(locator))
+    }
 }
 
 /// A refresh token in plain text. It exists only between its creation and the response
@@ -132,18 +146,27 @@ pub struct RefreshToken(String);
 
 /// Prefix of every refresh token, so that leaked-secret scanners can recognise them.
 const REFRESH_PREFIX: &str = "authd_rt_";
-/// Characters after the prefix: 32 bytes in unpadded base64url.
-const REFRESH_BODY_LEN: usize = 43;
+/// Characters of the secret: 32 bytes in unpadded base64url.
+const REFRESH_SECRET_LEN: usize = 43;
+/// The prefix of every session id; a token carries the 32 hex digits after it.
+const SESSION_PREFIX: &str = "ses_";
+/// Hex digits of the session a token names.
+const LOCATOR_LEN: usize = 32;
 
 impl RefreshToken {
-    fn from_bytes(bytes: &[u8; 32]) -> Self {
-        Self(format!("{REFRESH_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+    /// A token of `session` with secret `bytes`: `authd_rt_<session>.<secret>`. A session
+    /// id not of authd's own shape (never generated so) gives a token without the session.
+    fn of_session(session: &SessionId, bytes: &[u8; 32]) -> Self {
+        let secret = URL_SAFE_NO_PAD.encode(bytes);
+        match session.locator() {
+            Some(locator) => Self(format!("{REFRESH_PREFIX}{locator}.{secret}")),
+            None => Self(format!("{REFRESH_PREFIX}{secret}")),
+        }
     }
 
-    fn generate() -> Result<Self, AuthError> {
-        let mut bytes = [0u8; 32];
-        crate::random_bytes(&mut bytes)?;
-        Ok(Self::from_bytes(&bytes))
+    /// The form tokens had before they named their session.
+    fn unlocated(bytes: &[u8; 32]) -> Self {
+        Self(format!("{REFRESH_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
 
     /// Accepts a token presented by a client if it has the shape authd issues.
@@ -155,14 +178,28 @@ impl RefreshToken {
         let body = presented
             .strip_prefix(REFRESH_PREFIX)
             .ok_or(AuthError::InvalidToken("refresh token has no authd prefix"))?;
-        let well_formed = body.len() == REFRESH_BODY_LEN
-            && body
+        let secret = match body.split_once('.') {
+            Some((locator, secret)) if is_locator(locator) => secret,
+            Some(_) => return Err(AuthError::InvalidToken("refresh token is malformed")),
+            None => body,
+        };
+        let well_formed = secret.len() == REFRESH_SECRET_LEN
+            && secret
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !well_formed {
             return Err(AuthError::InvalidToken("refresh token is malformed"));
         }
         Ok(Self(presented.to_owned()))
+    }
+
+    /// The session this token names, if it names one (tokens issued before tokens named
+    /// their session do not).
+    #[must_use]
+    pub fn session_id(&self) -> Option<SessionId> {
+        let body = self.0.strip_prefix(REFRESH_PREFIX)?;
+        let (locator, _) = body.split_once('.')?;
+        is_locator(locator).then(|| SessionId(format!("{SESSION_PREFIX}{locator}")))
     }
 
     /// The token as sent to the client.
@@ -183,6 +220,11 @@ impl fmt::Debug for RefreshToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RefreshToken(<redacted>)")
     }
+}
+
+/// Whether `s` is the part of a session id a token carries: 32 lower-case hex digits.
+fn is_locator(s: &str) -> bool {
+    s.len() == LOCATOR_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Lower-case hex. Every refresh hashes two tokens; formatting each byte with `{:02x}` was
@@ -256,14 +298,10 @@ impl RotationKey {
         &self.0
     }
 
-    /// The token that succeeds `presented` in this session's chain. A key stored with the
-    /// `k1:` prefix is used only through `secret` (HMAC-SHA256 of the stored bytes under
-    /// the secret); a key stored before a secret was configured is used as it is.
-    fn successor(
-        &self,
-        presented: &RefreshToken,
-        secret: Option<&RotationSecret>,
-    ) -> Result<RefreshToken, AuthError> {
+    /// The MAC that keys this session's chain. A key stored with the `k1:` prefix is used
+    /// only through `secret` (HMAC-SHA256 of the stored bytes under the secret); a key
+    /// stored before a secret was configured is used as it is.
+    fn chain_mac(&self, secret: Option<&RotationSecret>) -> Result<Hmac<Sha256>, AuthError> {
         let (stored, keyed) = match self.0.strip_prefix(KEYED_WITH_SECRET) {
             Some(rest) => (rest, true),
             None => (self.0.as_str(), false),
@@ -282,13 +320,64 @@ impl RotationKey {
             mac.update(&key);
             key = mac.finalize().into_bytes().to_vec();
         }
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key)
-            .map_err(|_| AuthError::Internal("stored rotation key is unusable".into()))?;
-        mac.update(presented.expose().as_bytes());
-        let bytes: [u8; 32] = mac.finalize().into_bytes().into();
-        Ok(RefreshToken::from_bytes(&bytes))
+        Hmac::<Sha256>::new_from_slice(&key)
+            .map_err(|_| AuthError::Internal("stored rotation key is unusable".into()))
     }
 }
+
+/// A session's chain of tokens: the successor of each is derived from it with the
+/// session's rotation key.
+struct Chain<'a> {
+    session: &'a SessionId,
+    mac: Hmac<Sha256>,
+}
+
+impl<'a> Chain<'a> {
+    fn of(session: &'a Session, secret: Option<&RotationSecret>) -> Result<Self, AuthError> {
+        Ok(Self {
+            session: &session.id,
+            mac: session.rotation_key.chain_mac(secret)?,
+        })
+    }
+
+    fn successor_bytes(&self, presented: &RefreshToken) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(presented.expose().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The token that succeeds `presented`.
+    fn successor(&self, presented: &RefreshToken) -> RefreshToken {
+        RefreshToken::of_session(self.session, &self.successor_bytes(presented))
+    }
+
+    /// How many generations `presented` is behind the token whose hash is `current`
+    /// (0: it is the current token), looking at most `max_behind` back; `None` when it
+    /// is not in the chain that far.
+    fn behind(
+        &self,
+        presented: &RefreshToken,
+        current: &TokenHash,
+        max_behind: i64,
+    ) -> Option<i64> {
+        if presented.hash().ct_eq(current) {
+            return Some(0);
+        }
+        let mut token = presented.clone();
+        for behind in 1..=max_behind.clamp(0, MAX_CHAIN_WALK) {
+            token = self.successor(&token);
+            if token.hash().ct_eq(current) {
+                return Some(behind);
+            }
+        }
+        None
+    }
+}
+
+/// How far back a presented token is looked for in its session's chain: a token more
+/// rotations old than this is refused as unknown instead of revoking the session as reuse.
+/// A month of hourly refreshes is 720 rotations; each step is two hashes (about 2 µs).
+pub const MAX_CHAIN_WALK: i64 = 1_000;
 
 impl fmt::Debug for RotationKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -407,10 +496,8 @@ pub fn decide(
 /// A new session with its first refresh token.
 #[derive(Debug)]
 pub struct NewSession {
-    /// The session to store.
+    /// The session to store; its current token is the first.
     pub session: Session,
-    /// The record of its first token.
-    pub first: RefreshRecord,
     /// The first token itself, for the client.
     pub token: RefreshToken,
 }
@@ -437,8 +524,10 @@ pub fn start(
     now: UnixTime,
     policy: &TokenPolicy,
 ) -> Result<NewSession, AuthError> {
-    let token = RefreshToken::generate()?;
     let id = SessionId::generate();
+    let mut secret = [0u8; 32];
+    crate::random_bytes(&mut secret)?;
+    let token = RefreshToken::of_session(&id, &secret);
     let expires_at = now.plus_secs(policy.session_max_secs);
     let current_expires_at = now.plus_secs(policy.refresh_ttl_secs).min(expires_at);
     let session = Session {
@@ -454,17 +543,7 @@ pub fn start(
         expires_at,
         revoked_at: None,
     };
-    let first = RefreshRecord {
-        hash: token.hash(),
-        session_id: id,
-        generation: 0,
-        expires_at: current_expires_at,
-    };
-    Ok(NewSession {
-        session,
-        first,
-        token,
-    })
+    Ok(NewSession { session, token })
 }
 
 /// The result of a successful refresh: the session as it now stands and the token to hand
@@ -515,9 +594,9 @@ pub fn rotate_admitting<P>(
     policy: &TokenPolicy,
     admit: impl Fn(&Session, Option<SessionPrincipal>) -> Result<P, AuthError>,
 ) -> Result<(Rotated, P), AuthError> {
-    let hash = presented.hash();
+    let secret = policy.rotation_secret.as_ref();
     for _ in 0..MAX_ROTATION_ATTEMPTS {
-        let Some((record, session, found)) = store.find_refresh_with_principal(&hash)? else {
+        let Some((record, session, found)) = find_presented(store, presented, secret)? else {
             return Err(AuthError::InvalidToken("unknown refresh token"));
         };
         if session.kind != kind {
@@ -531,9 +610,7 @@ pub fn rotate_admitting<P>(
                 expires_at,
             } => {
                 let admitted = admit(&session, found)?;
-                let token = session
-                    .rotation_key
-                    .successor(presented, policy.rotation_secret.as_ref())?;
+                let token = Chain::of(&session, secret)?.successor(presented);
                 let next = RefreshRecord {
                     hash: token.hash(),
                     session_id: session.id.clone(),
@@ -554,14 +631,20 @@ pub fn rotate_admitting<P>(
             }
             RotationOutcome::Replay => {
                 let admitted = admit(&session, found)?;
-                let token = session
-                    .rotation_key
-                    .successor(presented, policy.rotation_secret.as_ref())?;
-                if !token.hash().ct_eq(&session.current_hash) {
-                    return Err(AuthError::Internal(
+                let bytes = Chain::of(&session, secret)?.successor_bytes(presented);
+                // The successor as this release writes it, or as a release from before
+                // tokens named their session wrote it (rotated just before an upgrade).
+                let token = [
+                    RefreshToken::of_session(&session.id, &bytes),
+                    RefreshToken::unlocated(&bytes),
+                ]
+                .into_iter()
+                .find(|token| token.hash().ct_eq(&session.current_hash))
+                .ok_or_else(|| {
+                    AuthError::Internal(
                         "replayed successor does not match the session's current token".into(),
-                    ));
-                }
+                    )
+                })?;
                 return Ok((Rotated { session, token }, admitted));
             }
             RotationOutcome::Reuse => {
@@ -575,6 +658,38 @@ pub fn rotate_admitting<P>(
     Err(AuthError::Store(StoreError::Unavailable(
         "refresh kept losing the rotation race".into(),
     )))
+}
+
+/// Finds the session `presented` belongs to, with its principal, and where in the chain
+/// the token stands: a token naming its session is looked up by that session and placed
+/// by walking the chain ([`MAX_CHAIN_WALK`]); an older token by its hash in the chain
+/// records. `None` when no session has it.
+///
+/// # Errors
+/// [`AuthError::Store`] when storage fails; [`AuthError::Internal`] when the session's
+/// rotation key cannot be used (it needs a `secret` that is not configured).
+pub fn find_presented(
+    store: &dyn SessionStore,
+    presented: &RefreshToken,
+    secret: Option<&RotationSecret>,
+) -> Result<Option<FoundRefresh>, AuthError> {
+    let Some(id) = presented.session_id() else {
+        return Ok(store.find_refresh_with_principal(&presented.hash())?);
+    };
+    let Some((session, principal)) = store.find_session_with_principal(&id)? else {
+        return Ok(None);
+    };
+    let behind =
+        Chain::of(&session, secret)?.behind(presented, &session.current_hash, session.generation);
+    Ok(behind.map(|behind| {
+        let record = RefreshRecord {
+            hash: presented.hash(),
+            session_id: session.id.clone(),
+            generation: session.generation - behind,
+            expires_at: session.current_expires_at,
+        };
+        (record, session, principal)
+    }))
 }
 
 /// The principal a session belongs to, as found with one of its refresh tokens.
@@ -597,11 +712,11 @@ pub type FoundRefresh = (RefreshRecord, Session, Option<SessionPrincipal>);
 /// Implementations MUST make [`SessionStore::advance_session`] an atomic compare-and-set
 /// that holds across processes sharing the database.
 pub trait SessionStore: Send + Sync {
-    /// Stores a new session together with the record of its first token.
+    /// Stores a new session (its first token is its current one).
     ///
     /// # Errors
     /// [`StoreError`] when storage fails; nothing is stored then.
-    fn create_session(&self, session: &Session, first: &RefreshRecord) -> Result<(), StoreError>;
+    fn create_session(&self, session: &Session) -> Result<(), StoreError>;
 
     /// Stores a new session, as [`SessionStore::create_session`], only if the credential
     /// that opened it is still current: the principal of `guard` exists, is active (a
@@ -618,13 +733,22 @@ pub trait SessionStore: Send + Sync {
     fn create_session_guarded(
         &self,
         session: &Session,
-        first: &RefreshRecord,
         guard: &CredentialGuard,
     ) -> Result<bool, StoreError>;
 
-    /// Finds the refresh-token record with this hash, its session, and the session's
-    /// principal if it still exists: everything a refresh of any kind of principal reads,
-    /// in one lookup.
+    /// The session with this id and its principal if it still exists: everything a
+    /// refresh of any kind of principal reads, in one lookup.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn find_session_with_principal(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(Session, Option<SessionPrincipal>)>, StoreError>;
+
+    /// Finds the chain record with this hash, its session, and the session's principal if
+    /// it still exists. Only tokens issued before tokens named their session have chain
+    /// records; sessions started since have none.
     ///
     /// # Errors
     /// [`StoreError`] when storage fails.
@@ -653,8 +777,8 @@ pub trait SessionStore: Send + Sync {
     fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
 
     /// Advances `session` from generation `from_generation` to `next.generation`: `next`
-    /// becomes its current token, `rotated_at` starts the previous token's grace, and `next`
-    /// is recorded in the chain. A device's session also records its device as last seen
+    /// becomes its current token and `rotated_at` starts the previous token's grace (no
+    /// record of the token is kept beyond the session's row). A device's session also records its device as last seen
     /// at `rotated_at`, in the same step: a refresh is how a device shows it is still in
     /// use, and one write instead of two is a round trip and a commit fewer per refresh.
     ///
@@ -748,13 +872,21 @@ mod tests {
                 .as_str()
                 .starts_with(KEYED_WITH_SECRET)
         );
-        store.create_session(&new.session, &new.first).unwrap();
+        store.create_session(&new.session).unwrap();
         let next = rotate(&store, &new.token, PrincipalKind::User, T0, &keyed).unwrap();
         // What a reader of the database could compute: the stored key used directly.
         let stored = RotationKey::from_stored(
             new.session.rotation_key.as_str()[KEYED_WITH_SECRET.len()..].to_owned(),
         );
-        let guessed = stored.successor(&new.token, None).unwrap();
+        let guessed = Chain::of(
+            &Session {
+                rotation_key: stored,
+                ..new.session.clone()
+            },
+            None,
+        )
+        .unwrap()
+        .successor(&new.token);
         assert_ne!(guessed.expose(), next.token.expose());
         // Without the secret the chain cannot go on, and says why.
         assert!(matches!(
@@ -766,23 +898,25 @@ mod tests {
         assert_eq!(again.token.expose(), next.token.expose());
         // A session started before the secret was configured goes on as it was.
         let old = start(PrincipalKind::User, "u2", T0, &policy()).unwrap();
-        store.create_session(&old.session, &old.first).unwrap();
+        store.create_session(&old.session).unwrap();
         assert!(rotate(&store, &old.token, PrincipalKind::User, T0, &keyed).is_ok());
     }
 
     /// A session at generation `generation`, last rotated at `rotated_at`.
     fn session_at(generation: i64, rotated_at: Option<UnixTime>) -> (Session, RefreshRecord) {
         let new = start(PrincipalKind::User, "u1", T0, &policy()).unwrap();
+        let record = RefreshRecord {
+            hash: new.token.hash(),
+            session_id: new.session.id.clone(),
+            generation,
+            expires_at: new.session.current_expires_at,
+        };
         let session = Session {
             generation,
             rotated_at,
             ..new.session
         };
-        let record = |generation| RefreshRecord {
-            generation,
-            ..new.first.clone()
-        };
-        (session, record(generation))
+        (session, record)
     }
 
     fn record_of(session: &Session, generation: i64) -> RefreshRecord {
@@ -912,9 +1046,18 @@ mod tests {
         assert_eq!(new.session.generation, 0);
         assert_eq!(new.session.kind, PrincipalKind::Device);
         assert_eq!(new.session.expires_at, T0.plus_secs(2_592_000));
-        assert_eq!(new.first.expires_at, T0.plus_secs(604_800));
-        assert!(new.token.expose().starts_with("authd_rt_"));
-        assert_eq!(new.token.expose().len(), "authd_rt_".len() + 43);
+        assert_eq!(new.session.current_expires_at, T0.plus_secs(604_800));
+        // authd_rt_, the 32 hex digits of the session id, a dot, 32 bytes in base64url.
+        let locator = new.session.id.as_str().strip_prefix("ses_").unwrap();
+        assert_eq!(
+            new.token
+                .expose()
+                .strip_prefix("authd_rt_")
+                .map(|rest| rest.split_once('.')),
+            Some(Some((locator, &new.token.expose()[9 + 33..])))
+        );
+        assert_eq!(new.token.expose().len(), "authd_rt_".len() + 32 + 1 + 43);
+        assert_eq!(new.token.session_id(), Some(new.session.id.clone()));
         assert_eq!(new.session.current_hash, new.token.hash());
         assert!(!format!("{:?}", new.token).contains(new.token.expose()));
         let other = start(PrincipalKind::Device, "d1", T0, &policy()).unwrap();
@@ -924,7 +1067,7 @@ mod tests {
     #[test]
     fn a_token_hash_is_the_lower_case_hex_of_its_sha256() {
         assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
-        let token = RefreshToken::from_bytes(&[7; 32]);
+        let token = RefreshToken::unlocated(&[7; 32]);
         let digest = Sha256::digest(token.expose().as_bytes());
         let expected: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(token.hash().as_str(), expected);
@@ -943,11 +1086,24 @@ mod tests {
         }
         let bad_alphabet = format!("authd_rt_{}", "+".repeat(43));
         assert!(RefreshToken::parse(&bad_alphabet).is_err());
+        let secret = "A".repeat(43);
+        for bad_locator in ["", "0123", &"A".repeat(32), &"0".repeat(33)] {
+            let token = format!("authd_rt_{bad_locator}.{secret}");
+            assert!(RefreshToken::parse(&token).is_err(), "{token}");
+        }
+        let located = format!("authd_rt_{}.{secret}", "0a".repeat(16));
+        let parsed = RefreshToken::parse(&located).unwrap();
+        assert_eq!(
+            parsed.session_id().map(|id| id.as_str().to_owned()),
+            Some(format!("ses_{}", "0a".repeat(16)))
+        );
+        let unlocated = RefreshToken::parse(&format!("authd_rt_{secret}")).unwrap();
+        assert_eq!(unlocated.session_id(), None);
     }
 
     fn begin(store: &MemoryStore) -> RefreshToken {
         let new = start(PrincipalKind::User, "u1", T0, &policy()).unwrap();
-        store.create_session(&new.session, &new.first).unwrap();
+        store.create_session(&new.session).unwrap();
         new.token
     }
 
@@ -1013,6 +1169,184 @@ mod tests {
         assert!(matches!(err, AuthError::InvalidToken(_)));
     }
 
+    /// Rotates `token` `times` times, a minute apart from `at`; the last token.
+    fn rotated(
+        store: &MemoryStore,
+        mut token: RefreshToken,
+        times: i64,
+        at: UnixTime,
+    ) -> RefreshToken {
+        for i in 0..times {
+            token = rotate(
+                store,
+                &token,
+                PrincipalKind::User,
+                at.plus_secs(60 * i),
+                &policy(),
+            )
+            .unwrap()
+            .token;
+        }
+        token
+    }
+
+    fn revoked(store: &MemoryStore, token: &RefreshToken) -> bool {
+        let id = token.session_id().unwrap();
+        store.session(&id).unwrap().unwrap().revoked_at.is_some()
+    }
+
+    #[test]
+    fn a_token_many_rotations_old_is_recognised_as_reuse_without_a_record_of_it() {
+        let store = MemoryStore::default();
+        let t0 = begin(&store);
+        let stolen = rotated(&store, t0, 3, T0);
+        let newest = rotated(&store, stolen.clone(), 40, T0.plus_secs(600));
+        let err = rotate(
+            &store,
+            &stolen,
+            PrincipalKind::User,
+            T0.plus_secs(86_400),
+            &policy(),
+        );
+        assert!(matches!(err, Err(AuthError::RefreshTokenReused)));
+        assert!(
+            revoked(&store, &newest),
+            "40 generations back, still the same chain"
+        );
+    }
+
+    #[test]
+    fn a_forged_token_naming_a_real_session_is_unknown_and_revokes_nothing() {
+        let store = MemoryStore::default();
+        let t0 = begin(&store);
+        let current = rotated(&store, t0, 5, T0);
+        let session = current.session_id().unwrap();
+        let forged = RefreshToken::of_session(&session, &[42; 32]);
+        let err = rotate(
+            &store,
+            &forged,
+            PrincipalKind::User,
+            T0.plus_secs(900),
+            &policy(),
+        );
+        assert!(matches!(err, Err(AuthError::InvalidToken(_))));
+        assert!(!revoked(&store, &current));
+        assert!(
+            rotate(
+                &store,
+                &current,
+                PrincipalKind::User,
+                T0.plus_secs(901),
+                &policy()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_token_older_than_the_walk_is_refused_without_revoking() {
+        let store = MemoryStore::default();
+        let t0 = begin(&store);
+        let ancient = t0.clone();
+        let newest = rotated(&store, t0, MAX_CHAIN_WALK + 1, T0);
+        let now = T0.plus_secs(60 * (MAX_CHAIN_WALK + 1));
+        let err = rotate(&store, &ancient, PrincipalKind::User, now, &policy());
+        assert!(matches!(err, Err(AuthError::InvalidToken(_))));
+        assert!(!revoked(&store, &newest));
+    }
+
+    #[test]
+    fn a_chain_from_before_tokens_named_their_session_goes_on_by_its_records() {
+        let store = MemoryStore::default();
+        let p = policy();
+        // A session as the previous release stored it: an unlocated token and its record.
+        let new = start(PrincipalKind::User, "u1", T0, &p).unwrap();
+        let old_token = RefreshToken::unlocated(&[9; 32]);
+        let session = Session {
+            current_hash: old_token.hash(),
+            ..new.session
+        };
+        store.create_session(&session).unwrap();
+        store.insert_unlocated_record(RefreshRecord {
+            hash: old_token.hash(),
+            session_id: session.id.clone(),
+            generation: 0,
+            expires_at: session.current_expires_at,
+        });
+        let next = rotate(
+            &store,
+            &old_token,
+            PrincipalKind::User,
+            T0.plus_secs(60),
+            &p,
+        )
+        .unwrap();
+        assert_eq!(
+            next.token.session_id(),
+            Some(session.id.clone()),
+            "located from now on"
+        );
+        let retry = rotate(
+            &store,
+            &old_token,
+            PrincipalKind::User,
+            T0.plus_secs(65),
+            &p,
+        )
+        .unwrap();
+        assert_eq!(
+            retry.token, next.token,
+            "the grace works across the change of form"
+        );
+        let later = rotated(&store, next.token, 2, T0.plus_secs(120));
+        let err = rotate(
+            &store,
+            &old_token,
+            PrincipalKind::User,
+            T0.plus_secs(600),
+            &p,
+        );
+        assert!(matches!(err, Err(AuthError::RefreshTokenReused)));
+        assert!(revoked(&store, &later));
+    }
+
+    #[test]
+    fn a_retry_of_a_rotation_the_previous_release_made_gets_its_unlocated_successor() {
+        let store = MemoryStore::default();
+        let p = policy();
+        let new = start(PrincipalKind::User, "u1", T0, &p).unwrap();
+        // The previous release rotated the old token at T0 + 60 to an unlocated successor.
+        let old_token = RefreshToken::unlocated(&[9; 32]);
+        let probe = Session {
+            current_hash: old_token.hash(),
+            ..new.session.clone()
+        };
+        let bytes = Chain::of(&probe, None).unwrap().successor_bytes(&old_token);
+        let successor = RefreshToken::unlocated(&bytes);
+        let session = Session {
+            generation: 1,
+            current_hash: successor.hash(),
+            rotated_at: Some(T0.plus_secs(60)),
+            ..probe
+        };
+        store.create_session(&session).unwrap();
+        store.insert_unlocated_record(RefreshRecord {
+            hash: old_token.hash(),
+            session_id: session.id.clone(),
+            generation: 0,
+            expires_at: session.current_expires_at,
+        });
+        let retry = rotate(
+            &store,
+            &old_token,
+            PrincipalKind::User,
+            T0.plus_secs(62),
+            &p,
+        )
+        .unwrap();
+        assert_eq!(retry.token, successor);
+    }
+
     #[test]
     fn tokens_of_another_kind_or_unknown_tokens_are_invalid_and_change_nothing() {
         let store = MemoryStore::default();
@@ -1045,7 +1379,7 @@ mod tests {
             ..policy()
         };
         let new = start(PrincipalKind::User, "u1", T0, &p).unwrap();
-        store.create_session(&new.session, &new.first).unwrap();
+        store.create_session(&new.session).unwrap();
         let r1 = rotate(
             &store,
             &new.token,
@@ -1075,16 +1409,21 @@ mod tests {
     }
 
     impl SessionStore for Racing {
-        fn create_session(&self, s: &Session, f: &RefreshRecord) -> Result<(), StoreError> {
-            self.inner.create_session(s, f)
+        fn create_session(&self, s: &Session) -> Result<(), StoreError> {
+            self.inner.create_session(s)
         }
         fn create_session_guarded(
             &self,
             s: &Session,
-            f: &RefreshRecord,
             g: &CredentialGuard,
         ) -> Result<bool, StoreError> {
-            self.inner.create_session_guarded(s, f, g)
+            self.inner.create_session_guarded(s, g)
+        }
+        fn find_session_with_principal(
+            &self,
+            id: &SessionId,
+        ) -> Result<Option<(Session, Option<SessionPrincipal>)>, StoreError> {
+            self.inner.find_session_with_principal(id)
         }
         fn find_refresh_with_principal(
             &self,

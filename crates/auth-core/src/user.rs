@@ -1,8 +1,6 @@
 //! People who log in with email and password.
 
-use crate::{
-    Email, PasswordHash, RefreshRecord, Role, Session, SessionId, StoreError, UnixTime, Username,
-};
+use crate::{Email, PasswordHash, Role, Session, SessionId, StoreError, UnixTime, Username};
 
 /// A user's id: a random UUID, unguessable and stable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -129,12 +127,7 @@ pub trait UserStore: Send + Sync {
     /// MUST fail with [`StoreError::Duplicate`], storing nothing, when another user has
     /// the same normalized email or normalized username (also under concurrent inserts);
     /// [`StoreError`] when storage fails, storing nothing.
-    fn create_user(
-        &self,
-        user: &User,
-        session: &Session,
-        first_token: &RefreshRecord,
-    ) -> Result<(), StoreError>;
+    fn create_user(&self, user: &User, session: &Session) -> Result<(), StoreError>;
 
     /// The user with this normalized email.
     ///

@@ -32,9 +32,7 @@ fn new_device(store: &auth_store::Database, n: u64, policy: &TokenPolicy) -> ses
         NOW,
     );
     let started = session::start(PrincipalKind::Device, device.id.as_str(), NOW, policy).unwrap();
-    store
-        .create_device(&device, &started.session, &started.first)
-        .unwrap();
+    store.create_device(&device, &started.session).unwrap();
     started
 }
 

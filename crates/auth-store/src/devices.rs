@@ -1,8 +1,8 @@
 //! [`DeviceStore`] on both backends.
 
 use auth_core::{
-    ClientDeviceId, Device, DeviceId, DeviceStore, Platform, PrincipalKind, RefreshRecord, Session,
-    StoreError, UnixTime,
+    ClientDeviceId, Device, DeviceId, DeviceStore, Platform, PrincipalKind, Session, StoreError,
+    UnixTime,
 };
 use diesel::prelude::*;
 
@@ -71,21 +71,14 @@ impl TryFrom<DeviceRow> for Device {
 }
 
 impl DeviceStore for Database {
-    fn create_device(
-        &self,
-        device: &Device,
-        session: &Session,
-        first_token: &RefreshRecord,
-    ) -> Result<(), StoreError> {
+    fn create_device(&self, device: &Device, session: &Session) -> Result<(), StoreError> {
         if self.backend() == Backend::Postgres {
-            return self.on_postgres(|pg| {
-                postgres::create_session(pg, Some(device), session, first_token)
-            });
+            return self.on_postgres(|pg| postgres::create_session(pg, Some(device), session));
         }
-        let (device, session, first_token) = (device.clone(), session.clone(), first_token.clone());
+        let (device, session) = (device.clone(), session.clone());
         self.group_write(move |conn| {
             sqlite::create_device(conn.sqlite()?, &device)?;
-            insert_session(conn, &session, &first_token)
+            insert_session(conn, &session)
         })
     }
 

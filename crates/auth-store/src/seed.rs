@@ -5,8 +5,7 @@
 //! keys are as long as real ones. Device sessions come first, one per device; the rest go
 //! round-robin to users. Their ages spread evenly over the last 35 days, so about one in
 //! seven is past the 30-day absolute lifetime and is what the purge job finds; one in fifty
-//! is revoked; each has been rotated 0, 1 or 2 times, which leaves that many more refresh
-//! records in its chain.
+//! is revoked; each has been rotated 0, 1 or 2 times.
 
 use auth_core::session::{self, TokenPolicy};
 use auth_core::{
@@ -19,8 +18,8 @@ use crate::Database;
 use crate::connection::{DbConnection, on_backend};
 use crate::devices::DeviceRow;
 use crate::error::store_error;
-use crate::schema::{devices, refresh_tokens, sessions, users};
-use crate::sessions::{RefreshRow, SessionRow};
+use crate::schema::{devices, sessions, users};
+use crate::sessions::SessionRow;
 use crate::users::UserRow;
 
 /// What to create.
@@ -84,7 +83,6 @@ pub fn seed(
     while done < population.sessions {
         let n = BATCH.min(population.sessions - done);
         let mut rows = Vec::with_capacity(n);
-        let mut chain = Vec::with_capacity(n * 2);
         for i in done..done + n {
             let (kind, principal) = if i < devices.len() {
                 (PrincipalKind::Device, devices[i].as_str())
@@ -97,26 +95,22 @@ pub fn seed(
                 )
             };
             let created = now.plus_secs(-mix.below(35 * DAY));
-            let new = session::start(kind, principal, created, &policy)
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
-            let mut s = new.session;
+            let mut s = session::start(kind, principal, created, &policy)
+                .map_err(|e| StoreError::Backend(e.to_string()))?
+                .session;
+            // Rotations spread over the session's age so far: the current token is a
+            // later one's (its hash and expiry; the store keeps nothing of earlier ones).
             let rotations = mix.below(3);
-            chain.push(RefreshRow::from(&new.first));
-            // Rotations spread over the session's age so far.
             let spacing = (now.secs() - created.secs()) / 3 + 1;
-            for g in 1..=rotations {
-                let at = created.plus_secs(g * spacing);
-                let next = session::start(kind, principal, at, &policy)
+            if rotations > 0 {
+                let at = created.plus_secs(rotations * spacing);
+                let later = session::start(kind, principal, at, &policy)
                     .map_err(|e| StoreError::Backend(e.to_string()))?
-                    .first;
-                let mut record = next;
-                record.session_id = s.id.clone();
-                record.generation = g;
-                s.generation = g;
-                s.current_hash = record.hash.clone();
-                s.current_expires_at = record.expires_at.min(s.expires_at);
+                    .session;
+                s.generation = rotations;
+                s.current_hash = later.current_hash;
+                s.current_expires_at = later.current_expires_at.min(s.expires_at);
                 s.rotated_at = Some(at);
-                chain.push(RefreshRow::from(&record));
             }
             if mix.below(50) == 0 {
                 s.revoked_at = Some(now.plus_secs(-mix.below(7 * DAY)).max(created));
@@ -127,17 +121,9 @@ pub fn seed(
             break;
         }
         let inserted = rows.len();
-        conn.transaction(|c| {
-            on_backend!(c, |c| diesel::insert_into(sessions::table)
-                .values(&rows)
-                .execute(c))?;
-            for part in chain.chunks(BATCH) {
-                on_backend!(c, |c| diesel::insert_into(refresh_tokens::table)
-                    .values(part)
-                    .execute(c))?;
-            }
-            diesel::QueryResult::Ok(())
-        })
+        on_backend!(&mut *conn, |c| diesel::insert_into(sessions::table)
+            .values(&rows)
+            .execute(c))
         .map_err(store_error)?;
         done += inserted;
         progress("sessions", done);

@@ -105,21 +105,12 @@ impl From<RefreshRow> for RefreshRecord {
     }
 }
 
-/// Inserts a session and its first token (inside the caller's transaction).
-pub(crate) fn insert_session(
-    conn: &mut DbConnection,
-    session: &Session,
-    first: &RefreshRecord,
-) -> QueryResult<()> {
-    on_backend!(conn, |c| {
-        diesel::insert_into(sessions::table)
-            .values(SessionRow::from(session))
-            .execute(c)?;
-        diesel::insert_into(refresh_tokens::table)
-            .values(RefreshRow::from(first))
-            .execute(c)?;
-        Ok(())
-    })
+/// Inserts a session (inside the caller's transaction).
+pub(crate) fn insert_session(conn: &mut DbConnection, session: &Session) -> QueryResult<()> {
+    on_backend!(conn, |c| diesel::insert_into(sessions::table)
+        .values(SessionRow::from(session))
+        .execute(c)
+        .map(drop))
 }
 
 /// Whether the credential of `guard` is still current: its principal exists and is active
@@ -192,9 +183,8 @@ impl<'a> Advance<'a> {
     }
 }
 
-/// A refresh token's row, its session's, and the rows of the session's principal.
+/// A session's row and the rows of its principal.
 type PrincipalRows = (
-    RefreshRow,
     SessionRow,
     Option<UserRow>,
     Option<DeviceRow>,
@@ -203,26 +193,25 @@ type PrincipalRows = (
 );
 
 impl SessionStore for Database {
-    fn create_session(&self, session: &Session, first: &RefreshRecord) -> Result<(), StoreError> {
+    fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         if self.backend() == Backend::Sqlite {
-            let (session, first) = (session.clone(), first.clone());
-            return self.group_write(move |conn| insert_session(conn, &session, &first));
+            let session = session.clone();
+            return self.group_write(move |conn| insert_session(conn, &session));
         }
-        self.on_postgres(|pg| postgres::create_session(pg, None, session, first))
+        self.on_postgres(|pg| postgres::create_session(pg, None, session))
     }
 
     fn create_session_guarded(
         &self,
         session: &Session,
-        first: &RefreshRecord,
         guard: &CredentialGuard,
     ) -> Result<bool, StoreError> {
-        let (session, first, guard) = (session.clone(), first.clone(), guard.clone());
+        let (session, guard) = (session.clone(), guard.clone());
         let write = move |conn: &mut DbConnection| {
             if !credential_is_current(conn, &guard)? {
                 return Ok(false);
             }
-            insert_session(conn, &session, &first)?;
+            insert_session(conn, &session)?;
             Ok(true)
         };
         if self.backend() == Backend::Sqlite {
@@ -233,15 +222,14 @@ impl SessionStore for Database {
             .map_err(store_error)
     }
 
-    fn find_refresh_with_principal(
+    fn find_session_with_principal(
         &self,
-        hash: &TokenHash,
-    ) -> Result<Option<FoundRefresh>, StoreError> {
+        id: &SessionId,
+    ) -> Result<Option<(Session, Option<SessionPrincipal>)>, StoreError> {
         let mut conn = self.conn()?;
         // Each join matches only for the session's own kind: ids are unique per table, not
         // across them.
-        let found = on_backend!(&mut *conn, |c| refresh_tokens::table
-            .inner_join(sessions::table)
+        let found = on_backend!(&mut *conn, |c| sessions::table
             .left_join(
                 users::table.on(users::id
                     .eq(sessions::principal_id)
@@ -258,9 +246,8 @@ impl SessionStore for Database {
                     .and(sessions::principal_kind.eq(PrincipalKind::Wallet.as_str()))),
             )
             .left_join(apps::table.on(apps::id.eq(wallets::app_id)))
-            .filter(refresh_tokens::token_hash.eq(hash.as_str()))
+            .filter(sessions::id.eq(id.as_str()))
             .select((
-                RefreshRow::as_select(),
                 SessionRow::as_select(),
                 Option::<UserRow>::as_select(),
                 Option::<DeviceRow>::as_select(),
@@ -270,7 +257,7 @@ impl SessionStore for Database {
             .get_result::<PrincipalRows>(c)
             .optional())
         .map_err(store_error)?;
-        let Some((record, session, user, device, wallet, app)) = found else {
+        let Some((session, user, device, wallet, app)) = found else {
             return Ok(None);
         };
         let principal = match (user, device, wallet) {
@@ -282,7 +269,30 @@ impl SessionStore for Database {
             )),
             _ => None,
         };
-        Ok(Some((record.into(), session.try_into()?, principal)))
+        Ok(Some((session.try_into()?, principal)))
+    }
+
+    fn find_refresh_with_principal(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<FoundRefresh>, StoreError> {
+        // Only tokens of sessions started before tokens named their session have a record:
+        // a second lookup on a path that fades out as those sessions end.
+        let record = {
+            let mut conn = self.conn()?;
+            on_backend!(&mut *conn, |c| refresh_tokens::table
+                .find(hash.as_str())
+                .select(RefreshRow::as_select())
+                .get_result(c)
+                .optional())
+            .map_err(store_error)?
+        };
+        let Some(record) = record.map(RefreshRecord::from) else {
+            return Ok(None);
+        };
+        Ok(self
+            .find_session_with_principal(&record.session_id)?
+            .map(|(session, principal)| (record, session, principal)))
     }
 
     fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {

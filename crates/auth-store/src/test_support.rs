@@ -164,6 +164,24 @@ impl TestDatabase {
         SqliteLock { _conn: conn }
     }
 
+    /// Records `record` in its session's chain, as releases did before refresh tokens
+    /// named their session (and every rotation added a record).
+    ///
+    /// # Panics
+    /// When the database refuses it.
+    pub fn insert_chain_record(&self, record: &auth_core::RefreshRecord) {
+        let db = self.open();
+        let mut conn = db.conn().expect("a connection");
+        let row = crate::sessions::RefreshRow::from(record);
+        crate::connection::on_backend!(&mut *conn, |c| {
+            diesel::RunQueryDsl::execute(
+                diesel::insert_into(crate::schema::refresh_tokens::table).values(&row),
+                c,
+            )
+        })
+        .expect("the record is stored");
+    }
+
     /// Opens (and migrates) the database.
     #[must_use]
     pub fn open(&self) -> Database {

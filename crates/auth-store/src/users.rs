@@ -1,8 +1,8 @@
 //! [`UserStore`] on both backends.
 
 use auth_core::{
-    PasswordHash, PrincipalKind, RefreshRecord, Role, Session, SessionId, StoreError, UnixTime,
-    User, UserId, UserStatus, UserStore,
+    PasswordHash, PrincipalKind, Role, Session, SessionId, StoreError, UnixTime, User, UserId,
+    UserStatus, UserStore,
 };
 use diesel::prelude::*;
 
@@ -76,18 +76,13 @@ impl TryFrom<UserRow> for User {
 }
 
 impl UserStore for Database {
-    fn create_user(
-        &self,
-        user: &User,
-        session: &Session,
-        first_token: &RefreshRecord,
-    ) -> Result<(), StoreError> {
+    fn create_user(&self, user: &User, session: &Session) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         self.write_transaction(&mut conn, |conn| {
             diesel::insert_into(users::table)
                 .values(UserRow::from(user))
                 .execute(conn)?;
-            insert_session(conn, session, first_token)
+            insert_session(conn, session)
         })
         .map_err(store_error)
     }

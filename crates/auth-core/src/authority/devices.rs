@@ -30,7 +30,7 @@ impl Authority {
         }
         let device = Device::new(device_id.clone(), platform, now);
         let new = session::start(PrincipalKind::Device, device.id.as_str(), now, &self.policy)?;
-        match self.store.create_device(&device, &new.session, &new.first) {
+        match self.store.create_device(&device, &new.session) {
             Ok(()) => {
                 let tokens =
                     self.issue(&new.session, device_attributes(&device), new.token, now)?;
@@ -241,9 +241,7 @@ mod tests {
         let (a, store) = authority();
         let user = register(&a, "alice@example.com", "alice").unwrap();
         let orphan = session::start(PrincipalKind::Device, "dev_gone", T0, &a.policy).unwrap();
-        store
-            .create_session(&orphan.session, &orphan.first)
-            .unwrap();
+        store.create_session(&orphan.session).unwrap();
         assert!(matches!(
             a.refresh_device(orphan.token.expose(), T0.plus_secs(1)),
             Err(AuthError::InvalidToken(
@@ -256,7 +254,7 @@ mod tests {
             Err(AuthError::InvalidToken(_))
         ));
         // The refusal changed nothing: the token is still the session's current one.
-        let (record, session) = store.find_refresh(&orphan.first.hash).unwrap().unwrap();
-        assert_eq!((record.generation, session.generation), (0, 0));
+        let session = store.session(&orphan.session.id).unwrap().unwrap();
+        assert_eq!(session, orphan.session);
     }
 }

@@ -134,10 +134,7 @@ impl Authority {
         policy: &TokenPolicy,
     ) -> Result<session::NewSession, AuthError> {
         let new = session::start(kind, &guard.principal_id, now, policy)?;
-        if self
-            .store
-            .create_session_guarded(&new.session, &new.first, guard)?
-        {
+        if self.store.create_session_guarded(&new.session, guard)? {
             Ok(new)
         } else {
             Err(AuthError::InvalidCredentials)

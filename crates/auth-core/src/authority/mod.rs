@@ -181,7 +181,7 @@ impl Authority {
         now: UnixTime,
     ) -> Result<IssuedTokens, AuthError> {
         let new = session::start(kind, principal_id, now, &self.policy)?;
-        self.store.create_session(&new.session, &new.first)?;
+        self.store.create_session(&new.session)?;
         self.issue(&new.session, attributes, new.token, now)
     }
 

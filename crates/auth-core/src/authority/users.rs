@@ -28,7 +28,7 @@ impl Authority {
     ) -> Result<UserSession, AuthError> {
         let user = User::new(email, username, hash, now);
         let new = session::start(PrincipalKind::User, user.id.as_str(), now, &self.policy)?;
-        match self.store.create_user(&user, &new.session, &new.first) {
+        match self.store.create_user(&user, &new.session) {
             Ok(()) => {}
             Err(StoreError::Duplicate) => return Err(AuthError::AccountExists),
             Err(e) => return Err(e.into()),
@@ -209,7 +209,8 @@ impl Authority {
         let Some(token) = refresh_token.and_then(|t| RefreshToken::parse(t).ok()) else {
             return Ok(());
         };
-        if let Some((_, other)) = self.store.find_refresh(&token.hash())?
+        let secret = self.policy.rotation_secret.as_ref();
+        if let Some((_, other, _)) = session::find_presented(self.store.as_ref(), &token, secret)?
             && other.kind == claims.kind
             && other.principal_id == claims.sub
         {
@@ -385,16 +386,14 @@ mod tests {
         use crate::SessionStore;
         let (a, store) = authority();
         let orphan = session::start(PrincipalKind::User, "usr_gone", T0, &a.policy).unwrap();
-        store
-            .create_session(&orphan.session, &orphan.first)
-            .unwrap();
+        store.create_session(&orphan.session).unwrap();
         for _ in 0..2 {
             assert!(matches!(
                 a.refresh_user(orphan.token.expose(), T0.plus_secs(30)),
                 Err(AuthError::InvalidToken(_))
             ));
         }
-        let (_, stored) = store.find_refresh(&orphan.first.hash).unwrap().unwrap();
+        let stored = store.session(&orphan.session.id).unwrap().unwrap();
         assert_eq!(stored.generation, 0, "a refused refresh advances nothing");
     }
 
@@ -423,18 +422,16 @@ mod tests {
         // Not even a device session whose principal id happens to be a user's.
         let lookalike =
             session::start(PrincipalKind::Device, s.user.id.as_str(), T0, &a.policy).unwrap();
-        store
-            .create_session(&lookalike.session, &lookalike.first)
-            .unwrap();
+        store.create_session(&lookalike.session).unwrap();
         assert_eq!(
             store.find_user_session(&lookalike.session.id).unwrap(),
             Some((lookalike.session.clone(), None))
         );
         assert!(
             store
-                .find_refresh_with_principal(&lookalike.first.hash)
+                .find_session_with_principal(&lookalike.session.id)
                 .unwrap()
-                .is_some_and(|(_, _, principal)| principal.is_none())
+                .is_some_and(|(_, principal)| principal.is_none())
         );
 
         a.logout(&s.tokens.claims, None, T0.plus_secs(2)).unwrap();

@@ -14,7 +14,7 @@ use crate::statement::Statement;
 use statements::{AdvanceSession, InsertSession, LockUser, LockWallet, NewSession};
 
 impl<'a> NewSession<'a> {
-    fn of(session: &'a Session, first: &'a RefreshRecord) -> Self {
+    fn of(session: &'a Session) -> Self {
         Self {
             session_id: session.id.as_str(),
             principal_kind: session.kind.as_str(),
@@ -27,20 +27,15 @@ impl<'a> NewSession<'a> {
             created_at: session.created_at.secs(),
             expires_at: session.expires_at.secs(),
             revoked_at: session.revoked_at.map(UnixTime::secs),
-            token_hash: first.hash.as_str(),
-            token_session_id: first.session_id.as_str(),
-            token_generation: first.generation,
-            token_expires_at: first.expires_at.secs(),
         }
     }
 }
 
-/// Stores a session and its first token, and `device` with them when it is new.
+/// Stores a session, and `device` with it when it is new.
 pub(crate) fn create_session(
     pg: &mut PgConnection,
     device: Option<&Device>,
     session: &Session,
-    first: &RefreshRecord,
 ) -> QueryResult<()> {
     let insert = InsertSession {
         device: device.map(|d| d.id.as_str()),
@@ -48,13 +43,14 @@ pub(crate) fn create_session(
         platform: device.map(|d| d.platform.as_str()),
         device_created_at: device.map(|d| d.created_at.secs()),
         device_last_seen_at: device.map(|d| d.last_seen_at.secs()),
-        session: NewSession::of(session, first),
+        session: NewSession::of(session),
     };
     Statement::of(&insert).execute(pg).map(drop)
 }
 
 /// Advances `session` from `from_generation` to `next` (and records a device's as seen);
-/// whether it advanced. A concurrent rotation re-checks `generation` after the first
+/// whether it advanced (the statement selects the advanced session's id, so its row
+/// count says). A concurrent rotation re-checks `generation` after the first
 /// commits (READ COMMITTED), so exactly one of them advances.
 pub(crate) fn advance_session(
     pg: &mut PgConnection,

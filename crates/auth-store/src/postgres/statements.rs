@@ -4,7 +4,7 @@ use crate::sessions::Advance;
 use crate::statement::statement;
 
 statement! {
-    /// The columns of a new session and of its first refresh token.
+    /// The columns of a new session.
     pub(crate) struct NewSession<'a> {
         session_id: &'a str,
         principal_kind: &'a str,
@@ -17,19 +17,15 @@ statement! {
         created_at: i64,
         expires_at: i64,
         revoked_at: Option<i64>,
-        token_hash: &'a str,
-        token_session_id: &'a str,
-        token_generation: i64,
-        token_expires_at: i64,
     }
 }
 
 statement! {
-    /// Stores a session and its first token, and the new device it belongs to when
-    /// `device` is set, in one statement, all or nothing: instead of BEGIN, two or three
-    /// INSERTs and COMMIT, three or four round trips fewer per login or new device. The
-    /// foreign keys are checked at the end of the statement, when every row exists; a
-    /// device registered concurrently makes the whole statement fail as a duplicate.
+    /// Stores a session, and the new device it belongs to when `device` is set, in one
+    /// statement, all or nothing: instead of BEGIN, two INSERTs and COMMIT, three round
+    /// trips fewer per new device. The foreign keys are checked at the end of the
+    /// statement, when every row exists; a device registered concurrently makes the whole
+    /// statement fail as a duplicate.
     pub(crate) struct InsertSession<'a> {
         device: Option<&'a str>,
         client_device_id: Option<&'a str>,
@@ -42,24 +38,20 @@ statement! {
            INSERT INTO devices (id, device_id, platform, created_at, last_seen_at)
            SELECT $device, $client_device_id, $platform, $device_created_at,
                   $device_last_seen_at
-            WHERE $device IS NOT NULL),
-       session AS (
-           INSERT INTO sessions (id, principal_kind, principal_id, generation, current_hash,
-                                 current_expires_at, rotated_at, rotation_key, created_at,
-                                 expires_at, revoked_at)
-           VALUES ($session_id, $principal_kind, $principal_id, $generation, $current_hash,
-                   $current_expires_at, $rotated_at, $rotation_key, $created_at,
-                   $expires_at, $revoked_at))
-       INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
-       VALUES ($token_hash, $token_session_id, $token_generation, $token_expires_at)";
+            WHERE $device IS NOT NULL)
+       INSERT INTO sessions (id, principal_kind, principal_id, generation, current_hash,
+                             current_expires_at, rotated_at, rotation_key, created_at,
+                             expires_at, revoked_at)
+       VALUES ($session_id, $principal_kind, $principal_id, $generation, $current_hash,
+               $current_expires_at, $rotated_at, $rotation_key, $created_at,
+               $expires_at, $revoked_at)";
 }
 
 statement! {
     /// A rotation in one statement, atomic on its own: the compare-and-set on the
-    /// generation, the new token recorded in the chain once the session has advanced,
-    /// and, for a device's session (`device` set), the device recorded as seen. Every
-    /// sub-statement of a WITH runs whether read or not; `seen` and the insert change rows
-    /// only once the session has advanced.
+    /// generation and, for a device's session (`device` set), the device recorded as seen.
+    /// Every sub-statement of a WITH runs whether read or not; `seen` changes a row only
+    /// once the session has advanced.
     pub(crate) struct AdvanceSession<'a> {
         device: Option<&'a str>,
         ..advance: Advance<'a>,
@@ -73,8 +65,7 @@ statement! {
        seen AS (
            UPDATE devices SET last_seen_at = $rotated_at
             WHERE id = $device AND EXISTS (SELECT 1 FROM advanced))
-       INSERT INTO refresh_tokens (token_hash, session_id, generation, expires_at)
-       SELECT $current_hash, id, $generation, $current_expires_at FROM advanced";
+       SELECT id FROM advanced";
 }
 
 statement! {

@@ -9,8 +9,8 @@ use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
 
 use crate::audit::EventRow;
 use crate::devices::{DeviceRow, TouchDevice};
-use crate::schema::{audit_events, devices, refresh_tokens};
-use crate::sessions::{Advance, RefreshRow};
+use crate::schema::{audit_events, devices};
+use crate::sessions::Advance;
 use crate::statement::Statement;
 use statements::AdvanceSession;
 
@@ -22,8 +22,8 @@ pub(crate) fn create_device(c: &mut SqliteConnection, device: &Device) -> QueryR
         .map(drop)
 }
 
-/// Advances `session` from `from_generation` to `next`, records `next` in the chain, and
-/// records a device's as seen; whether it advanced.
+/// Advances `session` from `from_generation` to `next` and records a device's as seen;
+/// whether it advanced.
 pub(crate) fn advance_session(
     c: &mut SqliteConnection,
     session: &Session,
@@ -37,9 +37,6 @@ pub(crate) fn advance_session(
     if Statement::of(&advance).execute(c)? != 1 {
         return Ok(false);
     }
-    diesel::insert_into(refresh_tokens::table)
-        .values(RefreshRow::from(next))
-        .execute(c)?;
     if session.kind == PrincipalKind::Device {
         let touch = TouchDevice::at(&session.principal_id, rotated_at);
         Statement::of(&touch).execute(c)?;

@@ -33,9 +33,7 @@ fn new_device(id: &str, platform: Platform) -> (Device, session::NewSession) {
 /// A device stored with its first session.
 fn registered(store: &Database, id: &str, platform: Platform) -> (Device, session::NewSession) {
     let (device, new) = new_device(id, platform);
-    store
-        .create_device(&device, &new.session, &new.first)
-        .unwrap();
+    store.create_device(&device, &new.session).unwrap();
     (device, new)
 }
 
@@ -78,10 +76,10 @@ fn a_device_reads_back_by_key_and_by_id(db: &TestDatabase) {
 fn one_platform_and_device_id_is_one_device(db: &TestDatabase) {
     let store = db.open();
     let (first, s1) = new_device("device-0001", Platform::Android);
-    store.create_device(&first, &s1.session, &s1.first).unwrap();
+    store.create_device(&first, &s1.session).unwrap();
     let (again, s2) = new_device("device-0001", Platform::Android);
     assert!(matches!(
-        store.create_device(&again, &s2.session, &s2.first),
+        store.create_device(&again, &s2.session),
         Err(StoreError::Duplicate)
     ));
     assert_eq!(
@@ -90,9 +88,7 @@ fn one_platform_and_device_id_is_one_device(db: &TestDatabase) {
         "all or nothing"
     );
     let (other_platform, s3) = new_device("device-0001", Platform::Web);
-    store
-        .create_device(&other_platform, &s3.session, &s3.first)
-        .unwrap();
+    store.create_device(&other_platform, &s3.session).unwrap();
 }
 
 fn concurrent_first_calls_register_one_device(db: &TestDatabase) {
@@ -155,14 +151,8 @@ fn purging_deletes_idle_devices_with_their_sessions_and_tokens(db: &TestDatabase
     assert_eq!(purged, 1);
     assert_eq!(store.device_by_id(idle.id.as_str()).unwrap(), None);
     assert_eq!(store.session(&idle_session.session.id).unwrap(), None);
-    assert_eq!(store.find_refresh(&idle_session.first.hash).unwrap(), None);
     assert!(store.device_by_id(busy.id.as_str()).unwrap().is_some());
-    assert!(
-        store
-            .find_refresh(&busy_session.first.hash)
-            .unwrap()
-            .is_some()
-    );
+    assert!(store.session(&busy_session.session.id).unwrap().is_some());
     // Nothing left to purge.
     assert_eq!(
         purge_inactive_devices(&store, 30 * 86_400, T0.plus_secs(40 * 86_400)).unwrap(),

@@ -68,5 +68,5 @@ pub(crate) fn create(store: &impl UserStore, user: &User) -> Result<(), StoreErr
         &TokenPolicy::default(),
     )
     .unwrap();
-    store.create_user(user, &new.session, &new.first)
+    store.create_user(user, &new.session)
 }

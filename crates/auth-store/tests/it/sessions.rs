@@ -10,33 +10,60 @@ use auth_store::test_support::TestDatabase;
 use crate::{T0, user};
 
 crate::on_both_backends!(
-    a_session_is_found_by_the_hash_of_its_token,
-    a_refresh_token_is_found_with_its_principal_in_one_lookup,
+    a_session_is_found_by_its_id,
+    a_session_is_found_with_its_principal_in_one_lookup,
     a_wallets_app_comes_as_it_stands_now,
+    a_token_from_before_tokens_named_their_session_is_found_by_its_record,
     advancing_is_a_compare_and_set_on_the_generation,
     a_revoked_session_cannot_advance,
     revoking_twice_reports_the_second_as_a_no_op,
     purging_deletes_ended_and_long_revoked_sessions_with_their_tokens,
-    a_session_whose_first_token_cannot_be_stored_is_not_stored,
 );
 
-fn a_session_is_found_by_the_hash_of_its_token(db: &TestDatabase) {
+fn a_session_is_found_by_its_id(db: &TestDatabase) {
     let store = db.open();
     let new = session::start(PrincipalKind::User, "u1", T0, &TokenPolicy::default()).unwrap();
-    store.create_session(&new.session, &new.first).unwrap();
-    let (record, found) = store.find_refresh(&new.token.hash()).unwrap().unwrap();
-    assert_eq!(record, new.first);
-    assert_eq!(found, new.session);
+    store.create_session(&new.session).unwrap();
+    assert_eq!(
+        store.find_session_with_principal(&new.session.id).unwrap(),
+        Some((new.session.clone(), None)),
+        "user u1 does not exist"
+    );
     assert_eq!(store.session(&new.session.id).unwrap(), Some(new.session));
+    let none = SessionId::from_stored("ses_none".into());
+    assert_eq!(store.session(&none).unwrap(), None);
+    assert_eq!(store.find_session_with_principal(&none).unwrap(), None);
+}
+
+/// A record of `new`'s current token, as releases before located tokens stored one.
+fn chain_record(new: &session::NewSession) -> RefreshRecord {
+    RefreshRecord {
+        hash: new.token.hash(),
+        session_id: new.session.id.clone(),
+        generation: 0,
+        expires_at: new.session.current_expires_at,
+    }
+}
+
+fn a_token_from_before_tokens_named_their_session_is_found_by_its_record(db: &TestDatabase) {
+    let store = db.open();
+    let new = session::start(PrincipalKind::User, "u1", T0, &TokenPolicy::default()).unwrap();
+    store.create_session(&new.session).unwrap();
+    assert_eq!(
+        store.find_refresh(&new.token.hash()).unwrap(),
+        None,
+        "sessions started now keep no chain records"
+    );
+    db.insert_chain_record(&chain_record(&new));
     assert_eq!(
         store
-            .find_refresh(&TokenHash::from_stored("00".into()))
+            .find_refresh_with_principal(&new.token.hash())
             .unwrap(),
-        None
+        Some((chain_record(&new), new.session, None))
     );
     assert_eq!(
         store
-            .session(&SessionId::from_stored("ses_none".into()))
+            .find_refresh(&TokenHash::from_stored("00".into()))
             .unwrap(),
         None
     );
@@ -54,7 +81,7 @@ fn next_record(id: &SessionId, generation: i64) -> RefreshRecord {
 fn advancing_is_a_compare_and_set_on_the_generation(db: &TestDatabase) {
     let store = db.open();
     let new = session::start(PrincipalKind::User, "u1", T0, &TokenPolicy::default()).unwrap();
-    store.create_session(&new.session, &new.first).unwrap();
+    store.create_session(&new.session).unwrap();
     let id = &new.session.id;
     assert!(
         store
@@ -69,21 +96,17 @@ fn advancing_is_a_compare_and_set_on_the_generation(db: &TestDatabase) {
             .advance_session(&new.session, 0, &loser, T0.plus_secs(5))
             .unwrap()
     );
-    assert_eq!(store.find_refresh(&loser.hash).unwrap(), None);
     let s = store.session(id).unwrap().unwrap();
     assert_eq!(s.generation, 1);
     assert_eq!(s.current_hash, next_record(id, 1).hash);
     assert_eq!(s.rotated_at, Some(T0.plus_secs(5)));
     assert_eq!(s.current_expires_at, T0.plus_secs(1_000));
-    // The old token is still known, as generation 0, so that reuse can be recognised.
-    let (old, _) = store.find_refresh(&new.token.hash()).unwrap().unwrap();
-    assert_eq!(old.generation, 0);
 }
 
 fn a_revoked_session_cannot_advance(db: &TestDatabase) {
     let store = db.open();
     let new = session::start(PrincipalKind::Device, "d1", T0, &TokenPolicy::default()).unwrap();
-    store.create_session(&new.session, &new.first).unwrap();
+    store.create_session(&new.session).unwrap();
     assert!(
         store
             .revoke_session(&new.session.id, T0.plus_secs(1))
@@ -103,7 +126,7 @@ fn a_revoked_session_cannot_advance(db: &TestDatabase) {
 fn revoking_twice_reports_the_second_as_a_no_op(db: &TestDatabase) {
     let store = db.open();
     let new = session::start(PrincipalKind::User, "u1", T0, &TokenPolicy::default()).unwrap();
-    store.create_session(&new.session, &new.first).unwrap();
+    store.create_session(&new.session).unwrap();
     assert!(
         store
             .revoke_session(&new.session.id, T0.plus_secs(1))
@@ -125,11 +148,12 @@ fn purging_deletes_ended_and_long_revoked_sessions_with_their_tokens(db: &TestDa
     let policy = TokenPolicy::default();
     let start = |at| {
         let new = session::start(PrincipalKind::User, "u1", at, &policy).unwrap();
-        store.create_session(&new.session, &new.first).unwrap();
+        store.create_session(&new.session).unwrap();
         new
     };
     let now = T0.plus_secs(40 * 86_400);
     let ended = start(T0);
+    db.insert_chain_record(&chain_record(&ended));
     let revoked_long_ago = start(now.plus_secs(-3 * 86_400));
     store
         .revoke_session(&revoked_long_ago.session.id, now.plus_secs(-2 * 86_400))
@@ -145,9 +169,9 @@ fn purging_deletes_ended_and_long_revoked_sessions_with_their_tokens(db: &TestDa
     for gone in [&ended, &revoked_long_ago] {
         assert_eq!(store.session(&gone.session.id).unwrap(), None);
         assert_eq!(
-            store.find_refresh(&gone.first.hash).unwrap(),
+            store.find_refresh(&gone.token.hash()).unwrap(),
             None,
-            "tokens go too"
+            "chain records go too"
         );
     }
     for kept in [&revoked_recently, &live] {
@@ -156,32 +180,12 @@ fn purging_deletes_ended_and_long_revoked_sessions_with_their_tokens(db: &TestDa
     assert_eq!(auth_core::purge_expired(&store, now).unwrap(), (0, 0));
 }
 
-fn a_session_whose_first_token_cannot_be_stored_is_not_stored(db: &TestDatabase) {
-    let store = db.open();
-    let first = session::start(PrincipalKind::User, "u1", T0, &TokenPolicy::default()).unwrap();
-    store.create_session(&first.session, &first.first).unwrap();
-    let mut second =
-        session::start(PrincipalKind::User, "u1", T0, &TokenPolicy::default()).unwrap();
-    second.first.hash = first.first.hash.clone();
-    second.first.session_id = second.session.id.clone();
-    assert!(
-        store
-            .create_session(&second.session, &second.first)
-            .is_err()
-    );
-    assert_eq!(
-        store.session(&second.session.id).unwrap(),
-        None,
-        "all or nothing"
-    );
-}
-
 /// A user, a device and a wallet (with its app), each with a session.
 fn one_of_each(store: &Database) -> Vec<(session::NewSession, SessionPrincipal)> {
     let start = |kind, id: &str| session::start(kind, id, T0, &TokenPolicy::default()).unwrap();
     let ada = user("ada@example.com", "ada");
     let hers = start(PrincipalKind::User, ada.id.as_str());
-    store.create_user(&ada, &hers.session, &hers.first).unwrap();
+    store.create_user(&ada, &hers.session).unwrap();
 
     let phone = Device::new(
         ClientDeviceId::parse("phone-0001").unwrap(),
@@ -189,9 +193,7 @@ fn one_of_each(store: &Database) -> Vec<(session::NewSession, SessionPrincipal)>
         T0,
     );
     let its = start(PrincipalKind::Device, phone.id.as_str());
-    store
-        .create_device(&phone, &its.session, &its.first)
-        .unwrap();
+    store.create_device(&phone, &its.session).unwrap();
 
     let app = App::new("Sensors", T0).unwrap();
     store.create_app(&app).unwrap();
@@ -204,9 +206,7 @@ fn one_of_each(store: &Database) -> Vec<(session::NewSession, SessionPrincipal)>
     );
     store.create_wallet(&sensor).unwrap();
     let sensors = start(PrincipalKind::Wallet, sensor.id.as_str());
-    store
-        .create_session(&sensors.session, &sensors.first)
-        .unwrap();
+    store.create_session(&sensors.session).unwrap();
 
     vec![
         (hers, SessionPrincipal::User(ada)),
@@ -215,7 +215,7 @@ fn one_of_each(store: &Database) -> Vec<(session::NewSession, SessionPrincipal)>
     ]
 }
 
-fn a_refresh_token_is_found_with_its_principal_in_one_lookup(db: &TestDatabase) {
+fn a_session_is_found_with_its_principal_in_one_lookup(db: &TestDatabase) {
     let store = db.open();
     let kinds = [
         PrincipalKind::User,
@@ -224,8 +224,8 @@ fn a_refresh_token_is_found_with_its_principal_in_one_lookup(db: &TestDatabase) 
     ];
     for (new, principal) in one_of_each(&store) {
         assert_eq!(
-            store.find_refresh_with_principal(&new.first.hash).unwrap(),
-            Some((new.first.clone(), new.session.clone(), Some(principal))),
+            store.find_session_with_principal(&new.session.id).unwrap(),
+            Some((new.session.clone(), Some(principal))),
             "{:?}",
             new.session.kind
         );
@@ -235,11 +235,9 @@ fn a_refresh_token_is_found_with_its_principal_in_one_lookup(db: &TestDatabase) 
             let lookalike =
                 session::start(kind, &new.session.principal_id, T0, &TokenPolicy::default())
                     .unwrap();
-            store
-                .create_session(&lookalike.session, &lookalike.first)
-                .unwrap();
-            let (_, found, principal) = store
-                .find_refresh_with_principal(&lookalike.first.hash)
+            store.create_session(&lookalike.session).unwrap();
+            let (found, principal) = store
+                .find_session_with_principal(&lookalike.session.id)
                 .unwrap()
                 .unwrap();
             assert_eq!((found.kind, principal), (kind, None));
@@ -249,23 +247,14 @@ fn a_refresh_token_is_found_with_its_principal_in_one_lookup(db: &TestDatabase) 
     // A session whose principal is gone: the session, without a principal.
     for kind in kinds {
         let orphan = session::start(kind, "gone", T0, &TokenPolicy::default()).unwrap();
-        store
-            .create_session(&orphan.session, &orphan.first)
-            .unwrap();
+        store.create_session(&orphan.session).unwrap();
         assert_eq!(
             store
-                .find_refresh_with_principal(&orphan.first.hash)
+                .find_session_with_principal(&orphan.session.id)
                 .unwrap(),
-            Some((orphan.first, orphan.session, None))
+            Some((orphan.session, None))
         );
     }
-
-    assert_eq!(
-        store
-            .find_refresh_with_principal(&TokenHash::from_stored("00".into()))
-            .unwrap(),
-        None
-    );
 }
 
 fn a_wallets_app_comes_as_it_stands_now(db: &TestDatabase) {
@@ -277,8 +266,8 @@ fn a_wallets_app_comes_as_it_stands_now(db: &TestDatabase) {
     store
         .set_app_status(&app.id, Status::Suspended, T0.plus_secs(5))
         .unwrap();
-    let (_, _, found) = store
-        .find_refresh_with_principal(&sensors.first.hash)
+    let (_, found) = store
+        .find_session_with_principal(&sensors.session.id)
         .unwrap()
         .unwrap();
     let Some(SessionPrincipal::Wallet(_, Some(now))) = found else {

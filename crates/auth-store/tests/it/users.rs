@@ -111,14 +111,13 @@ fn a_refused_registration_leaves_no_session_behind(db: &TestDatabase) {
         &Default::default(),
     )
     .unwrap();
-    let refused = store.create_user(&user("ALICE@example.com", "bob"), &new.session, &new.first);
+    let refused = store.create_user(&user("ALICE@example.com", "bob"), &new.session);
     assert!(matches!(refused, Err(StoreError::Duplicate)));
     assert_eq!(
         store.session(&new.session.id).unwrap(),
         None,
         "all or nothing"
     );
-    assert_eq!(store.find_refresh(&new.first.hash).unwrap(), None);
 }
 
 fn a_user_can_be_suspended_and_reactivated(db: &TestDatabase) {
@@ -159,18 +158,14 @@ fn a_session_is_found_with_its_user_in_one_lookup(db: &TestDatabase) {
     let alice = user("alice@example.com", "alice");
     let policy = TokenPolicy::default();
     let hers = session::start(PrincipalKind::User, alice.id.as_str(), T0, &policy).unwrap();
-    store
-        .create_user(&alice, &hers.session, &hers.first)
-        .unwrap();
+    store.create_user(&alice, &hers.session).unwrap();
     assert_eq!(
         store.find_user_session(&hers.session.id).unwrap(),
         Some((hers.session, Some(alice.clone())))
     );
 
     let device = session::start(PrincipalKind::Device, alice.id.as_str(), T0, &policy).unwrap();
-    store
-        .create_session(&device.session, &device.first)
-        .unwrap();
+    store.create_session(&device.session).unwrap();
     assert_eq!(
         store.find_user_session(&device.session.id).unwrap(),
         Some((device.session, None)),
