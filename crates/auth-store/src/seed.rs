@@ -74,6 +74,16 @@ pub fn seed(
 ) -> Result<(), StoreError> {
     let mut pooled = db.conn()?;
     let conn: &mut DbConnection = &mut pooled;
+    if let DbConnection::Sqlite(c) = conn {
+        // Random keys land all over the indexes: with SQLite's default 2 MiB page cache
+        // nearly every insert reads pages back from the file; and a seed needs no fsync
+        // per batch (a crash means seeding again). This connection only.
+        diesel::connection::SimpleConnection::batch_execute(
+            c,
+            "PRAGMA cache_size = -1048576; PRAGMA synchronous = OFF",
+        )
+        .map_err(store_error)?;
+    }
     let mut mix = Mix(0x5EED);
     let now = population.now;
     let users = seed_users(conn, population, &mut mix, progress)?;
