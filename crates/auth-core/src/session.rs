@@ -1255,6 +1255,18 @@ mod tests {
         assert!(!revoked(&store, &newest));
     }
 
+    /// Stores `session` as the previous release did: with a chain record of its first
+    /// token, `old_token`, at generation 0.
+    fn stored_as_before(store: &MemoryStore, session: &Session, old_token: &RefreshToken) {
+        store.create_session(session).unwrap();
+        store.insert_unlocated_record(RefreshRecord {
+            hash: old_token.hash(),
+            session_id: session.id.clone(),
+            generation: 0,
+            expires_at: session.current_expires_at,
+        });
+    }
+
     #[test]
     fn a_chain_from_before_tokens_named_their_session_goes_on_by_its_records() {
         let store = MemoryStore::default();
@@ -1266,13 +1278,7 @@ mod tests {
             current_hash: old_token.hash(),
             ..new.session
         };
-        store.create_session(&session).unwrap();
-        store.insert_unlocated_record(RefreshRecord {
-            hash: old_token.hash(),
-            session_id: session.id.clone(),
-            generation: 0,
-            expires_at: session.current_expires_at,
-        });
+        stored_as_before(&store, &session, &old_token);
         let next = rotate(
             &store,
             &old_token,
@@ -1329,13 +1335,7 @@ mod tests {
             rotated_at: Some(T0.plus_secs(60)),
             ..probe
         };
-        store.create_session(&session).unwrap();
-        store.insert_unlocated_record(RefreshRecord {
-            hash: old_token.hash(),
-            session_id: session.id.clone(),
-            generation: 0,
-            expires_at: session.current_expires_at,
-        });
+        stored_as_before(&store, &session, &old_token);
         let retry = rotate(
             &store,
             &old_token,

@@ -183,6 +183,9 @@ impl<'a> Advance<'a> {
     }
 }
 
+/// Sessions deleted per write transaction by the purge on SQLite.
+const SQLITE_PURGE_PER_WRITE: usize = 100;
+
 /// A session's row and the rows of its principal.
 type PrincipalRows = (
     SessionRow,
@@ -331,25 +334,48 @@ impl SessionStore for Database {
         revoked_before: UnixTime,
         limit: usize,
     ) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut conn = self.conn()?;
-        let ids: Vec<String> = sessions::table
-            .filter(
-                sessions::expires_at
-                    .lt(ended_before.secs())
-                    .or(sessions::revoked_at.lt(revoked_before.secs())),
-            )
+        // Two reads, each along its own index (an OR of the two would scan the table from
+        // its start for every batch).
+        let mut ids: Vec<String> = on_backend!(&mut *conn, |c| sessions::table
+            .filter(sessions::expires_at.lt(ended_before.secs()))
             .select(sessions::id)
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .load(&mut *conn)
-            .map_err(store_error)?;
-        if ids.is_empty() {
-            return Ok(0);
+            .limit(limit)
+            .load(c))
+        .map_err(store_error)?;
+        let room = limit - i64::try_from(ids.len()).unwrap_or(limit);
+        if room > 0 {
+            ids.extend(
+                on_backend!(&mut *conn, |c| sessions::table
+                    .filter(sessions::revoked_at.lt(revoked_before.secs()))
+                    .filter(sessions::expires_at.ge(ended_before.secs()))
+                    .select(sessions::id)
+                    .limit(room)
+                    .load::<String>(c))
+                .map_err(store_error)?,
+            );
         }
         // Refresh records go with their sessions (ON DELETE CASCADE); deleting twice from
-        // two processes is harmless.
-        diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids)))
-            .execute(&mut *conn)
-            .map_err(store_error)
+        // two processes is harmless. On SQLite every deletion holds the one write lock, so
+        // it goes in small transactions, in turn with this process's other writers: a
+        // refresh waits for at most one of them.
+        let per_write = match &*conn {
+            DbConnection::Postgres(_) => ids.len().max(1),
+            DbConnection::Sqlite(_) => SQLITE_PURGE_PER_WRITE,
+        };
+        let mut deleted = 0;
+        for chunk in ids.chunks(per_write) {
+            deleted += self
+                .write_transaction(&mut conn, |c| {
+                    on_backend!(c, |c| diesel::delete(
+                        sessions::table.filter(sessions::id.eq_any(chunk))
+                    )
+                    .execute(c))
+                })
+                .map_err(store_error)?;
+        }
+        Ok(deleted)
     }
 
     fn revoke_session(&self, id: &SessionId, at: UnixTime) -> Result<bool, StoreError> {
