@@ -283,6 +283,30 @@ fn purge_once(
     Ok(())
 }
 
+/// How often SQLite's write-ahead log is copied into the database and emptied.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+
+/// Keeps SQLite's write-ahead log from growing without bound under steady load (see
+/// `Database::checkpoint`); a checkpoint that finds readers it cannot wait for is tried
+/// again next time.
+fn spawn_checkpointer(store: Arc<Database>) {
+    let spawned = std::thread::Builder::new()
+        .name("authd-checkpoint".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                match store.checkpoint() {
+                    Ok(true) => {}
+                    Ok(false) => log::debug!("the SQLite checkpoint met readers; next time"),
+                    Err(e) => log::warn!("checkpointing SQLite failed (will retry): {e}"),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("could not start the checkpoint thread: {e}");
+    }
+}
+
 /// Reloads the signing keys periodically so that every process picks up a rotation.
 fn spawn_key_reloader(authority: Authority, every: Duration) {
     let spawned = std::thread::Builder::new()
@@ -319,6 +343,9 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         metrics.clone(),
         i64::from(settings.audit_retention_days) * 86_400,
     );
+    if database.backend() == auth_store::Backend::Sqlite {
+        spawn_checkpointer(database.clone());
+    }
     spawn_key_reloader(
         authority.clone(),
         Duration::from_secs(settings.key_reload_secs),

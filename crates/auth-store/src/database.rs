@@ -309,6 +309,42 @@ impl Database {
         self.backend
     }
 
+    /// On SQLite, copies the write-ahead log into the database file and empties it
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`); returns whether it completed. SQLite's own
+    /// checkpoints after each commit never wait for readers, so while some request is
+    /// always reading (any steady load) none completes and the log grows without bound:
+    /// 11 GB within minutes of a purge of 1.5 M sessions. This one waits for the reads in
+    /// flight (up to the busy timeout) and holds this process's writers back meanwhile,
+    /// so it is run now and then, from a background thread. On PostgreSQL it does
+    /// nothing (and says it completed).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be reached.
+    pub fn checkpoint(&self) -> Result<bool, StoreError> {
+        #[derive(diesel::QueryableByName)]
+        struct Outcome {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            busy: i32,
+        }
+        if self.backend == Backend::Postgres {
+            return Ok(true);
+        }
+        let mut conn = self.conn()?;
+        let _turn = self
+            .sqlite_writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let outcome: Outcome = match &mut *conn {
+            DbConnection::Sqlite(c) => diesel::RunQueryDsl::get_result(
+                diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)"),
+                c,
+            ),
+            DbConnection::Postgres(_) => return Ok(true),
+        }
+        .map_err(crate::error::store_error)?;
+        Ok(outcome.busy == 0)
+    }
+
     /// Closes the pool's connections, for a process about to exit: each idle one now, each
     /// one in use when it is handed back (waiting up to `CLOSE_WAIT` for those), and
     /// every later request on this database (and its clones) fails as unavailable. A

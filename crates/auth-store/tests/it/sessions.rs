@@ -275,3 +275,29 @@ fn a_wallets_app_comes_as_it_stands_now(db: &TestDatabase) {
     };
     assert_eq!(now.status, Status::Suspended);
 }
+
+#[test]
+fn a_checkpoint_empties_sqlites_write_ahead_log() {
+    let db = TestDatabase::sqlite();
+    let store = db.open();
+    for n in 0..50 {
+        let new = session::start(
+            PrincipalKind::User,
+            &format!("u{n}"),
+            T0,
+            &TokenPolicy::default(),
+        )
+        .unwrap();
+        store.create_session(&new.session).unwrap();
+    }
+    let path = db.url().trim_start_matches("sqlite://").to_owned();
+    let wal = || std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());
+    assert!(wal() > 0, "the writes are in the log");
+    assert!(store.checkpoint().unwrap());
+    assert_eq!(wal(), 0, "copied into the database and emptied");
+    assert_eq!(
+        auth_core::Readiness::live_sessions(&store, T0).unwrap(),
+        50,
+        "nothing lost"
+    );
+}
