@@ -144,6 +144,7 @@ for backend in $backends; do
     grep -q "purged " "$work/authd.log" && break
     sleep 1
   done
+  purged="$(grep -o 'purged .*' "$work/authd.log" | head -1 || true)"
   for name in refresh device me login; do
     scenario "$name" "$backend, seeded"
   done
@@ -154,6 +155,6 @@ for backend in $backends; do
   done
   stop_authd
   echo
-  echo "- purge: $(grep -o 'purged .*' "$work/authd.log" | head -1 || echo 'did not finish within 10 minutes')"
+  echo "- purge: ${purged:-did not finish within 10 minutes}"
   echo
 done

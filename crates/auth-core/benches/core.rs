@@ -45,7 +45,7 @@ fn claims(signer: &TokenSigner) -> AccessClaims {
     signer.claims(
         PrincipalKind::User,
         "6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b",
-        &SessionId::generate(),
+        &SessionId::generate(auth_core::UnixTime(1_800_000_000)),
         attributes,
         NOW,
         3_600,

@@ -38,6 +38,13 @@ impl UnixTime {
     }
 }
 
+/// A UUIDv7 stamped with `now` (to the second; the other 74 bits random): ids made later
+/// sort after earlier ones, so each new row goes to the end of its index.
+pub(crate) fn uuid_v7(now: UnixTime) -> uuid::Uuid {
+    let secs = u64::try_from(now.secs()).unwrap_or(0);
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, 0))
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync {
     /// The current instant.

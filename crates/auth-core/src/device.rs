@@ -92,8 +92,9 @@ impl ClientDeviceId {
 pub struct DeviceId(String);
 
 impl DeviceId {
-    fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
+    /// A UUIDv7 of `now`, for the same reason as session ids (see `SessionId::generate`).
+    fn generate(now: UnixTime) -> Self {
+        Self(crate::clock::uuid_v7(now).to_string())
     }
 
     /// Wraps an id read from storage or a verified token.
@@ -129,7 +130,7 @@ impl Device {
     #[must_use]
     pub fn new(device_id: ClientDeviceId, platform: Platform, now: UnixTime) -> Self {
         Self {
-            id: DeviceId::generate(),
+            id: DeviceId::generate(now),
             device_id,
             platform,
             created_at: now,

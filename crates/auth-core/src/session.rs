@@ -113,10 +113,13 @@ impl Default for TokenPolicy {
 pub struct SessionId(String);
 
 impl SessionId {
-    /// A new random session id.
+    /// A new session id started at `now`: a UUIDv7 (its first 48 bits the time, the
+    /// rest random), so that new sessions land at the end of the primary-key index
+    /// instead of on a random page of it (on 10 M sessions, random pages meant a read
+    /// and a full-page write to PostgreSQL's log for most new sessions).
     #[must_use]
-    pub fn generate() -> Self {
-        Self(format!("ses_{}", uuid::Uuid::new_v4().simple()))
+    pub fn generate(now: UnixTime) -> Self {
+        Self(format!("ses_{}", crate::clock::uuid_v7(now).simple()))
     }
 
     /// Wraps an id read from storage or from a verified token.
@@ -524,7 +527,7 @@ pub fn start(
     now: UnixTime,
     policy: &TokenPolicy,
 ) -> Result<NewSession, AuthError> {
-    let id = SessionId::generate();
+    let id = SessionId::generate(now);
     let mut secret = [0u8; 32];
     crate::random_bytes(&mut secret)?;
     let token = RefreshToken::of_session(&id, &secret);
@@ -1062,6 +1065,16 @@ mod tests {
         assert!(!format!("{:?}", new.token).contains(new.token.expose()));
         let other = start(PrincipalKind::Device, "d1", T0, &policy()).unwrap();
         assert_ne!(new.token, other.token);
+    }
+
+    #[test]
+    fn session_ids_sort_by_when_their_sessions_started() {
+        let earlier: Vec<_> = (0..20).map(|_| SessionId::generate(T0)).collect();
+        let later = SessionId::generate(T0.plus_secs(1));
+        assert!(earlier.iter().all(|id| id.as_str() < later.as_str()));
+        assert!(earlier.iter().all(|id| id.locator().is_some()));
+        let distinct: std::collections::HashSet<_> = earlier.iter().collect();
+        assert_eq!(distinct.len(), 20, "random within a second");
     }
 
     #[test]
