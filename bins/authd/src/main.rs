@@ -283,8 +283,9 @@ fn purge_once(
     Ok(())
 }
 
-/// How often SQLite's write-ahead log is copied into the database and emptied.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+/// How often SQLite's write-ahead log is copied into the database and emptied: often
+/// enough that each copy is short.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Keeps SQLite's write-ahead log from growing without bound under steady load (see
 /// `Database::checkpoint`); a checkpoint that finds readers it cannot wait for is tried

@@ -16,6 +16,9 @@ use crate::group_commit::GroupCommit;
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
+/// How long a checkpoint waits for reads in flight before it gives up until next time.
+const CHECKPOINT_WAIT_MS: u32 = 20;
+
 /// An arbitrary constant naming the advisory lock that serialises migrations when several
 /// authd processes start at once on one PostgreSQL database.
 const MIGRATION_LOCK: i64 = 0x6175_7468_645f_6d69; // "authd_mi"
@@ -310,12 +313,13 @@ impl Database {
     }
 
     /// On SQLite, copies the write-ahead log into the database file and empties it
-    /// (`PRAGMA wal_checkpoint(TRUNCATE)`); returns whether it completed. SQLite's own
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`); returns whether it completed (it waits at most
+    /// `CHECKPOINT_WAIT_MS` for the reads in flight, else gives up). SQLite's own
     /// checkpoints after each commit never wait for readers, so while some request is
     /// always reading (any steady load) none completes and the log grows without bound:
     /// 11 GB within minutes of a purge of 1.5 M sessions. This one waits for the reads in
-    /// flight (up to the busy timeout) and holds this process's writers back meanwhile,
-    /// so it is run now and then, from a background thread. On PostgreSQL it does
+    /// flight and holds this process's writers back meanwhile (both briefly), so it is
+    /// run every second, from a background thread. On PostgreSQL it does
     /// nothing (and says it completed).
     ///
     /// # Errors
@@ -334,15 +338,21 @@ impl Database {
             .sqlite_writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let outcome: Outcome = match &mut *conn {
-            DbConnection::Sqlite(c) => diesel::RunQueryDsl::get_result(
-                diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)"),
-                c,
-            ),
-            DbConnection::Postgres(_) => return Ok(true),
-        }
-        .map_err(crate::error::store_error)?;
-        Ok(outcome.busy == 0)
+        let DbConnection::Sqlite(c) = &mut *conn else {
+            return Ok(true);
+        };
+        // Waiting for readers holds every writer of this process back: not for long. A
+        // checkpoint that finds them still reading gives up and is tried again later.
+        let wait = format!("PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}");
+        diesel::connection::SimpleConnection::batch_execute(c, &wait)
+            .map_err(crate::error::store_error)?;
+        let outcome: Result<Outcome, _> = diesel::RunQueryDsl::get_result(
+            diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)"),
+            c,
+        );
+        diesel::connection::SimpleConnection::batch_execute(c, crate::connection::SQLITE_PRAGMAS)
+            .map_err(crate::error::store_error)?;
+        Ok(outcome.map_err(crate::error::store_error)?.busy == 0)
     }
 
     /// Closes the pool's connections, for a process about to exit: each idle one now, each
