@@ -135,7 +135,7 @@ impl Authority {
     }
 
     /// Takes one attempt on route `family` from `client`'s network at `now`, counted in the
-    /// bucket every process on this store shares (see [`RateQuota`]).
+    /// bucket every process on this store shares (see [`crate::RateQuota`]).
     ///
     /// # Errors
     /// [`AuthError::Store`] when storage fails.
