@@ -162,7 +162,13 @@ impl Authority {
     /// # Errors
     /// [`AuthError::Store`] when storage fails.
     pub fn gauges(&self, now: UnixTime) -> Result<(u64, (u32, u32)), AuthError> {
-        Ok((self.store.live_sessions(now)?, self.store.pool_usage()))
+        Ok((self.store.live_sessions(now)?, self.pool_usage()))
+    }
+
+    /// The pool's (open, idle) connections: no database work.
+    #[must_use]
+    pub fn pool_usage(&self) -> (u32, u32) {
+        self.store.pool_usage()
     }
 
     /// Whether the database answers.

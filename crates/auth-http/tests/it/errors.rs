@@ -256,6 +256,13 @@ async fn metrics_count_requests_outcomes_and_sessions() {
     register(&app, "alice@example.com", "alice").await;
     login(&app, "alice@example.com", "wrong password").await;
     send(&app, TestRequest::get().uri("/no/such/path")).await;
+    // Live sessions are counted at most once a minute (a scan of every one of them).
+    let within_the_minute = scrape().await;
+    assert_eq!(
+        metric(&within_the_minute, "authd_active_sessions"),
+        Some(0.0)
+    );
+    ctx.clock.advance(60);
     let after = scrape().await;
 
     let login_401 =
