@@ -354,18 +354,15 @@ impl<'a> Chain<'a> {
         RefreshToken::of_session(self.session, &self.successor_bytes(presented))
     }
 
-    /// How many generations `presented` is behind the token whose hash is `current`
-    /// (0: it is the current token), looking at most `max_behind` back; `None` when it
-    /// is not in the chain that far.
+    /// How many generations `presented`, not the current token itself, is behind the
+    /// token whose hash is `current`, looking at most `max_behind` back; `None` when it is
+    /// not in the chain that far.
     fn behind(
         &self,
         presented: &RefreshToken,
         current: &TokenHash,
         max_behind: i64,
     ) -> Option<i64> {
-        if presented.hash().ct_eq(current) {
-            return Some(0);
-        }
         let mut token = presented.clone();
         for behind in 1..=max_behind.clamp(0, MAX_CHAIN_WALK) {
             token = self.successor(&token);
@@ -682,11 +679,17 @@ pub fn find_presented(
     let Some((session, principal)) = store.find_session_with_principal(&id)? else {
         return Ok(None);
     };
-    let behind =
-        Chain::of(&session, secret)?.behind(presented, &session.current_hash, session.generation);
+    // The current token (nearly every refresh) needs one hash; only an older one needs
+    // the chain's key.
+    let hash = presented.hash();
+    let behind = if hash.ct_eq(&session.current_hash) {
+        Some(0)
+    } else {
+        Chain::of(&session, secret)?.behind(presented, &session.current_hash, session.generation)
+    };
     Ok(behind.map(|behind| {
         let record = RefreshRecord {
-            hash: presented.hash(),
+            hash,
             session_id: session.id.clone(),
             generation: session.generation - behind,
             expires_at: session.current_expires_at,
