@@ -9,6 +9,7 @@ use diesel::{QueryableByName, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::OpenError;
+use crate::checkpoint::{Pass, ReadGate};
 use crate::connection::{DbConnection, Manager, Target, establish, write_transaction};
 use crate::error::pool_error;
 use crate::group_commit::GroupCommit;
@@ -16,8 +17,9 @@ use crate::group_commit::GroupCommit;
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
-/// How long a checkpoint waits for reads in flight before it gives up until next time.
-const CHECKPOINT_WAIT_MS: u32 = 20;
+/// How long a checkpoint waits for this process's requests in flight (holding new ones
+/// back meanwhile) before it gives up until next time.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(20);
 
 /// An arbitrary constant naming the advisory lock that serialises migrations when several
 /// authd processes start at once on one PostgreSQL database.
@@ -88,6 +90,30 @@ pub struct Database {
     reachability: std::sync::Arc<Reachability>,
     /// Set by [`Database::close`].
     closing: std::sync::Arc<AtomicBool>,
+    /// Counts this process's SQLite connections in use, for [`Database::checkpoint`].
+    read_gate: std::sync::Arc<ReadGate>,
+}
+
+/// A pooled connection in use; on SQLite it holds a pass of the [`ReadGate`] until it is
+/// handed back.
+pub(crate) struct Connection<'a> {
+    // Declared first, so the connection is back in the pool before the pass is dropped.
+    conn: PooledConnection<Manager>,
+    _pass: Option<Pass<'a>>,
+}
+
+impl std::ops::Deref for Connection<'_> {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Connection<'_> {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
 }
 
 /// Whether the database was last found unreachable. While it is, requests are answered at
@@ -215,6 +241,7 @@ impl Database {
             sqlite_writer: std::sync::Arc::default(),
             group_commit: std::sync::Arc::default(),
             reachability: std::sync::Arc::default(),
+            read_gate: std::sync::Arc::default(),
         })
     }
 
@@ -312,14 +339,14 @@ impl Database {
         self.backend
     }
 
-    /// On SQLite, copies the write-ahead log into the database file and empties it
-    /// (`PRAGMA wal_checkpoint(TRUNCATE)`); returns whether it completed (it waits at most
-    /// `CHECKPOINT_WAIT_MS` for the reads in flight, else gives up). SQLite's own
-    /// checkpoints after each commit never wait for readers, so while some request is
-    /// always reading (any steady load) none completes and the log grows without bound:
-    /// 11 GB within minutes of a purge of 1.5 M sessions. This one waits for the reads in
-    /// flight and holds this process's writers back meanwhile (both briefly), so it is
-    /// run every second, from a background thread. On PostgreSQL it does
+    /// On SQLite, copies the write-ahead log into the database file and empties it;
+    /// returns whether it emptied it. SQLite's own checkpoints never wait for readers, so
+    /// under steady load the log grows without bound (see `checkpoint.rs`). This one
+    /// first copies what it can beside the requests in flight (`PASSIVE`), then holds
+    /// this process's new requests back, waits at most `CHECKPOINT_WAIT` for those in
+    /// flight, and copies the rest and empties the log (`TRUNCATE`) while none runs. It
+    /// gives up (`false`) when a request is still running after that wait, or another
+    /// process is reading. Run every second, each stall is short. On PostgreSQL it does
     /// nothing (and says it completed).
     ///
     /// # Errors
@@ -330,29 +357,43 @@ impl Database {
             #[diesel(sql_type = diesel::sql_types::Integer)]
             busy: i32,
         }
+        fn run(conn: &mut DbConnection, mode: &str) -> Result<bool, StoreError> {
+            let DbConnection::Sqlite(c) = conn else {
+                return Ok(true);
+            };
+            let outcome: Outcome = diesel::RunQueryDsl::get_result(
+                diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")),
+                c,
+            )
+            .map_err(crate::error::store_error)?;
+            Ok(outcome.busy == 0)
+        }
         if self.backend == Backend::Postgres {
             return Ok(true);
         }
-        let mut conn = self.conn()?;
-        let _turn = self
-            .sqlite_writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let DbConnection::Sqlite(c) = &mut *conn else {
-            return Ok(true);
-        };
-        // Waiting for readers holds every writer of this process back: not for long. A
-        // checkpoint that finds them still reading gives up and is tried again later.
-        let wait = format!("PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}");
-        diesel::connection::SimpleConnection::batch_execute(c, &wait)
-            .map_err(crate::error::store_error)?;
-        let outcome: Result<Outcome, _> = diesel::RunQueryDsl::get_result(
-            diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)"),
-            c,
-        );
-        diesel::connection::SimpleConnection::batch_execute(c, crate::connection::SQLITE_PRAGMAS)
-            .map_err(crate::error::store_error)?;
-        Ok(outcome.map_err(crate::error::store_error)?.busy == 0)
+        run(&mut *self.conn()?, "PASSIVE")?;
+        self.read_gate
+            .alone(CHECKPOINT_WAIT, || {
+                // No request of this process is running: a reader of another process (the
+                // CLI) is not waited for.
+                let mut conn = self.pooled()?;
+                let DbConnection::Sqlite(c) = &mut *conn else {
+                    return Ok(true);
+                };
+                diesel::connection::SimpleConnection::batch_execute(c, "PRAGMA busy_timeout = 0")
+                    .map_err(crate::error::store_error)?;
+                let emptied = run(&mut conn, "TRUNCATE");
+                let DbConnection::Sqlite(c) = &mut *conn else {
+                    return emptied;
+                };
+                diesel::connection::SimpleConnection::batch_execute(
+                    c,
+                    crate::connection::SQLITE_PRAGMAS,
+                )
+                .map_err(crate::error::store_error)?;
+                emptied
+            })
+            .unwrap_or(Ok(false))
     }
 
     /// Closes the pool's connections, for a process about to exit: each idle one now, each
@@ -403,8 +444,18 @@ impl Database {
     }
 
     /// A pooled connection; while the database is known to be unreachable, only an idle
-    /// one, else [`StoreError::Unavailable`] at once (see [`Reachability`]).
-    pub(crate) fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
+    /// one, else [`StoreError::Unavailable`] at once (see [`Reachability`]). On SQLite it
+    /// waits while a checkpoint runs (see [`Database::checkpoint`]).
+    pub(crate) fn conn(&self) -> Result<Connection<'_>, StoreError> {
+        let pass = (self.backend == Backend::Sqlite).then(|| self.read_gate.enter());
+        Ok(Connection {
+            conn: self.pooled()?,
+            _pass: pass,
+        })
+    }
+
+    /// A pooled connection, outside the [`ReadGate`].
+    fn pooled(&self) -> Result<PooledConnection<Manager>, StoreError> {
         if self.closing.load(Ordering::Acquire) {
             return Err(StoreError::Unavailable("the database is closed".into()));
         }
@@ -534,8 +585,8 @@ mod tests {
             },
         )
         .unwrap();
-        let held = db.conn().unwrap();
-        assert!(db.conn().is_err(), "the only connection is taken");
+        let held = db.pooled().unwrap();
+        assert!(db.pooled().is_err(), "the only connection is taken");
 
         // Released while the next caller waits: it gets the connection, rather than being
         // refused at once as it would be were the database thought unreachable.
@@ -543,7 +594,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
             drop(held);
         });
-        let waited = db.conn();
+        let waited = db.pooled();
         release.join().unwrap();
         assert!(waited.is_ok(), "{:?}", waited.err());
         drop(waited);

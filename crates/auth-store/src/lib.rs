@@ -16,6 +16,7 @@
 //! All methods block: call them from a blocking thread, not an async executor.
 
 mod audit;
+mod checkpoint;
 mod connection;
 mod database;
 mod devices;
