@@ -4,8 +4,9 @@
 #   1. seeds a template database once with `authd-bench seed` (1 M users, 5 M devices,
 #      10 M sessions; about one in seven past its lifetime, one in fifty revoked) and
 #      keeps it, with the seeder's report of bytes per session and per device;
-#   2. on a copy of it, starts authd and measures refresh while authd's purge job deletes
-#      the ended sessions (it starts 10 s after authd), reporting the purge's rate;
+#   2. on a copy of it, starts authd and measures refresh at a fixed 200/s while authd's
+#      purge job deletes the ended sessions (it starts 10 s after authd), and again once
+#      the purge is done, reporting the purge's rate;
 #   3. then refresh, device, me and login on the purged copy, and the same on an empty
 #      database, one after another.
 #
@@ -114,12 +115,14 @@ stop_authd() {
   authd_pid=""
 }
 
-# scenario <name> <label> [seconds]: one row of the table.
+# scenario <name> <label> [seconds [authd-bench options]]: one row of the table.
 scenario() {
+  local name="$1" label="$2" seconds="${3:-$duration}"
+  shift $(($# < 3 ? $# : 3))
   AUTHD_ADMIN_TOKEN="$admin_token" "$bench" run --url "http://127.0.0.1:$port" \
-    --scenario "$1" --concurrency 32 --duration "${3:-$duration}" --warmup 2 \
-    --server-pid "$authd_pid" --label "$2" --markdown 2>>"$work/run.err" || {
-    echo "| $1 | $2 | 32 | failed: see the messages above | | | | | | | |"
+    --scenario "$name" --concurrency 32 --duration "$seconds" --warmup 2 \
+    --server-pid "$authd_pid" --label "$label" --markdown "$@" 2>>"$work/run.err" || {
+    echo "| $name | $label | 32 | failed: see the messages above | | | | | | | |"
     cat "$work/run.err" >&2
   }
 }
@@ -137,14 +140,15 @@ for backend in $backends; do
   echo "| scenario | database | clients | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU | server peak RSS |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"
   start_authd "$(database "$backend" seeded)"
-  # The purge starts 10 s after authd: refresh from 5 s to 35 s runs through its start.
-  sleep 3
-  scenario refresh "$backend, seeded, while purging" 30
-  for _ in $(seq 1 600); do
+  # The purge starts 10 s after authd: refresh at 200/s measured from 12 s to 42 s.
+  sleep 8
+  scenario refresh "$backend, seeded, 200/s, while purging" 30 --rate 200
+  for _ in $(seq 1 900); do
     grep -q "purged " "$work/authd.log" && break
     sleep 1
   done
   purged="$(grep -o 'purged .*' "$work/authd.log" | head -1 || true)"
+  scenario refresh "$backend, seeded, 200/s, after the purge" 30 --rate 200
   for name in refresh device me login; do
     scenario "$name" "$backend, seeded"
   done
@@ -155,6 +159,6 @@ for backend in $backends; do
   done
   stop_authd
   echo
-  echo "- purge: ${purged:-did not finish within 10 minutes}"
+  echo "- purge: ${purged:-did not finish within 15 minutes}"
   echo
 done

@@ -74,6 +74,12 @@ struct RunArgs {
     /// Seconds measured.
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Requests per second offered by all clients together, each client sending its
+    /// share at a fixed pace whatever the answers (open loop), to see how long requests
+    /// wait rather than how many fit. By default each client sends its next request as
+    /// soon as the previous one is answered. Not for the mixed, flood or storm scenarios.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Seconds of load before measuring starts.
     #[arg(long, default_value_t = 2)]
     warmup: u64,
@@ -193,6 +199,14 @@ fn address(url: &str) -> anyhow::Result<SocketAddr> {
 
 fn run(args: &RunArgs) -> anyhow::Result<()> {
     let addr = address(&args.url)?;
+    if args.rate.is_some()
+        && matches!(
+            args.scenario,
+            Scenario::Mixed | Scenario::Flood | Scenario::LoginStorm
+        )
+    {
+        bail!("--rate paces one kind of request: not for the mixed, flood or storm scenarios");
+    }
     // Unique names per run (this process, this second), so that runs against one
     // database do not collide.
     let now = auth_core::Clock::now(&auth_core::SystemClock);
@@ -295,9 +309,16 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         for (conn, client) in clients {
             let stop = &stop;
             let scenario = args.scenario;
-            handles.push(s.spawn(move || {
-                closed_loop(conn, client, scenario, stop, measure_from, measure_until)
-            }));
+            handles.push(match args.rate {
+                Some(rate) => {
+                    let op = scenario::next_op(scenario, &client);
+                    let share = rate / args.concurrency as f64;
+                    s.spawn(move || paced_client(conn, client, op, share, stop, window))
+                }
+                None => s.spawn(move || {
+                    closed_loop(conn, client, scenario, stop, measure_from, measure_until)
+                }),
+            });
         }
         for (conn, client, op) in beside {
             let stop = &stop;
@@ -423,7 +444,8 @@ fn sleep_until(t: Instant) -> Option<()> {
 /// Requests per second of each paced client beside a login storm.
 const PACED_RATE: f64 = 50.0;
 
-/// A client of its own session sending `op` at `rate` whatever the answers.
+/// A client of its own session sending `op` at `rate` whatever the answers (beside a
+/// storm, or every client under `--rate`).
 fn paced_client(
     mut conn: Connection,
     mut client: Client,

@@ -235,7 +235,8 @@ fn key_cipher(settings: &Settings) -> anyhow::Result<Option<KeyCipher>> {
 /// deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(300);
 
-/// Deletes what no longer matters in the background, in batches of a thousand rows. On
+/// Deletes what no longer matters in the background, in paced batches (see
+/// [`PurgePace`]). On
 /// PostgreSQL one process at a time does it (an advisory lock); the others skip that
 /// round. What each round deleted is counted in `authd_purged_rows_total`.
 fn spawn_purger(store: Arc<Database>, metrics: Arc<Metrics>, audit_retention_secs: i64) {
@@ -268,8 +269,9 @@ fn purge_once(
     now: auth_core::UnixTime,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let (sessions, throttle) = purge_expired(store, now)?;
-    let audit = purge_audit_events(store, audit_retention_secs, now)?;
+    let mut pace = PurgePace::default();
+    let (sessions, throttle) = purge_expired(store, now, &mut || pace.pause())?;
+    let audit = purge_audit_events(store, audit_retention_secs, now, &mut || pace.pause())?;
     let took = started.elapsed().as_secs_f64();
     metrics.purged(PurgedTable::Sessions, sessions);
     metrics.purged(PurgedTable::LoginThrottle, throttle);
@@ -281,6 +283,32 @@ fn purge_once(
         );
     }
     Ok(())
+}
+
+/// Spaces the purge's batches: after each one it pauses as long as the batch took, so the
+/// purge takes at most half of one core and of the database's time, and requests beside
+/// it meet one batch at most. Without the pauses, batches back to back held refreshes
+/// beside them up to 300 ms on PostgreSQL (1.6 M ended sessions of 10 M).
+struct PurgePace {
+    batch_started: std::time::Instant,
+}
+
+impl Default for PurgePace {
+    fn default() -> Self {
+        Self {
+            batch_started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl PurgePace {
+    /// The longest pause: a batch that took longer was slowed by something else.
+    const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+    fn pause(&mut self) {
+        std::thread::sleep(self.batch_started.elapsed().min(Self::MAX_PAUSE));
+        self.batch_started = std::time::Instant::now();
+    }
 }
 
 /// How often SQLite's write-ahead log is copied into the database and emptied: often

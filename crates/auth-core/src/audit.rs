@@ -64,7 +64,8 @@ impl AuditEvent {
 const PURGE_BATCH: usize = 1_000;
 
 /// Deletes the events older than `retention_secs` at `now`, in batches of a thousand so
-/// that no statement holds the table for long. Returns how many were deleted.
+/// that no statement holds the table for long, calling `between_batches` after each full
+/// one (where the caller paces the purge). Returns how many were deleted.
 ///
 /// # Errors
 /// [`StoreError`] when storage fails; the batches deleted before stay deleted.
@@ -72,6 +73,7 @@ pub fn purge_audit_events(
     store: &dyn AuditStore,
     retention_secs: i64,
     now: UnixTime,
+    between_batches: &mut dyn FnMut(),
 ) -> Result<usize, StoreError> {
     let before = now.plus_secs(-retention_secs);
     let mut total = 0;
@@ -81,6 +83,7 @@ pub fn purge_audit_events(
         if deleted < PURGE_BATCH {
             return Ok(total);
         }
+        between_batches();
     }
 }
 

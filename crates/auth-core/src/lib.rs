@@ -68,12 +68,18 @@ pub use verifier::TokenVerifier;
 /// Deletes what no longer matters, in bounded batches: sessions that ended or were revoked
 /// over a day ago (with their refresh records), login-throttle records that no longer
 /// count (see [`ThrottlePolicy`]) and shared rate-limit buckets that are full again.
-/// Returns (sessions, throttle records and buckets) deleted.
+/// Returns (sessions, throttle records and buckets) deleted. `between_batches` is called
+/// after each full batch: the caller paces the purge there (authd pauses as long as the
+/// batch took), so that it never crowds out requests.
 ///
 /// # Errors
 /// [`AuthError::Store`] when storage fails.
-pub fn purge_expired(store: &dyn Store, now: UnixTime) -> Result<(usize, usize), AuthError> {
-    let sessions = session::purge_ended_sessions(store, now)?;
+pub fn purge_expired(
+    store: &dyn Store,
+    now: UnixTime,
+    between_batches: &mut dyn FnMut(),
+) -> Result<(usize, usize), AuthError> {
+    let sessions = session::purge_ended_sessions(store, now, between_batches)?;
     let mut attempts = 0;
     loop {
         let deleted = throttle::purge(store, now, 1_000)?;
@@ -81,6 +87,7 @@ pub fn purge_expired(store: &dyn Store, now: UnixTime) -> Result<(usize, usize),
         if deleted < 1_000 {
             break;
         }
+        between_batches();
     }
     // A bucket full again is as good as none.
     loop {
@@ -89,6 +96,7 @@ pub fn purge_expired(store: &dyn Store, now: UnixTime) -> Result<(usize, usize),
         if deleted < 1_000 {
             return Ok((sessions, attempts));
         }
+        between_batches();
     }
 }
 pub use user::{User, UserId, UserStatus, UserStore};

@@ -281,7 +281,7 @@ mod tests {
                 now.plus_secs(-10),
             )
             .unwrap();
-        let (sessions, _) = crate::purge_expired(store.as_ref(), now).unwrap();
+        let (sessions, _) = crate::purge_expired(store.as_ref(), now, &mut || {}).unwrap();
         assert_eq!(sessions, 2);
         assert_eq!(
             store.session(&ended.tokens.claims.session_id()).unwrap(),

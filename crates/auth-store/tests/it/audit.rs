@@ -62,7 +62,7 @@ fn repeats_add_to_a_recorded_event_and_old_events_are_purged(db: &TestDatabase) 
     assert_eq!(events[0].count, 43);
     assert_eq!(events[1].count, 1);
     assert_eq!(
-        auth_core::purge_audit_events(&store, 50, T0.plus_secs(100)).unwrap(),
+        auth_core::purge_audit_events(&store, 50, T0.plus_secs(100), &mut || {}).unwrap(),
         1
     );
     let (events, total) = store
