@@ -273,8 +273,9 @@ impl SessionStore for MemoryStore {
         let doomed: Vec<String> = s
             .sessions
             .values()
-            .filter(|x| {
-                x.expires_at < ended_before || x.revoked_at.is_some_and(|r| r < revoked_before)
+            .filter(|x| match x.revoked_at {
+                None => x.expires_at < ended_before,
+                Some(r) => r < revoked_before,
             })
             .take(limit)
             .map(|x| x.id.as_str().to_owned())

@@ -163,6 +163,11 @@ fn purging_deletes_ended_and_long_revoked_sessions_with_their_tokens(db: &TestDa
         .revoke_session(&revoked_recently.session.id, now.plus_secs(-60))
         .unwrap();
     let live = start(now.plus_secs(-3_600));
+    // Past its lifetime, but revoked a minute ago: kept a day for investigation.
+    let ended_and_revoked_recently = start(T0.plus_secs(1));
+    store
+        .revoke_session(&ended_and_revoked_recently.session.id, now.plus_secs(-60))
+        .unwrap();
 
     let purged = auth_core::purge_expired(&store, now, &mut || {}).unwrap();
     assert_eq!(purged.0, 2);
@@ -174,7 +179,7 @@ fn purging_deletes_ended_and_long_revoked_sessions_with_their_tokens(db: &TestDa
             "chain records go too"
         );
     }
-    for kept in [&revoked_recently, &live] {
+    for kept in [&revoked_recently, &ended_and_revoked_recently, &live] {
         assert!(store.session(&kept.session.id).unwrap().is_some());
     }
     assert_eq!(
@@ -296,7 +301,7 @@ fn a_checkpoint_empties_sqlites_write_ahead_log() {
     let path = db.url().trim_start_matches("sqlite://").to_owned();
     let wal = || std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());
     assert!(wal() > 0, "the writes are in the log");
-    assert!(store.checkpoint().unwrap());
+    assert!(store.checkpoint(0).unwrap());
     assert_eq!(wal(), 0, "copied into the database and emptied");
     assert_eq!(
         auth_core::Readiness::live_sessions(&store, T0).unwrap(),
@@ -337,7 +342,7 @@ fn a_checkpoint_empties_the_log_while_requests_keep_reading() {
         assert!(wal() > 0, "the writes are in the log");
         // A checkpoint gives up when a request outlasts its short wait (a descheduled
         // reader on a busy machine); one of a few tries completes.
-        let emptied = (0..20).any(|_| store.checkpoint().unwrap());
+        let emptied = (0..20).any(|_| store.checkpoint(0).unwrap());
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(emptied, "no checkpoint completed beside the readers");
     });
