@@ -13,6 +13,7 @@
 #   scripts/bench-scale.sh                      # both databases, 10 s per scenario
 #   scripts/bench-scale.sh --backends postgres  # one database
 #   scripts/bench-scale.sh --duration 20
+#   scripts/bench-scale.sh --purge-only           # step 2 alone
 #   AUTHD_SCALE_DIR=/var/tmp/authd-scale        # where the SQLite template lives
 #                                               # (PostgreSQL's: database authd_scale_template)
 #   AUTHD_SCALE_SESSIONS=1000000 (and _USERS, _DEVICES)   # a smaller population
@@ -20,11 +21,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=10
+purge_only=0
 backends="sqlite postgres"
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration="$2"; shift 2 ;;
     --backends) backends="$(echo "$2" | tr ',' ' ')"; shift 2 ;;
+    --purge-only) purge_only=1; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -149,6 +152,13 @@ for backend in $backends; do
   done
   purged="$(grep -o 'purged .*' "$work/authd.log" | head -1 || true)"
   scenario refresh "$backend, seeded, 200/s, after the purge" 30 --rate 200
+  if [ "$purge_only" = 1 ]; then
+    stop_authd
+    echo
+    echo "- purge: ${purged:-did not finish within 15 minutes}"
+    echo
+    continue
+  fi
   for name in refresh device me login; do
     scenario "$name" "$backend, seeded"
   done

@@ -311,6 +311,11 @@ impl PurgePace {
     }
 }
 
+/// The size past which SQLite's write-ahead log is emptied (see `Database::checkpoint`):
+/// each emptying holds every request back for a copy and an fsync, so it is done rarely,
+/// while the log is still small enough for reads to search it fast.
+const CHECKPOINT_EMPTY_ABOVE_BYTES: u64 = 64 << 20;
+
 /// How often SQLite's write-ahead log is copied into the database and emptied: often
 /// enough that each copy is short.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
@@ -324,7 +329,7 @@ fn spawn_checkpointer(store: Arc<Database>) {
         .spawn(move || {
             loop {
                 std::thread::sleep(CHECKPOINT_EVERY);
-                match store.checkpoint() {
+                match store.checkpoint(CHECKPOINT_EMPTY_ABOVE_BYTES) {
                     Ok(true) => {}
                     Ok(false) => log::debug!("the SQLite checkpoint met readers; next time"),
                     Err(e) => log::warn!("checkpointing SQLite failed (will retry): {e}"),

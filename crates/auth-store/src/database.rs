@@ -20,6 +20,8 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migration
 /// How long a checkpoint waits for this process's requests in flight (holding new ones
 /// back meanwhile) before it gives up until next time.
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(20);
+/// SQLite's page size (its default; authd does not change it).
+const SQLITE_PAGE_BYTES: u64 = 4096;
 
 /// An arbitrary constant naming the advisory lock that serialises migrations when several
 /// authd processes start at once on one PostgreSQL database.
@@ -339,39 +341,55 @@ impl Database {
         self.backend
     }
 
-    /// On SQLite, copies the write-ahead log into the database file and empties it;
-    /// returns whether it emptied it. SQLite's own checkpoints never wait for readers, so
+    /// On SQLite, copies the write-ahead log into the database file, and empties it once
+    /// it has grown past `empty_above_bytes`; returns whether the log is now copied (and,
+    /// past that size, emptied). SQLite's own checkpoints never wait for readers, so
     /// under steady load the log grows without bound (see `checkpoint.rs`). This one
-    /// first copies what it can beside the requests in flight (`PASSIVE`), then holds
-    /// this process's new requests back, waits at most `CHECKPOINT_WAIT` for those in
-    /// flight, and copies the rest and empties the log (`TRUNCATE`) while none runs. It
-    /// gives up (`false`) when a request is still running after that wait, or another
-    /// process is reading. Run every second, each stall is short. On PostgreSQL it does
+    /// first copies what it can beside the requests in flight (`PASSIVE`). Past the
+    /// size, it then holds this process's new requests back, waits at most
+    /// `CHECKPOINT_WAIT` for those in flight, and copies the rest and empties the log
+    /// (`TRUNCATE`) while none runs; it gives up (`false`) when a request is still
+    /// running after that wait, or another process is reading. Each emptying stalls
+    /// requests for a copy and an fsync, so authd empties the log only past a size whose
+    /// reads are still fast (64 MiB) and checks every second. On PostgreSQL it does
     /// nothing (and says it completed).
     ///
     /// # Errors
     /// [`StoreError`] when the database cannot be reached.
-    pub fn checkpoint(&self) -> Result<bool, StoreError> {
+    pub fn checkpoint(&self, empty_above_bytes: u64) -> Result<bool, StoreError> {
         #[derive(diesel::QueryableByName)]
         struct Outcome {
             #[diesel(sql_type = diesel::sql_types::Integer)]
             busy: i32,
+            /// Pages in the log.
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            log: i32,
+            /// Pages of it copied into the database.
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            checkpointed: i32,
         }
-        fn run(conn: &mut DbConnection, mode: &str) -> Result<bool, StoreError> {
+        fn run(conn: &mut DbConnection, mode: &str) -> Result<Outcome, StoreError> {
             let DbConnection::Sqlite(c) = conn else {
-                return Ok(true);
+                return Ok(Outcome {
+                    busy: 0,
+                    log: 0,
+                    checkpointed: 0,
+                });
             };
-            let outcome: Outcome = diesel::RunQueryDsl::get_result(
+            diesel::RunQueryDsl::get_result(
                 diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")),
                 c,
             )
-            .map_err(crate::error::store_error)?;
-            Ok(outcome.busy == 0)
+            .map_err(crate::error::store_error)
         }
         if self.backend == Backend::Postgres {
             return Ok(true);
         }
-        run(&mut *self.conn()?, "PASSIVE")?;
+        let copied = run(&mut *self.conn()?, "PASSIVE")?;
+        let log_bytes = u64::try_from(copied.log).unwrap_or(0) * SQLITE_PAGE_BYTES;
+        if empty_above_bytes > 0 && log_bytes <= empty_above_bytes {
+            return Ok(copied.busy == 0 && copied.checkpointed == copied.log);
+        }
         self.read_gate
             .alone(CHECKPOINT_WAIT, || {
                 // No request of this process is running: a reader of another process (the
@@ -382,7 +400,7 @@ impl Database {
                 };
                 diesel::connection::SimpleConnection::batch_execute(c, "PRAGMA busy_timeout = 0")
                     .map_err(crate::error::store_error)?;
-                let emptied = run(&mut conn, "TRUNCATE");
+                let emptied = run(&mut conn, "TRUNCATE").map(|o| o.busy == 0);
                 let DbConnection::Sqlite(c) = &mut *conn else {
                     return emptied;
                 };
