@@ -368,14 +368,7 @@ impl Database {
             #[diesel(sql_type = diesel::sql_types::Integer)]
             checkpointed: i32,
         }
-        fn run(conn: &mut DbConnection, mode: &str) -> Result<Outcome, StoreError> {
-            let DbConnection::Sqlite(c) = conn else {
-                return Ok(Outcome {
-                    busy: 0,
-                    log: 0,
-                    checkpointed: 0,
-                });
-            };
+        fn run(c: &mut diesel::SqliteConnection, mode: &str) -> Result<Outcome, StoreError> {
             diesel::RunQueryDsl::get_result(
                 diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")),
                 c,
@@ -385,7 +378,12 @@ impl Database {
         if self.backend == Backend::Postgres {
             return Ok(true);
         }
-        let copied = run(&mut *self.conn()?, "PASSIVE")?;
+        let mut conn = self.conn()?;
+        let DbConnection::Sqlite(c) = &mut *conn else {
+            return Ok(true);
+        };
+        let copied = run(c, "PASSIVE")?;
+        drop(conn);
         let log_bytes = u64::try_from(copied.log).unwrap_or(0) * SQLITE_PAGE_BYTES;
         if empty_above_bytes > 0 && log_bytes <= empty_above_bytes {
             return Ok(copied.busy == 0 && copied.checkpointed == copied.log);
@@ -400,10 +398,7 @@ impl Database {
                 };
                 diesel::connection::SimpleConnection::batch_execute(c, "PRAGMA busy_timeout = 0")
                     .map_err(crate::error::store_error)?;
-                let emptied = run(&mut conn, "TRUNCATE").map(|o| o.busy == 0);
-                let DbConnection::Sqlite(c) = &mut *conn else {
-                    return emptied;
-                };
+                let emptied = run(c, "TRUNCATE").map(|o| o.busy == 0);
                 diesel::connection::SimpleConnection::batch_execute(
                     c,
                     crate::connection::SQLITE_PRAGMAS,

@@ -370,14 +370,8 @@ impl SessionStore for Database {
         // Refresh records go with their sessions (ON DELETE CASCADE); deleting twice from
         // two processes is harmless.
         if self.backend() == Backend::Postgres {
-            let mut conn = self.conn()?;
-            return self
-                .write_transaction(&mut conn, |c| {
-                    on_backend!(c, |c| diesel::delete(
-                        sessions::table.filter(sessions::id.eq_any(&ids))
-                    )
-                    .execute(c))
-                })
+            return diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids)))
+                .execute(&mut *self.conn()?)
                 .map_err(store_error);
         }
         // On SQLite every deletion holds the one write lock: it goes in small pieces, each

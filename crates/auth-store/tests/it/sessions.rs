@@ -288,21 +288,10 @@ fn a_wallets_app_comes_as_it_stands_now(db: &TestDatabase) {
 fn a_checkpoint_empties_sqlites_write_ahead_log() {
     let db = TestDatabase::sqlite();
     let store = db.open();
-    for n in 0..50 {
-        let new = session::start(
-            PrincipalKind::User,
-            &format!("u{n}"),
-            T0,
-            &TokenPolicy::default(),
-        )
-        .unwrap();
-        store.create_session(&new.session).unwrap();
-    }
-    let path = db.url().trim_start_matches("sqlite://").to_owned();
-    let wal = || std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());
-    assert!(wal() > 0, "the writes are in the log");
+    start_sessions(&store, 50);
+    assert!(wal_bytes(&db) > 0, "the writes are in the log");
     assert!(store.checkpoint(0).unwrap());
-    assert_eq!(wal(), 0, "copied into the database and emptied");
+    assert_eq!(wal_bytes(&db), 0, "copied into the database and emptied");
     assert_eq!(
         auth_core::Readiness::live_sessions(&store, T0).unwrap(),
         50,
@@ -316,8 +305,6 @@ fn a_checkpoint_empties_the_log_while_requests_keep_reading() {
     let store = db.open();
     let new = session::start(PrincipalKind::User, "u1", T0, &TokenPolicy::default()).unwrap();
     store.create_session(&new.session).unwrap();
-    let path = db.url().trim_start_matches("sqlite://").to_owned();
-    let wal = || std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         // Four readers that never pause: SQLite's own checkpoints never find a moment
@@ -329,22 +316,33 @@ fn a_checkpoint_empties_the_log_while_requests_keep_reading() {
                 }
             });
         }
-        for n in 0..50 {
-            let more = session::start(
-                PrincipalKind::User,
-                &format!("u{n}"),
-                T0,
-                &TokenPolicy::default(),
-            )
-            .unwrap();
-            store.create_session(&more.session).unwrap();
-        }
-        assert!(wal() > 0, "the writes are in the log");
+        start_sessions(&store, 50);
+        assert!(wal_bytes(&db) > 0, "the writes are in the log");
         // A checkpoint gives up when a request outlasts its short wait (a descheduled
         // reader on a busy machine); one of a few tries completes.
         let emptied = (0..20).any(|_| store.checkpoint(0).unwrap());
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(emptied, "no checkpoint completed beside the readers");
     });
-    assert_eq!(wal(), 0, "copied into the database and emptied");
+    assert_eq!(wal_bytes(&db), 0, "copied into the database and emptied");
+}
+
+/// Starts `n` sessions of users u0, u1, …
+fn start_sessions(store: &Database, n: usize) {
+    for k in 0..n {
+        let new = session::start(
+            PrincipalKind::User,
+            &format!("u{k}"),
+            T0,
+            &TokenPolicy::default(),
+        )
+        .unwrap();
+        store.create_session(&new.session).unwrap();
+    }
+}
+
+/// The size of a SQLite test database's write-ahead log.
+fn wal_bytes(db: &TestDatabase) -> u64 {
+    let path = db.url().trim_start_matches("sqlite://").to_owned();
+    std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len())
 }
