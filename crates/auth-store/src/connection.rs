@@ -74,10 +74,12 @@ impl Target {
 
 /// Per-connection SQLite settings: WAL so readers never block the writer, a busy timeout
 /// so writers queue instead of failing, full fsync so an acknowledged write survives a
-/// crash, and enforced foreign keys.
+/// crash, SQLite's default automatic checkpoint (`group_commit::CHECKPOINT_PAGES`, which
+/// bulk writes change and restore), and enforced foreign keys.
 pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; \
      PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = FULL; \
+     PRAGMA wal_autocheckpoint = 1000; \
      PRAGMA foreign_keys = ON;";
 
 /// Postgres settings per connection: no statement may hang the server.

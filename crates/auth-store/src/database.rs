@@ -12,7 +12,7 @@ use crate::OpenError;
 use crate::checkpoint::{Pass, ReadGate};
 use crate::connection::{DbConnection, Manager, Target, establish, write_transaction};
 use crate::error::pool_error;
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{GroupCommit, WriteSize};
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -317,7 +317,17 @@ impl Database {
         write: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.group_commit
-            .write(|| self.conn(), &self.sqlite_writer, write)
+            .write(|| self.conn(), &self.sqlite_writer, WriteSize::Small, write)
+    }
+
+    /// [`Database::group_write`] for maintenance that changes many pages (the purge): the
+    /// batch carrying it copies the write-ahead log in small steps (see [`GroupCommit`]).
+    pub(crate) fn bulk_group_write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.group_commit
+            .write(|| self.conn(), &self.sqlite_writer, WriteSize::Bulk, write)
     }
 
     /// Runs `f` on a pooled PostgreSQL connection, for the statements written for

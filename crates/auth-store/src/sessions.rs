@@ -183,8 +183,8 @@ impl<'a> Advance<'a> {
     }
 }
 
-/// Sessions the purge deletes per shared write on SQLite (see `group_write`): pieces of
-/// 100 in transactions of their own held refreshes at 200/s up to 35 ms past their p99.
+/// Sessions the purge deletes per shared write on SQLite (see `bulk_group_write`): pieces
+/// of 100 in transactions of their own held refreshes at 200/s up to 35 ms past their p99.
 const SQLITE_PURGE_PER_WRITE: usize = 10;
 
 /// A session's row and the rows of its principal.
@@ -376,11 +376,12 @@ impl SessionStore for Database {
         }
         // On SQLite every deletion holds the one write lock: it goes in small pieces, each
         // in the transaction (and fsync) that this process's next writes share, so a
-        // refresh waits for one small piece at most and no commit is added.
+        // refresh waits for one small piece at most and no commit is added; the batches
+        // carrying them copy the write-ahead log in small steps.
         let mut deleted = 0;
         for chunk in ids.chunks(SQLITE_PURGE_PER_WRITE) {
             let chunk = chunk.to_vec();
-            deleted += self.group_write(move |c| {
+            deleted += self.bulk_group_write(move |c| {
                 on_backend!(c, |c| diesel::delete(
                     sessions::table.filter(sessions::id.eq_any(&chunk))
                 )
