@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use auth_core::{
     Authority, Clock, KeyCipher, KeyRing, PasswordHasher, SigningAlgorithm, SystemClock,
     ThrottleKeys, ThrottlePolicy, TokenPolicy, TokenSigner, purge_audit_events, purge_expired,
-    purge_inactive_devices,
+    purge_inactive_devices, purge_one_time_tokens,
 };
 use auth_http::{AuditTrail, AuthState, LimitScope, Metrics, PurgedTable, TrustedProxies};
 use auth_store::{Database, PoolOptions};
@@ -272,14 +272,17 @@ fn purge_once(
     let mut pace = PurgePace::default();
     let (sessions, throttle) = purge_expired(store, now, &mut || pace.pause())?;
     let audit = purge_audit_events(store, audit_retention_secs, now, &mut || pace.pause())?;
+    let one_time = purge_one_time_tokens(store, now, &mut || pace.pause())?;
     let took = started.elapsed().as_secs_f64();
     metrics.purged(PurgedTable::Sessions, sessions);
     metrics.purged(PurgedTable::LoginThrottle, throttle);
     metrics.purged(PurgedTable::AuditEvents, audit);
-    if sessions + throttle + audit > 0 {
+    metrics.purged(PurgedTable::OneTimeTokens, one_time);
+    if sessions + throttle + audit + one_time > 0 {
         log::info!(
-            "purged {sessions} ended session(s), {throttle} stale login-throttle record(s) \
-             and {audit} audit event(s) past retention in {took:.1} s"
+            "purged {sessions} ended session(s), {throttle} stale login-throttle record(s), \
+             {audit} audit event(s) past retention and {one_time} expired one-time token(s) \
+             in {took:.1} s"
         );
     }
     Ok(())

@@ -26,6 +26,7 @@ mod key_cipher;
 mod keys;
 #[cfg(test)]
 mod memory;
+mod one_time;
 mod password;
 mod principal;
 mod rate_limit;
@@ -48,6 +49,10 @@ pub use device::{ClientDeviceId, Device, DeviceId, DeviceStore, Platform, purge_
 pub use error::{AuthError, StoreError};
 pub use key_cipher::KeyCipher;
 pub use keys::{Jwk, Jwks, KeyRing, KeyStore, SigningAlgorithm, StoredSigningKey, keys_in_use};
+pub use one_time::{
+    EXPIRED_ONE_TIME_KEPT_SECS, OneTimePolicy, OneTimePurpose, OneTimeRecord, OneTimeStore,
+    OneTimeToken, PasswordReset, Redemption, purge_one_time_tokens,
+};
 pub use password::{
     MemoryAdvice, PasswordHash, PasswordHasher, PasswordVerification, advise_working_memory,
 };

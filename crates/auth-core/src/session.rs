@@ -214,8 +214,7 @@ impl RefreshToken {
     /// The hash under which the store knows this token.
     #[must_use]
     pub fn hash(&self) -> TokenHash {
-        let digest = Sha256::digest(self.0.as_bytes());
-        TokenHash(hex(&digest))
+        TokenHash::of_secret(&self.0)
     }
 }
 
@@ -247,6 +246,11 @@ fn hex(bytes: &[u8]) -> String {
 pub struct TokenHash(String);
 
 impl TokenHash {
+    /// The hash of a secret token (a refresh or one-time token).
+    pub(crate) fn of_secret(secret: &str) -> Self {
+        Self(hex(&Sha256::digest(secret.as_bytes())))
+    }
+
     /// Wraps a hash read from storage.
     #[must_use]
     pub fn from_stored(s: String) -> Self {

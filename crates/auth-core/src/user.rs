@@ -82,6 +82,9 @@ pub struct User {
     pub roles: Vec<Role>,
     /// Whether the user may authenticate.
     pub status: UserStatus,
+    /// Whether the user has shown they receive mail at their address: they used a
+    /// verification link, or reset their password from a mailed link.
+    pub email_verified: bool,
     /// When the account was created.
     pub created_at: UnixTime,
     /// When the account last changed.
@@ -106,6 +109,7 @@ impl User {
             password_hash,
             roles: Role::parse(Role::USER).into_iter().collect(),
             status: UserStatus::Active,
+            email_verified: false,
             created_at: now,
             updated_at: now,
         }

@@ -486,6 +486,8 @@ struct AdminUserBody {
     #[schema(format = Uuid)]
     id: String,
     email: String,
+    /// Whether the user has shown they receive mail at `email`.
+    email_verified: bool,
     username: String,
     roles: Vec<String>,
     #[schema(schema_with = statuses)]
@@ -544,6 +546,7 @@ pub(crate) async fn patch_user(
             roles: user.role_names(),
             status: user.status.as_str(),
             email: user.email,
+            email_verified: user.email_verified,
             username: user.username,
         },
     ))

@@ -57,6 +57,8 @@ pub enum PurgedTable {
     LoginThrottle,
     /// Audit events past their retention.
     AuditEvents,
+    /// Mailed one-time tokens expired over a day ago.
+    OneTimeTokens,
 }
 
 impl PurgedTable {
@@ -65,6 +67,7 @@ impl PurgedTable {
             PurgedTable::Sessions => "sessions",
             PurgedTable::LoginThrottle => "login_throttle",
             PurgedTable::AuditEvents => "audit_events",
+            PurgedTable::OneTimeTokens => "one_time_tokens",
         }
     }
 }

@@ -64,6 +64,8 @@ struct UserBody {
     #[schema(format = Uuid)]
     id: String,
     email: String,
+    /// Whether the user has shown they receive mail at `email`.
+    email_verified: bool,
     username: String,
     roles: Vec<String>,
 }
@@ -90,6 +92,7 @@ impl SessionReply for UserSession {
                 id: self.user.id.as_str().to_owned(),
                 roles: self.user.role_names(),
                 email: self.user.email,
+                email_verified: self.user.email_verified,
                 username: self.user.username,
             },
         }
@@ -259,6 +262,8 @@ enum MeBody {
         #[schema(format = Uuid)]
         id: String,
         email: String,
+        /// Whether the user has shown they receive mail at `email`.
+        email_verified: bool,
         username: String,
         roles: Vec<String>,
         #[schema(format = DateTime)]
@@ -315,6 +320,7 @@ pub(crate) async fn me(
                 roles: user.role_names(),
                 created_at: user.created_at.rfc3339(),
                 email: user.email,
+                email_verified: user.email_verified,
                 username: user.username,
             }
         }

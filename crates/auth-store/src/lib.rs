@@ -23,6 +23,7 @@ mod devices;
 mod error;
 mod group_commit;
 mod keys;
+mod one_time;
 mod postgres;
 mod rate_limits;
 mod schema;

@@ -1,5 +1,5 @@
 //! The tables, as diesel sees them. Column types are the portable subset: text, big
-//! integers (instants in epoch seconds) and their nullable forms.
+//! integers (instants in epoch seconds), booleans and their nullable forms.
 
 diesel::table! {
     users (id) {
@@ -13,6 +13,7 @@ diesel::table! {
         status -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        email_verified -> Bool,
     }
 }
 
@@ -132,7 +133,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    one_time_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        new_email -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(one_time_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
@@ -145,5 +158,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_failures,
     server_secrets,
     audit_events,
-    rate_limits
+    rate_limits,
+    one_time_tokens
 );

@@ -25,6 +25,7 @@ pub(crate) struct UserRow {
     status: String,
     created_at: i64,
     updated_at: i64,
+    email_verified: bool,
 }
 
 impl From<&User> for UserRow {
@@ -40,6 +41,7 @@ impl From<&User> for UserRow {
             status: u.status.as_str().to_owned(),
             created_at: u.created_at.secs(),
             updated_at: u.updated_at.secs(),
+            email_verified: u.email_verified,
         }
     }
 }
@@ -69,6 +71,7 @@ impl TryFrom<UserRow> for User {
             password_hash: PasswordHash::from_stored(r.password_hash),
             roles,
             status,
+            email_verified: r.email_verified,
             created_at: UnixTime(r.created_at),
             updated_at: UnixTime(r.updated_at),
         })

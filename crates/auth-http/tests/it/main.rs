@@ -260,5 +260,6 @@ pub(crate) fn assert_session_body(reply: &Reply, status: u16, email: &str, usern
     assert_eq!(b["user"]["email"], email);
     assert_eq!(b["user"]["username"], username);
     assert_eq!(b["user"]["roles"], json!(["USER"]));
+    assert!(b["user"]["emailVerified"].is_boolean(), "{b}");
     assert!(uuid::Uuid::parse_str(b["user"]["id"].as_str().unwrap()).is_ok());
 }

@@ -17,6 +17,10 @@ async fn me_describes_the_user_behind_the_token() {
     assert_eq!(reply.body["email"], "Alice@Example.com");
     assert_eq!(reply.body["username"], "alice");
     assert_eq!(reply.body["roles"], json!(["USER"]));
+    assert_eq!(
+        reply.body["emailVerified"], false,
+        "nobody has verified it yet"
+    );
 }
 
 #[actix_web::test]

@@ -8,6 +8,7 @@
 mod audit;
 mod devices;
 mod keys;
+mod one_time;
 mod production_rotation;
 mod rate_limits;
 mod rotation;
