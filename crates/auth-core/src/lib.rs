@@ -27,6 +27,7 @@ mod keys;
 #[cfg(test)]
 mod memory;
 mod one_time;
+mod outbox;
 mod password;
 mod principal;
 mod rate_limit;
@@ -53,6 +54,7 @@ pub use one_time::{
     EXPIRED_ONE_TIME_KEPT_SECS, OneTimePolicy, OneTimePurpose, OneTimeRecord, OneTimeStore,
     OneTimeToken, PasswordReset, Redemption, purge_one_time_tokens,
 };
+pub use outbox::{MAX_MAIL_ATTEMPTS, MailKind, MailOutbox, OutboxMail, retry_delay_secs};
 pub use password::{
     MemoryAdvice, PasswordHash, PasswordHasher, PasswordVerification, advise_working_memory,
 };

@@ -307,6 +307,17 @@ impl Database {
         }
     }
 
+    /// Runs `f` in a write transaction (see [`Database::write_transaction`]) on a pooled
+    /// connection: for the writes that are rare enough not to need the group commit.
+    pub(crate) fn in_transaction<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        self.write_transaction(&mut conn, f)
+            .map_err(crate::error::store_error)
+    }
+
     /// Runs `write` in a write transaction on SQLite, sharing the transaction (and its
     /// fsync) with the writes of other threads that arrive meanwhile; see
     /// [`GroupCommit`]. The outcome is that of running the writes one after another,

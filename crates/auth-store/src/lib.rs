@@ -24,6 +24,7 @@ mod error;
 mod group_commit;
 mod keys;
 mod one_time;
+mod outbox;
 mod postgres;
 mod rate_limits;
 mod schema;

@@ -10,7 +10,6 @@ use diesel::prelude::*;
 
 use crate::Database;
 use crate::connection::{DbConnection, on_backend};
-use crate::error::store_error;
 use crate::schema::{one_time_tokens, sessions, users};
 
 /// What using a token found, before the change it makes.
@@ -55,17 +54,6 @@ fn claim(
     } else {
         Claim::Unknown
     })
-}
-
-impl Database {
-    /// Runs `f` in a write transaction on a pooled connection.
-    fn in_transaction<T>(
-        &self,
-        f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
-    ) -> Result<T, StoreError> {
-        let mut conn = self.conn()?;
-        self.write_transaction(&mut conn, f).map_err(store_error)
-    }
 }
 
 impl OneTimeStore for Database {

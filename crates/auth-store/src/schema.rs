@@ -144,6 +144,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mail_outbox (id) {
+        id -> Text,
+        kind -> Text,
+        recipient -> Text,
+        user_id -> Nullable<Text>,
+        new_email -> Nullable<Text>,
+        created_at -> BigInt,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        gave_up_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -159,5 +174,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     server_secrets,
     audit_events,
     rate_limits,
-    one_time_tokens
+    one_time_tokens,
+    mail_outbox
 );

@@ -9,6 +9,7 @@ mod audit;
 mod devices;
 mod keys;
 mod one_time;
+mod outbox;
 mod production_rotation;
 mod rate_limits;
 mod rotation;
