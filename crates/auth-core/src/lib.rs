@@ -24,6 +24,7 @@ mod device;
 mod error;
 mod key_cipher;
 mod keys;
+mod mail;
 #[cfg(test)]
 mod memory;
 mod one_time;
@@ -50,6 +51,7 @@ pub use device::{ClientDeviceId, Device, DeviceId, DeviceStore, Platform, purge_
 pub use error::{AuthError, StoreError};
 pub use key_cipher::KeyCipher;
 pub use keys::{Jwk, Jwks, KeyRing, KeyStore, SigningAlgorithm, StoredSigningKey, keys_in_use};
+pub use mail::{ComposedMail, MailAccounts, MailContent, MailTemplate, compose};
 pub use one_time::{
     EXPIRED_ONE_TIME_KEPT_SECS, OneTimePolicy, OneTimePurpose, OneTimeRecord, OneTimeStore,
     OneTimeToken, PasswordReset, Redemption, purge_one_time_tokens,

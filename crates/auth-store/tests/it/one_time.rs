@@ -2,8 +2,9 @@ use std::sync::{Arc, Barrier};
 
 use auth_core::session::{self, TokenPolicy};
 use auth_core::{
-    OneTimePolicy, OneTimePurpose, OneTimeStore, OneTimeToken, PasswordHash, PrincipalKind,
-    Redemption, SessionStore, StoreError, UnixTime, User, UserStore,
+    MailContent, MailKind, OneTimePolicy, OneTimePurpose, OneTimeStore, OneTimeToken, OutboxMail,
+    PasswordHash, PrincipalKind, Redemption, SessionStore, StoreError, UnixTime, User, UserStore,
+    compose,
 };
 use auth_store::Database;
 use auth_store::test_support::TestDatabase;
@@ -18,6 +19,7 @@ crate::on_both_backends!(
     a_reset_sets_the_password_and_ends_every_session_at_once,
     of_concurrent_uses_of_one_token_exactly_one_succeeds,
     an_email_change_moves_the_account_unless_the_address_was_taken,
+    the_link_of_a_composed_reset_mail_resets_the_password,
 );
 
 /// Issues a token of `purpose` for `user` at `now`, stored.
@@ -257,6 +259,30 @@ fn an_email_change_moves_the_account_unless_the_address_was_taken(db: &TestDatab
     // The refused change left the token unused: it is refused again the same way.
     let again = store.change_email(&to_taken.hash(), T0);
     assert!(matches!(again, Err(StoreError::Duplicate)), "{again:?}");
+}
+
+fn the_link_of_a_composed_reset_mail_resets_the_password(db: &TestDatabase) {
+    let store = db.open();
+    let alice = user("alice@example.com", "alice");
+    create(&store, &alice).unwrap();
+    // "Forgot password" queued a request naming only the address, as typed.
+    let request = OutboxMail::new(MailKind::ResetPassword, "ALICE@example.com", None, None, T0);
+    let content = MailContent::new("https://app.example.com", OneTimePolicy::default());
+
+    let mail = compose(&request, &store, &content, T0).unwrap().unwrap();
+    let token = mail
+        .text
+        .split("#token=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap();
+    let token = OneTimeToken::parse(token).unwrap();
+    assert!(matches!(
+        store
+            .reset_password(&token.hash(), &new_hash(), T0.plus_secs(60))
+            .unwrap(),
+        Redemption::Redeemed(_)
+    ));
 }
 
 /// The password hash a reset sets.
