@@ -344,6 +344,59 @@ fn spawn_checkpointer(store: Arc<Database>) {
     }
 }
 
+/// How often the outbox worker looks for mail due: a mail asked for is on its way within
+/// this long.
+const MAIL_EVERY: Duration = Duration::from_secs(1);
+
+/// Where mail goes: the SMTP server of `AUTHD_SMTP_URL`, or `.eml` files in
+/// `AUTHD_MAIL_DIR` (said at start, as a warning: nobody receives them).
+fn mailer(settings: &Settings) -> anyhow::Result<auth_mail::Mailer> {
+    let mailer = match &settings.smtp_url {
+        Some(url) => auth_mail::Mailer::smtp(url, &settings.mail_from)?,
+        None => auth_mail::Mailer::files(&settings.mail_dir, &settings.mail_from)?,
+    };
+    if mailer.delivers() {
+        log::info!("mail goes out through {}", mailer.describe());
+    } else {
+        log::warn!(
+            "mail is not being delivered (AUTHD_SMTP_URL is unset): it is written to {}",
+            mailer.describe()
+        );
+    }
+    Ok(mailer)
+}
+
+/// Sends the outbox's mail, every [`MAIL_EVERY`], from every process (their claims never
+/// take the same mail), and reports it in `/metrics`.
+fn spawn_mail_worker(
+    store: Arc<Database>,
+    metrics: Arc<Metrics>,
+    mailer: auth_mail::Mailer,
+    content: auth_core::MailContent,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("authd-mail".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(MAIL_EVERY);
+                let now = SystemClock.now();
+                match auth_mail::deliver_due(&*store, &*store, &content, &mailer, now) {
+                    Ok(round) => {
+                        metrics.mail_round(round.sent, round.dropped, round.retried, round.given_up)
+                    }
+                    Err(e) => log::warn!("sending mail failed (will retry): {e}"),
+                }
+                match auth_core::MailOutbox::outbox_depth(&*store) {
+                    Ok((waiting, given_up)) => metrics.mail_queue(waiting, given_up),
+                    Err(e) => log::warn!("reading the outbox failed: {e}"),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("could not start the mail thread: {e}");
+    }
+}
+
 /// Reloads the signing keys periodically so that every process picks up a rotation.
 fn spawn_key_reloader(authority: Authority, every: Duration) {
     let spawned = std::thread::Builder::new()
@@ -375,6 +428,13 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (authority, trusted_proxies, database) = authority(&settings)?;
     let metrics = Arc::new(Metrics::default());
+    let mailer = mailer(&settings).context("setting up mail")?;
+    spawn_mail_worker(
+        database.clone(),
+        metrics.clone(),
+        mailer,
+        auth_core::MailContent::new(&settings.public_url, auth_core::OneTimePolicy::default()),
+    );
     spawn_purger(
         database.clone(),
         metrics.clone(),

@@ -183,6 +183,39 @@ pub struct Settings {
         global = true
     )]
     pub accept_legacy_token_type: bool,
+
+    /// The mail server: `smtp://[user:pass@]host[:port]` (STARTTLS required),
+    /// `smtps://…` (TLS from the first byte) or `smtp://host[:port]?tls=none` (a relay on
+    /// a trusted network). Unset: mails are written to `AUTHD_MAIL_DIR`, not delivered.
+    #[arg(long, env = "AUTHD_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of authd's mails, `Name <address>` or an address.
+    #[arg(
+        long,
+        env = "AUTHD_MAIL_FROM",
+        default_value = "authd <no-reply@localhost>",
+        global = true
+    )]
+    pub mail_from: String,
+
+    /// Where mails go as `.eml` files when `AUTHD_SMTP_URL` is unset.
+    #[arg(
+        long,
+        env = "AUTHD_MAIL_DIR",
+        default_value = "./authd-mail",
+        global = true
+    )]
+    pub mail_dir: std::path::PathBuf,
+
+    /// The app's address that mail links lead to (`…/reset-password#token=…`).
+    #[arg(
+        long,
+        env = "AUTHD_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub public_url: String,
 }
 
 /// Ten years in seconds: no lifetime may be longer.

@@ -40,8 +40,20 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, &'static str, u16), Latency>>,
     auth: Mutex<BTreeMap<(String, String, String), u64>>,
     purged: Mutex<BTreeMap<PurgedTable, u64>>,
+    mail: Mutex<MailCounts>,
     /// The live sessions last counted, and when.
     active_sessions: Mutex<Option<(UnixTime, u64)>>,
+}
+
+/// What the outbox worker did, and the outbox as it last saw it.
+#[derive(Default)]
+struct MailCounts {
+    sent: u64,
+    dropped: u64,
+    retried: u64,
+    given_up: u64,
+    waiting: u64,
+    abandoned: u64,
 }
 
 /// How long a count of live sessions is reported before it is counted again: counting is
@@ -107,6 +119,24 @@ impl Metrics {
         *lock(&self.purged).entry(table).or_default() += rows as u64;
     }
 
+    /// Counts one round of the outbox worker: mails sent, dropped (nothing to send),
+    /// failed and to be retried, and given up.
+    pub fn mail_round(&self, sent: u64, dropped: u64, retried: u64, given_up: u64) {
+        let mut mail = lock(&self.mail);
+        mail.sent += sent;
+        mail.dropped += dropped;
+        mail.retried += retried;
+        mail.given_up += given_up;
+    }
+
+    /// Records the outbox as the worker last saw it: mails waiting, and mails given up
+    /// and kept.
+    pub fn mail_queue(&self, waiting: u64, given_up: u64) {
+        let mut mail = lock(&self.mail);
+        mail.waiting = waiting;
+        mail.abandoned = given_up;
+    }
+
     /// Counts an authentication outcome (`code` empty on success).
     pub(crate) fn auth_event(&self, event: &str, outcome: &str, code: &str) {
         *lock(&self.auth)
@@ -167,6 +197,7 @@ impl Metrics {
             PurgedTable::Sessions,
             PurgedTable::LoginThrottle,
             PurgedTable::AuditEvents,
+            PurgedTable::OneTimeTokens,
         ] {
             let n = purged.get(&table).copied().unwrap_or(0);
             let _ = writeln!(
@@ -175,6 +206,36 @@ impl Metrics {
                 table.label()
             );
         }
+        drop(purged);
+        let mail = lock(&self.mail);
+        let _ = writeln!(
+            out,
+            "# HELP authd_mail_total Mails handled by the outbox worker, by outcome."
+        );
+        let _ = writeln!(out, "# TYPE authd_mail_total counter");
+        for (outcome, n) in [
+            ("sent", mail.sent),
+            ("dropped", mail.dropped),
+            ("retried", mail.retried),
+            ("given_up", mail.given_up),
+        ] {
+            let _ = writeln!(out, "authd_mail_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP authd_mail_queue Mails in the outbox: waiting to be sent, or given up."
+        );
+        let _ = writeln!(out, "# TYPE authd_mail_queue gauge");
+        let _ = writeln!(
+            out,
+            "authd_mail_queue{{state=\"waiting\"}} {}",
+            mail.waiting
+        );
+        let _ = writeln!(
+            out,
+            "authd_mail_queue{{state=\"given_up\"}} {}",
+            mail.abandoned
+        );
     }
 }
 

@@ -10,6 +10,7 @@ mod durability;
 mod guessing;
 mod keys;
 mod lifecycle;
+mod mail;
 mod outage;
 mod overload;
 mod processes;
@@ -43,6 +44,11 @@ impl Authd {
             .env_remove("AUTHD_JWT_ALG")
             .env_remove("AUTHD_JWT_SECRET")
             .env("RUST_LOG", "info")
+            // Mail of tests goes to a scratch directory, not the working directory.
+            .env(
+                "AUTHD_MAIL_DIR",
+                std::env::temp_dir().join(format!("authd-test-mail-{}", std::process::id())),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {
@@ -154,6 +160,16 @@ impl Authd {
             req = req.set("authorization", &format!("Bearer {token}"));
         }
         read(req.call())
+    }
+
+    /// The text of `GET /metrics`.
+    pub(crate) fn metrics_text(&self) -> String {
+        agent()
+            .get(&format!("{}/metrics", self.base))
+            .call()
+            .expect("GET /metrics")
+            .into_string()
+            .expect("metrics text")
     }
 
     /// Registers a user and returns the session body.

@@ -1,0 +1,109 @@
+use auth_store::test_support::TestDatabase;
+
+use crate::Authd;
+
+#[test]
+fn without_a_mail_server_authd_says_at_start_where_mail_goes_instead() {
+    let db = TestDatabase::sqlite();
+    let dir = std::env::temp_dir().join(format!("authd-mail-{}", uuid::Uuid::new_v4().simple()));
+    let dir_text = dir.display().to_string();
+    let authd = Authd::start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_MAIL_DIR", &dir_text),
+    ]);
+    let log = authd.log();
+    assert!(
+        log.contains("mail is not being delivered") && log.contains(&dir_text),
+        "{log}"
+    );
+    assert!(dir.is_dir(), "the directory is there for the first mail");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_mail_server_url_it_cannot_use_stops_authd_naming_the_setting_but_not_its_password() {
+    let db = TestDatabase::sqlite();
+    for url in [
+        "http://user:s3cret@mail.example.com",
+        "smtp://user:s3cret@mail.example.com?tls=maybe",
+    ] {
+        let log = Authd::try_start(&[("AUTHD_DATABASE_URL", db.url()), ("AUTHD_SMTP_URL", url)])
+            .err()
+            .expect("authd refuses to start");
+        assert!(log.contains("AUTHD_SMTP_URL"), "{log}");
+        assert!(!log.contains("s3cret"), "{log}");
+    }
+}
+
+#[test]
+fn with_a_mail_server_authd_names_it_at_start_without_the_password() {
+    let db = TestDatabase::sqlite();
+    let authd = Authd::start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_SMTP_URL", "smtp://user:s3cret@127.0.0.1:2525"),
+    ]);
+    let log = authd.log();
+    assert!(
+        log.contains("mail goes out through SMTP at 127.0.0.1:2525 (STARTTLS)"),
+        "{log}"
+    );
+    assert!(!log.contains("s3cret"), "{log}");
+}
+
+#[test]
+fn a_queued_mail_is_written_by_the_running_server_and_counted_in_metrics() {
+    use auth_core::{Clock, MailKind, MailOutbox, OutboxMail, SystemClock};
+
+    let db = TestDatabase::sqlite();
+    let dir = std::env::temp_dir().join(format!("authd-mail-{}", uuid::Uuid::new_v4().simple()));
+    let dir_text = dir.display().to_string();
+    let authd = Authd::start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_MAIL_DIR", &dir_text),
+        ("AUTHD_PUBLIC_URL", "https://app.example.com"),
+    ]);
+    authd.register("alice@example.com", "alice");
+    // As "forgot password" will: a request naming only the address.
+    db.open()
+        .queue_mail(&OutboxMail::new(
+            MailKind::ResetPassword,
+            "alice@example.com",
+            None,
+            None,
+            SystemClock.now(),
+        ))
+        .unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let eml = loop {
+        let written: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        if let Some(path) = written.first() {
+            break std::fs::read_to_string(path).unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "no mail written");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(eml.contains("To: alice@example.com"), "{eml}");
+    assert!(
+        eml.contains("https://app.example.com/reset-password#token=3Dauthd_ot_"),
+        "{eml}"
+    );
+
+    let metrics = loop {
+        let metrics = authd.metrics_text();
+        if metrics.contains("authd_mail_total{outcome=\"sent\"} 1") {
+            break metrics;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        metrics.contains("authd_mail_queue{state=\"waiting\"} 0"),
+        "{metrics}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
