@@ -76,15 +76,9 @@ pub fn purge_audit_events(
     between_batches: &mut dyn FnMut(),
 ) -> Result<usize, StoreError> {
     let before = now.plus_secs(-retention_secs);
-    let mut total = 0;
-    loop {
-        let deleted = store.purge_events(before, PURGE_BATCH)?;
-        total += deleted;
-        if deleted < PURGE_BATCH {
-            return Ok(total);
-        }
-        between_batches();
-    }
+    crate::purge::in_batches(PURGE_BATCH, between_batches, |batch| {
+        store.purge_events(before, batch)
+    })
 }
 
 /// Which events to list.

@@ -31,6 +31,7 @@ mod one_time;
 mod outbox;
 mod password;
 mod principal;
+mod purge;
 mod rate_limit;
 pub mod session;
 mod signature_cache;
@@ -89,24 +90,14 @@ pub fn purge_expired(
     between_batches: &mut dyn FnMut(),
 ) -> Result<(usize, usize), AuthError> {
     let sessions = session::purge_ended_sessions(store, now, between_batches)?;
-    let mut attempts = 0;
-    loop {
-        let deleted = throttle::purge(store, now, 1_000)?;
-        attempts += deleted;
-        if deleted < 1_000 {
-            break;
-        }
-        between_batches();
-    }
+    let attempts = purge::in_batches(1_000, between_batches, |batch| {
+        throttle::purge(store, now, batch)
+    })?;
     // A bucket full again is as good as none.
-    loop {
-        let deleted = store.purge_rates(rate_instant(now), 1_000)?;
-        attempts += deleted;
-        if deleted < 1_000 {
-            return Ok((sessions, attempts));
-        }
-        between_batches();
-    }
+    let buckets = purge::in_batches(1_000, between_batches, |batch| {
+        store.purge_rates(rate_instant(now), batch)
+    })?;
+    Ok((sessions, attempts + buckets))
 }
 pub use user::{User, UserId, UserStatus, UserStore};
 pub use wallet::{

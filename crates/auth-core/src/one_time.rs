@@ -272,15 +272,11 @@ pub fn purge_one_time_tokens(
     between_batches: &mut dyn FnMut(),
 ) -> Result<usize, AuthError> {
     let before = now.plus_secs(-EXPIRED_ONE_TIME_KEPT_SECS);
-    let mut purged = 0;
-    loop {
-        let deleted = store.purge_one_time(before, PURGE_BATCH)?;
-        purged += deleted;
-        if deleted < PURGE_BATCH {
-            return Ok(purged);
-        }
-        between_batches();
-    }
+    Ok(crate::purge::in_batches(
+        PURGE_BATCH,
+        between_batches,
+        |batch| store.purge_one_time(before, batch),
+    )?)
 }
 
 #[cfg(test)]

@@ -846,15 +846,11 @@ pub fn purge_ended_sessions(
     between_batches: &mut dyn FnMut(),
 ) -> Result<usize, AuthError> {
     let revoked_before = now.plus_secs(-REVOKED_RETENTION_SECS);
-    let mut total = 0;
-    loop {
-        let deleted = store.purge_sessions(now, revoked_before, PURGE_BATCH)?;
-        total += deleted;
-        if deleted < PURGE_BATCH {
-            return Ok(total);
-        }
-        between_batches();
-    }
+    Ok(crate::purge::in_batches(
+        PURGE_BATCH,
+        between_batches,
+        |batch| store.purge_sessions(now, revoked_before, batch),
+    )?)
 }
 
 #[cfg(test)]

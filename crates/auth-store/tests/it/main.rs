@@ -61,14 +61,19 @@ pub fn user(email: &str, username: &str) -> User {
     )
 }
 
-/// Creates `user` with a first session, as registration does.
-pub(crate) fn create(store: &impl UserStore, user: &User) -> Result<(), StoreError> {
-    let new = session::start(
+/// A new session of `user`, started at `T0`, not stored.
+pub(crate) fn user_session(user: &User) -> auth_core::Session {
+    session::start(
         PrincipalKind::User,
         user.id.as_str(),
         T0,
         &TokenPolicy::default(),
     )
-    .unwrap();
-    store.create_user(user, &new.session)
+    .unwrap()
+    .session
+}
+
+/// Creates `user` with a first session, as registration does.
+pub(crate) fn create(store: &impl UserStore, user: &User) -> Result<(), StoreError> {
+    store.create_user(user, &user_session(user))
 }

@@ -1,10 +1,8 @@
 use std::sync::{Arc, Barrier};
 
-use auth_core::session::{self, TokenPolicy};
 use auth_core::{
     MailContent, MailKind, OneTimePolicy, OneTimePurpose, OneTimeStore, OneTimeToken, OutboxMail,
-    PasswordHash, PrincipalKind, Redemption, SessionStore, StoreError, UnixTime, User, UserStore,
-    compose,
+    PasswordHash, Redemption, SessionStore, StoreError, UnixTime, User, UserStore, compose,
 };
 use auth_store::Database;
 use auth_store::test_support::TestDatabase;
@@ -292,13 +290,7 @@ fn new_hash() -> PasswordHash {
 
 /// A new session of `user`, stored.
 fn start_session(store: &Database, user: &User) -> auth_core::Session {
-    let new = session::start(
-        PrincipalKind::User,
-        user.id.as_str(),
-        T0,
-        &TokenPolicy::default(),
-    )
-    .unwrap();
-    store.create_session(&new.session).unwrap();
-    new.session
+    let session = crate::user_session(user);
+    store.create_session(&session).unwrap();
+    session
 }
