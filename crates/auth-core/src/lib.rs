@@ -125,6 +125,8 @@ pub trait Readiness: Send + Sync {
 /// Everything `Authority` needs from persistence, as one object.
 pub trait Store:
     UserStore
+    + OneTimeStore
+    + MailOutbox
     + DeviceStore
     + WalletStore
     + SessionStore
@@ -137,6 +139,8 @@ pub trait Store:
 
 impl<T> Store for T where
     T: UserStore
+        + OneTimeStore
+        + MailOutbox
         + DeviceStore
         + WalletStore
         + SessionStore

@@ -14,13 +14,12 @@ use std::num::NonZeroU32;
 
 use crate::{StoreError, UnixTime};
 
-/// Microseconds in the window a quota is counted over.
-const WINDOW_MICROS: i64 = 60_000_000;
-
-/// How many attempts per minute a network may make on one route family.
+/// How many attempts a key (a network on one route family, an email address) may make per
+/// window: a minute for networks, an hour for mail to one address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateQuota {
-    per_minute: NonZeroU32,
+    limit: NonZeroU32,
+    window_micros: i64,
 }
 
 /// What the store did with one attempt on a bucket.
@@ -35,7 +34,7 @@ pub enum RateTake {
 /// Where a network stands with a quota after an attempt: what the `RateLimit` headers say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateStanding {
-    /// Attempts per minute, and the burst.
+    /// Attempts per window, and the burst.
     pub limit: u32,
     /// Attempts left now.
     pub remaining: u32,
@@ -49,19 +48,31 @@ impl RateQuota {
     /// `per_minute` attempts per minute, in a burst or spread out.
     #[must_use]
     pub fn per_minute(per_minute: NonZeroU32) -> Self {
-        Self { per_minute }
+        Self {
+            limit: per_minute,
+            window_micros: 60_000_000,
+        }
+    }
+
+    /// `per_hour` attempts per hour, in a burst or spread out.
+    #[must_use]
+    pub fn per_hour(per_hour: NonZeroU32) -> Self {
+        Self {
+            limit: per_hour,
+            window_micros: 3_600_000_000,
+        }
     }
 
     /// Microseconds between two attempts of a steady client (at least one).
     #[must_use]
     pub fn interval_micros(self) -> i64 {
-        (WINDOW_MICROS / i64::from(self.per_minute.get())).max(1)
+        (self.window_micros / i64::from(self.limit.get())).max(1)
     }
 
     /// How far ahead of now a bucket's TAT may be pushed by an admitted attempt.
     #[must_use]
     pub fn window_micros(self) -> i64 {
-        WINDOW_MICROS
+        self.window_micros
     }
 
     /// The rule every store applies to one attempt at `now` on a bucket whose TAT is
@@ -75,7 +86,7 @@ impl RateQuota {
     /// Where a network stands after `take` at `now` (microseconds).
     #[must_use]
     pub fn standing(self, take: RateTake, now: i64) -> RateStanding {
-        let limit = self.per_minute.get();
+        let limit = self.limit.get();
         let interval = self.interval_micros();
         match take {
             RateTake::Taken(tat) => {
@@ -95,7 +106,7 @@ impl RateQuota {
                 RateStanding {
                     limit,
                     remaining: 0,
-                    reset_secs: secs_ceil(wait).clamp(1, 60),
+                    reset_secs: secs_ceil(wait).clamp(1, secs_ceil(self.window_micros)),
                     admitted: false,
                 }
             }

@@ -188,6 +188,12 @@ impl ThrottleKeys {
         self.hash(&["rate", family, &client_network(client)])
     }
 
+    /// The shared rate-limit bucket of mail sent on request to one address (normalized).
+    #[must_use]
+    pub fn mail_rate(&self, email_normalized: &str) -> String {
+        self.hash(&["mail", email_normalized])
+    }
+
     /// The keys of an attempt on `account` from `client`.
     #[must_use]
     pub fn attempt(&self, account: &str, client: Option<IpAddr>) -> AttemptKey {

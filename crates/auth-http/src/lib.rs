@@ -14,6 +14,7 @@
 //! Other actix-web services that accept authd access tokens use the `auth-resource`
 //! crate, which needs none of this one.
 
+mod accounts;
 mod admin;
 mod audit;
 mod bearer;

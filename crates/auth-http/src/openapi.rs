@@ -19,7 +19,7 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::{admin, devices, metrics, probes, users, wallets};
+use crate::{accounts, admin, devices, metrics, probes, users, wallets};
 
 /// The schema of a new password (registration, wallet creation, password rotation): the
 /// policy of [`Password::new`]. The common-password list (19,640 entries) is named, not
@@ -76,6 +76,8 @@ pub(crate) fn bearer_token_type() -> ObjectBuilder {
         users::login,
         users::refresh,
         users::logout,
+        accounts::forgot_password,
+        accounts::reset_password,
         users::me,
         devices::authenticate,
         devices::refresh,
@@ -103,6 +105,7 @@ pub(crate) fn bearer_token_type() -> ObjectBuilder {
     modifiers(&ContractErrors),
     tags(
         (name = "users", description = "People: email and password"),
+        (name = "accounts", description = "People's accounts: password recovery by mail"),
         (name = "devices", description = "Mobile devices: registered on first use"),
         (name = "wallets", description = "Operational identities that belong to apps"),
         (name = "admin", description = "Apps, wallets, user roles and the audit trail; \

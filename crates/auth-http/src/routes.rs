@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, Resource, web};
 use actix_web::middleware::from_fn;
 
 use crate::rate_limit::{RouteFamily, limited};
-use crate::{ApiError, admin, devices, probes, users, wallets};
+use crate::{ApiError, accounts, admin, devices, probes, users, wallets};
 
 /// Largest request body accepted on the auth routes.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -39,6 +39,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(users::refresh)),
         )
         .service(resource("/api/auth/logout", "POST").route(web::post().to(users::logout)))
+        .service(
+            resource("/api/auth/password/forgot", "POST")
+                .wrap(from_fn(|req, next| limited(RouteFamily::Login, req, next)))
+                .route(web::post().to(accounts::forgot_password)),
+        )
+        .service(
+            resource("/api/auth/password/reset", "POST")
+                .wrap(from_fn(|req, next| limited(RouteFamily::Login, req, next)))
+                .route(web::post().to(accounts::reset_password)),
+        )
         .service(resource("/api/auth/me", "GET").route(web::get().to(users::me)))
         .service(
             resource("/api/auth/device", "POST")

@@ -107,3 +107,81 @@ fn a_queued_mail_is_written_by_the_running_server_and_counted_in_metrics() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The `.eml` files in `dir` whose subject is `subject`, decoded from quoted-printable
+/// as far as links need (soft line breaks, `=3D`).
+fn mails_with_subject(dir: &std::path::Path, subject: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                .map(|eml| {
+                    eml.replace("=\r\n", "")
+                        .replace("=\n", "")
+                        .replace("=3D", "=")
+                })
+                .filter(|eml| eml.contains(&format!("Subject: {subject}")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_forgotten_password_is_reset_from_the_mailed_link_and_old_sessions_end() {
+    let db = TestDatabase::sqlite();
+    let dir = std::env::temp_dir().join(format!("authd-mail-{}", uuid::Uuid::new_v4().simple()));
+    let dir_text = dir.display().to_string();
+    let authd = Authd::start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_MAIL_DIR", &dir_text),
+        ("AUTHD_PUBLIC_URL", "https://app.example.com"),
+    ]);
+    let session = authd.register("alice@example.com", "alice");
+    let (status, _) = authd.post(
+        "/api/auth/password/forgot",
+        None,
+        serde_json::json!({"email": "Alice@Example.com"}),
+    );
+    assert_eq!(status, 202);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mail = loop {
+        if let Some(mail) = mails_with_subject(&dir, "Reset your password").pop() {
+            break mail;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reset mail");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let token = mail
+        .split("https://app.example.com/reset-password#token=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| c.is_whitespace() || c == '"').next())
+        .expect("the link");
+    let (status, body) = authd.post(
+        "/api/auth/password/reset",
+        None,
+        serde_json::json!({"token": token, "password": "a brand new passphrase"}),
+    );
+    assert_eq!(status, 204, "{body}");
+
+    let (status, _) = authd.post(
+        "/api/auth/refresh",
+        None,
+        serde_json::json!({"refreshToken": crate::field(&session, "refreshToken")}),
+    );
+    assert_eq!(status, 401, "the session from before the reset is over");
+    let (status, _) = authd.post(
+        "/api/auth/login",
+        None,
+        serde_json::json!({"email": "alice@example.com", "password": "a brand new passphrase"}),
+    );
+    assert_eq!(status, 200, "the new password works");
+    loop {
+        if !mails_with_subject(&dir, "Your password was changed").is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no notice mail");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -6,6 +6,7 @@
 //! `users`, `devices`, `wallets`, `admin` (apps, wallets and users for administrators) and
 //! `keys` (the signing keys and token verification).
 
+mod accounts;
 mod admin;
 mod devices;
 mod keys;

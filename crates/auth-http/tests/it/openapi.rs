@@ -6,11 +6,13 @@ use serde_json::Value;
 use crate::*;
 
 /// Every route of the contract, as `(method, OpenAPI path)`.
-const CONTRACT_ROUTES: [(&str, &str); 25] = [
+const CONTRACT_ROUTES: [(&str, &str); 27] = [
     ("post", "/api/auth/register"),
     ("post", "/api/auth/login"),
     ("post", "/api/auth/refresh"),
     ("post", "/api/auth/logout"),
+    ("post", "/api/auth/password/forgot"),
+    ("post", "/api/auth/password/reset"),
     ("get", "/api/auth/me"),
     ("post", "/api/auth/device"),
     ("post", "/api/auth/device/refresh"),

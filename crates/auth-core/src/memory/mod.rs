@@ -1,5 +1,7 @@
 //! An in-memory store for the unit tests of this crate: the ports' rules, kept by a mutex.
 
+mod accounts;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -23,6 +25,8 @@ struct State {
     accounts: HashMap<String, crate::AccountFailures>,
     secrets: HashMap<String, String>,
     rates: HashMap<String, i64>,
+    one_time: Vec<crate::OneTimeRecord>,
+    outbox: Vec<accounts::QueuedMail>,
 }
 
 impl State {

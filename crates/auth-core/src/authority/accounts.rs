@@ -1,0 +1,157 @@
+//! Accounts: recovering a forgotten password by mail.
+
+use std::num::NonZeroU32;
+
+use super::*;
+use crate::rate_limit::{RateQuota, RateTake, rate_instant};
+use crate::{MailKind, OneTimeToken, OutboxMail, PasswordReset, Redemption};
+
+/// Mails one address may be sent on request per hour (any route, any requester): enough
+/// for a user who asks again, too few to bomb the address.
+const MAIL_REQUESTS_PER_HOUR: u32 = 5;
+
+impl Authority {
+    /// Queues a password-reset mail to `email`, whether or not it has an account: the
+    /// mail worker finds out (and sends nothing for none), so the answer and its timing
+    /// say nothing about the account. At most 5 requests per address and hour are
+    /// queued, across every process on the database.
+    ///
+    /// # Errors
+    /// [`AuthError::RateLimited`] past that; [`AuthError::Store`].
+    pub fn request_password_reset(&self, email: &Email, now: UnixTime) -> Result<(), AuthError> {
+        self.take_mail_request(email, now)?;
+        self.store.queue_mail(&OutboxMail::new(
+            MailKind::ResetPassword,
+            email.as_str(),
+            None,
+            None,
+            now,
+        ))?;
+        Ok(())
+    }
+
+    /// Sets the password `hash` (of a password that passed the policy) with a reset
+    /// token: the email counts as verified and every session of the user ends, in one
+    /// transaction; a notice is mailed to the account's address.
+    ///
+    /// # Errors
+    /// [`AuthError::TokenExpired`] for a token past its hour; [`AuthError::InvalidToken`]
+    /// for an unknown, used, replaced or other-purpose token; [`AuthError::Store`].
+    pub fn reset_password(
+        &self,
+        token: &OneTimeToken,
+        hash: crate::PasswordHash,
+        now: UnixTime,
+    ) -> Result<PasswordReset, AuthError> {
+        let reset = match self.store.reset_password(&token.hash(), &hash, now)? {
+            Redemption::Redeemed(reset) => reset,
+            Redemption::Expired => return Err(AuthError::TokenExpired),
+            Redemption::Unknown => {
+                return Err(AuthError::InvalidToken("unknown or used reset token"));
+            }
+        };
+        // The password is set: a notice that cannot be queued is logged, not failed.
+        let notice = self.store.user_by_id(&reset.user_id).and_then(|user| {
+            let Some(user) = user else { return Ok(()) };
+            self.store.queue_mail(&OutboxMail::new(
+                MailKind::PasswordChanged,
+                &user.email,
+                Some(user.id),
+                None,
+                now,
+            ))
+        });
+        if let Err(e) = notice {
+            log::warn!("the password-changed notice could not be queued: {e}");
+        }
+        Ok(reset)
+    }
+
+    /// Counts a request for mail to `email` against `MAIL_REQUESTS_PER_HOUR`.
+    fn take_mail_request(&self, email: &Email, now: UnixTime) -> Result<(), AuthError> {
+        let quota =
+            RateQuota::per_hour(NonZeroU32::new(MAIL_REQUESTS_PER_HOUR).unwrap_or(NonZeroU32::MIN));
+        let at = rate_instant(now);
+        let key = self.throttle_keys.mail_rate(email.normalized());
+        match self.store.take_rate(&key, quota, at)? {
+            RateTake::Taken(_) => Ok(()),
+            refused @ RateTake::Refused(_) => {
+                let standing = quota.standing(refused, at);
+                Err(AuthError::RateLimited {
+                    retry_after_secs: i64::try_from(standing.reset_secs).unwrap_or(i64::MAX),
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+    use crate::{OneTimePolicy, OneTimePurpose, OneTimeStore};
+
+    #[test]
+    fn a_reset_request_queues_one_mail_for_known_and_unknown_addresses_alike() {
+        let (authority, store) = authority();
+        register(&authority, "alice@example.com", "alice").unwrap();
+        for email in ["alice@example.com", "nobody@example.com"] {
+            authority
+                .request_password_reset(&Email::parse(email).unwrap(), T0)
+                .unwrap();
+        }
+        assert_eq!(crate::MailOutbox::outbox_depth(&*store).unwrap(), (2, 0));
+    }
+
+    #[test]
+    fn one_address_gets_at_most_five_requests_an_hour() {
+        let (authority, _store) = authority();
+        let email = Email::parse("alice@example.com").unwrap();
+        for _ in 0..MAIL_REQUESTS_PER_HOUR {
+            authority.request_password_reset(&email, T0).unwrap();
+        }
+        let refused = authority.request_password_reset(&email, T0);
+        assert!(
+            matches!(
+                refused,
+                Err(AuthError::RateLimited {
+                    retry_after_secs: 720
+                })
+            ),
+            "{refused:?}"
+        );
+        let other = Email::parse("bob@example.com").unwrap();
+        authority.request_password_reset(&other, T0).unwrap();
+        authority
+            .request_password_reset(&email, T0.plus_secs(720))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_reset_token_sets_the_password_once_and_mails_a_notice() {
+        let (authority, store) = authority();
+        let alice = register(&authority, "alice@example.com", "alice").unwrap();
+        let (token, record) = OneTimePolicy::default()
+            .issue(&alice.user.id, OneTimePurpose::ResetPassword, None, T0)
+            .unwrap();
+        store.issue_one_time(&record).unwrap();
+        let hash = crate::PasswordHash::from_stored("$argon2id$new".into());
+
+        let reset = authority.reset_password(&token, hash.clone(), T0).unwrap();
+        assert_eq!(reset.revoked_sessions, 1);
+        assert_eq!(crate::MailOutbox::outbox_depth(&*store).unwrap(), (1, 0));
+        assert!(matches!(
+            authority.reset_password(&token, hash.clone(), T0),
+            Err(AuthError::InvalidToken(_))
+        ));
+
+        let (late, record) = OneTimePolicy::default()
+            .issue(&alice.user.id, OneTimePurpose::ResetPassword, None, T0)
+            .unwrap();
+        store.issue_one_time(&record).unwrap();
+        assert!(matches!(
+            authority.reset_password(&late, hash, T0.plus_secs(3_600)),
+            Err(AuthError::TokenExpired)
+        ));
+    }
+}

@@ -1,0 +1,197 @@
+//! One-time tokens and the mail outbox of [`MemoryStore`], as the ports' docs say.
+
+use super::{MemoryStore, revoke_all};
+use crate::{
+    Email, MailOutbox, OneTimePurpose, OneTimeRecord, OneTimeStore, OutboxMail, PasswordHash,
+    PasswordReset, PrincipalKind, Redemption, StoreError, TokenHash, UnixTime, UserId,
+};
+
+/// A mail in the outbox with its schedule.
+pub(super) struct QueuedMail {
+    mail: OutboxMail,
+    due: UnixTime,
+    given_up: bool,
+}
+
+impl MemoryStore {
+    /// Deletes the live token `hash` of `purpose` and returns it, or says why not.
+    fn claim(
+        &self,
+        hash: &TokenHash,
+        purpose: OneTimePurpose,
+        now: UnixTime,
+    ) -> Result<OneTimeRecord, Redemption<()>> {
+        let mut s = self.state();
+        let Some(at) = s
+            .one_time
+            .iter()
+            .position(|r| &r.hash == hash && r.purpose == purpose)
+        else {
+            return Err(Redemption::Unknown);
+        };
+        if s.one_time[at].expires_at <= now {
+            return Err(Redemption::Expired);
+        }
+        Ok(s.one_time.remove(at))
+    }
+}
+
+/// The same refusal for any redemption type.
+fn refused<T>(why: Redemption<()>) -> Redemption<T> {
+    match why {
+        Redemption::Expired => Redemption::Expired,
+        Redemption::Redeemed(()) | Redemption::Unknown => Redemption::Unknown,
+    }
+}
+
+impl OneTimeStore for MemoryStore {
+    fn issue_one_time(&self, record: &OneTimeRecord) -> Result<(), StoreError> {
+        let mut s = self.state();
+        s.one_time
+            .retain(|r| !(r.user_id == record.user_id && r.purpose == record.purpose));
+        s.one_time.push(record.clone());
+        Ok(())
+    }
+
+    fn verify_email(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Redemption<UserId>, StoreError> {
+        let record = match self.claim(hash, OneTimePurpose::VerifyEmail, now) {
+            Ok(record) => record,
+            Err(why) => return Ok(refused(why)),
+        };
+        let mut s = self.state();
+        if let Some(user) = s.users.iter_mut().find(|u| u.id == record.user_id) {
+            user.email_verified = true;
+            user.updated_at = now;
+        }
+        Ok(Redemption::Redeemed(record.user_id))
+    }
+
+    fn reset_password(
+        &self,
+        hash: &TokenHash,
+        password_hash: &PasswordHash,
+        now: UnixTime,
+    ) -> Result<Redemption<PasswordReset>, StoreError> {
+        let record = match self.claim(hash, OneTimePurpose::ResetPassword, now) {
+            Ok(record) => record,
+            Err(why) => return Ok(refused(why)),
+        };
+        let mut s = self.state();
+        if let Some(user) = s.users.iter_mut().find(|u| u.id == record.user_id) {
+            user.password_hash = password_hash.clone();
+            user.email_verified = true;
+            user.updated_at = now;
+        }
+        let revoked = revoke_all(&mut s, PrincipalKind::User, record.user_id.as_str(), now);
+        Ok(Redemption::Redeemed(PasswordReset {
+            user_id: record.user_id,
+            revoked_sessions: revoked,
+        }))
+    }
+
+    fn change_email(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Redemption<UserId>, StoreError> {
+        let record = match self.claim(hash, OneTimePurpose::ChangeEmail, now) {
+            Ok(record) => record,
+            Err(why) => return Ok(refused(why)),
+        };
+        let email = record
+            .new_email
+            .as_deref()
+            .and_then(|e| Email::parse(e).ok())
+            .ok_or_else(|| StoreError::Backend("an email change without an address".into()))?;
+        let mut s = self.state();
+        let taken = s
+            .users
+            .iter()
+            .any(|u| u.email_normalized == email.normalized() && u.id != record.user_id);
+        if taken {
+            // The change is refused and the token stays usable, as a rolled-back
+            // transaction leaves it.
+            s.one_time.push(record);
+            return Err(StoreError::Duplicate);
+        }
+        if let Some(user) = s.users.iter_mut().find(|u| u.id == record.user_id) {
+            user.email = email.as_str().to_owned();
+            user.email_normalized = email.normalized().to_owned();
+            user.email_verified = true;
+            user.updated_at = now;
+        }
+        Ok(Redemption::Redeemed(record.user_id))
+    }
+
+    fn purge_one_time(&self, before: UnixTime, limit: usize) -> Result<usize, StoreError> {
+        let mut s = self.state();
+        let mut purged = 0;
+        s.one_time.retain(|r| {
+            let doomed = r.expires_at < before && purged < limit;
+            purged += usize::from(doomed);
+            !doomed
+        });
+        Ok(purged)
+    }
+}
+
+impl MailOutbox for MemoryStore {
+    fn queue_mail(&self, mail: &OutboxMail) -> Result<(), StoreError> {
+        self.state().outbox.push(QueuedMail {
+            mail: mail.clone(),
+            due: mail.created_at,
+            given_up: false,
+        });
+        Ok(())
+    }
+
+    fn claim_mail(
+        &self,
+        now: UnixTime,
+        lease_secs: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxMail>, StoreError> {
+        let mut s = self.state();
+        let mut claimed = Vec::new();
+        for queued in s.outbox.iter_mut() {
+            if claimed.len() < limit && !queued.given_up && queued.due <= now {
+                queued.due = now.plus_secs(lease_secs);
+                queued.mail.attempts += 1;
+                claimed.push(queued.mail.clone());
+            }
+        }
+        Ok(claimed)
+    }
+
+    fn mail_sent(&self, id: &str) -> Result<(), StoreError> {
+        self.state().outbox.retain(|q| q.mail.id != id);
+        Ok(())
+    }
+
+    fn mail_failed(
+        &self,
+        id: &str,
+        _error: &str,
+        _now: UnixTime,
+        retry_at: Option<UnixTime>,
+    ) -> Result<(), StoreError> {
+        let mut s = self.state();
+        if let Some(queued) = s.outbox.iter_mut().find(|q| q.mail.id == id) {
+            match retry_at {
+                Some(at) => queued.due = at,
+                None => queued.given_up = true,
+            }
+        }
+        Ok(())
+    }
+
+    fn outbox_depth(&self) -> Result<(u64, u64), StoreError> {
+        let s = self.state();
+        let given_up = s.outbox.iter().filter(|q| q.given_up).count() as u64;
+        Ok((s.outbox.len() as u64 - given_up, given_up))
+    }
+}
