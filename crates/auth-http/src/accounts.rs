@@ -1,4 +1,4 @@
-//! Accounts: recovering a forgotten password by mail.
+//! Accounts: verifying an email address and recovering a forgotten password, by mail.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
@@ -9,12 +9,13 @@ use utoipa::ToSchema;
 use crate::blocking::blocking;
 use crate::body::JsonBody;
 use crate::hashing::hash_password;
+use crate::users::UserBody;
 use crate::{ApiError, AuthState, ClientInfo, RouteFamily, audit};
 
-/// `POST /api/auth/password/forgot`.
+/// `POST /api/auth/password/forgot` and `POST /api/auth/email/verify/send`.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ForgotPasswordRequest {
+pub(crate) struct MailRequest {
     /// The account's address.
     #[schema(format = Email, max_length = 254, example = "user@example.com")]
     email: String,
@@ -47,7 +48,7 @@ const MAIL_ACCEPTED: MailAccepted = MailAccepted {
 /// Asks for a password-reset link by mail. The answer is the same whether or not the
 /// address has an account.
 #[utoipa::path(post, path = "/api/auth/password/forgot", tag = "accounts",
-    request_body = ForgotPasswordRequest,
+    request_body = MailRequest,
     responses(
         (status = 202, description = "Accepted: the address gets a link if it has an account", body = MailAccepted),
         (status = 400, description = "INVALID_REQUEST: not an email address"),
@@ -56,7 +57,7 @@ const MAIL_ACCEPTED: MailAccepted = MailAccepted {
 pub(crate) async fn forgot_password(
     state: web::Data<AuthState>,
     client: ClientInfo,
-    body: JsonBody<ForgotPasswordRequest>,
+    body: JsonBody<MailRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse(&body.into_inner().email);
     let who = email.as_ref().ok().map(|e| e.normalized().to_owned());
@@ -107,4 +108,87 @@ pub(crate) async fn reset_password(
     Ok(HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
+}
+
+/// `POST /api/auth/email/verify`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VerifyEmailRequest {
+    /// The token of the mailed link (after `#token=`).
+    #[schema(example = "authd_ot_…")]
+    token: String,
+}
+
+/// The user whose email was just verified.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct VerifiedBody {
+    user: UserBody,
+}
+
+/// Asks for a verification link by mail again. The answer is the same whether or not the
+/// address has an account, and whether or not it is verified already (then no mail).
+#[utoipa::path(post, path = "/api/auth/email/verify/send", tag = "accounts",
+    request_body = MailRequest,
+    responses(
+        (status = 202, description = "Accepted: an unverified account of the address gets a link", body = MailAccepted),
+        (status = 400, description = "INVALID_REQUEST: not an email address"),
+        (status = 429, description = "RATE_LIMITED: too many requests from this address, or for this email"),
+    ))]
+pub(crate) async fn send_verification(
+    state: web::Data<AuthState>,
+    client: ClientInfo,
+    body: JsonBody<MailRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let email = Email::parse(&body.into_inner().email);
+    let who = email.as_ref().ok().map(|e| e.normalized().to_owned());
+    let result = async {
+        state.admit(RouteFamily::Login, &client)?;
+        let email = email?;
+        let now = state.clock.now();
+        let inner = state.clone();
+        blocking(move || inner.authority.request_verification(&email, now)).await
+    }
+    .await;
+    audit::record(
+        &state,
+        "email_verify_send",
+        who.as_deref(),
+        &client,
+        &result,
+    );
+    result?;
+    Ok(HttpResponse::build(StatusCode::ACCEPTED)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(MAIL_ACCEPTED))
+}
+
+/// Verifies the user's email with the token of a verification link.
+#[utoipa::path(post, path = "/api/auth/email/verify", tag = "accounts",
+    request_body = VerifyEmailRequest,
+    responses(
+        (status = 200, description = "Verified", body = VerifiedBody),
+        (status = 400, description = "INVALID_REQUEST"),
+        (status = 401, description = "INVALID_TOKEN (unknown, used, replaced or not a verification token), or TOKEN_EXPIRED"),
+        (status = 429, description = "RATE_LIMITED"),
+    ))]
+pub(crate) async fn verify_email(
+    state: web::Data<AuthState>,
+    client: ClientInfo,
+    body: JsonBody<VerifyEmailRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let result = async {
+        state.admit(RouteFamily::Login, &client)?;
+        let token = OneTimeToken::parse(&body.token)?;
+        let now = state.clock.now();
+        let inner = state.clone();
+        blocking(move || inner.authority.verify_email(&token, now)).await
+    }
+    .await;
+    let who = result.as_ref().ok().map(|u| u.id.as_str().to_owned());
+    audit::record(&state, "email_verify", who.as_deref(), &client, &result);
+    let user = result?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(VerifiedBody { user: user.into() }))
 }

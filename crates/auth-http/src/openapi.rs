@@ -76,6 +76,8 @@ pub(crate) fn bearer_token_type() -> ObjectBuilder {
         users::login,
         users::refresh,
         users::logout,
+        accounts::send_verification,
+        accounts::verify_email,
         accounts::forgot_password,
         accounts::reset_password,
         users::me,
@@ -105,7 +107,7 @@ pub(crate) fn bearer_token_type() -> ObjectBuilder {
     modifiers(&ContractErrors),
     tags(
         (name = "users", description = "People: email and password"),
-        (name = "accounts", description = "People's accounts: password recovery by mail"),
+        (name = "accounts", description = "People's accounts: email verification and password recovery by mail"),
         (name = "devices", description = "Mobile devices: registered on first use"),
         (name = "wallets", description = "Operational identities that belong to apps"),
         (name = "admin", description = "Apps, wallets, user roles and the audit trail; \

@@ -40,6 +40,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/api/auth/logout", "POST").route(web::post().to(users::logout)))
         .service(
+            resource("/api/auth/email/verify/send", "POST")
+                .wrap(from_fn(|req, next| limited(RouteFamily::Login, req, next)))
+                .route(web::post().to(accounts::send_verification)),
+        )
+        .service(
+            resource("/api/auth/email/verify", "POST")
+                .wrap(from_fn(|req, next| limited(RouteFamily::Login, req, next)))
+                .route(web::post().to(accounts::verify_email)),
+        )
+        .service(
             resource("/api/auth/password/forgot", "POST")
                 .wrap(from_fn(|req, next| limited(RouteFamily::Login, req, next)))
                 .route(web::post().to(accounts::forgot_password)),

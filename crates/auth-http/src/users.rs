@@ -60,7 +60,7 @@ pub(crate) struct LogoutRequest {
 /// A user as the session body describes it.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct UserBody {
+pub(crate) struct UserBody {
     #[schema(format = Uuid)]
     id: String,
     email: String,
@@ -68,6 +68,18 @@ struct UserBody {
     email_verified: bool,
     username: String,
     roles: Vec<String>,
+}
+
+impl From<User> for UserBody {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.as_str().to_owned(),
+            roles: user.role_names(),
+            email: user.email,
+            email_verified: user.email_verified,
+            username: user.username,
+        }
+    }
 }
 
 /// A user session: a new token pair and the user.
@@ -88,13 +100,7 @@ impl SessionReply for UserSession {
     fn into_body(self) -> SessionBody {
         SessionBody {
             tokens: self.tokens.into(),
-            user: UserBody {
-                id: self.user.id.as_str().to_owned(),
-                roles: self.user.role_names(),
-                email: self.user.email,
-                email_verified: self.user.email_verified,
-                username: self.user.username,
-            },
+            user: self.user.into(),
         }
     }
 }

@@ -76,26 +76,28 @@ fn a_queued_mail_is_written_by_the_running_server_and_counted_in_metrics() {
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let eml = loop {
-        let written: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-            .collect();
-        if let Some(path) = written.first() {
-            break std::fs::read_to_string(path).unwrap();
+        if let Some(eml) = mails_with_subject(&dir, "Reset your password").pop() {
+            break eml;
         }
         assert!(std::time::Instant::now() < deadline, "no mail written");
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     assert!(eml.contains("To: alice@example.com"), "{eml}");
     assert!(
-        eml.contains("https://app.example.com/reset-password#token=3Dauthd_ot_"),
+        eml.contains("https://app.example.com/reset-password#token=authd_ot_"),
         "{eml}"
     );
+    let verification = mails_with_subject(&dir, "Verify your email address");
+    assert_eq!(
+        verification.len(),
+        1,
+        "registration mailed a verification link"
+    );
+    assert!(verification[0].contains("https://app.example.com/verify-email#token=authd_ot_"));
 
     let metrics = loop {
         let metrics = authd.metrics_text();
-        if metrics.contains("authd_mail_total{outcome=\"sent\"} 1") {
+        if metrics.contains("authd_mail_total{outcome=\"sent\"} 2") {
             break metrics;
         }
         assert!(std::time::Instant::now() < deadline, "{metrics}");

@@ -1,4 +1,4 @@
-//! Accounts: recovering a forgotten password by mail.
+//! Accounts: verifying an email address and recovering a forgotten password, by mail.
 
 use std::num::NonZeroU32;
 
@@ -67,6 +67,46 @@ impl Authority {
         Ok(reset)
     }
 
+    /// Queues a verification mail to `email`, whether or not it has an account (and
+    /// whether or not it is verified already): the mail worker sends one only to an
+    /// unverified account, so the answer says nothing. Limited like
+    /// [`Authority::request_password_reset`], with which it shares the address's count.
+    ///
+    /// # Errors
+    /// [`AuthError::RateLimited`]; [`AuthError::Store`].
+    pub fn request_verification(&self, email: &Email, now: UnixTime) -> Result<(), AuthError> {
+        self.take_mail_request(email, now)?;
+        self.store.queue_mail(&OutboxMail::new(
+            MailKind::VerifyEmail,
+            email.as_str(),
+            None,
+            None,
+            now,
+        ))?;
+        Ok(())
+    }
+
+    /// Marks the email of the token's user verified, and returns the user.
+    ///
+    /// # Errors
+    /// [`AuthError::TokenExpired`] for a token past its day; [`AuthError::InvalidToken`]
+    /// for an unknown, used, replaced or other-purpose token (or a user deleted since);
+    /// [`AuthError::Store`].
+    pub fn verify_email(&self, token: &OneTimeToken, now: UnixTime) -> Result<User, AuthError> {
+        let user_id = match self.store.verify_email(&token.hash(), now)? {
+            Redemption::Redeemed(user_id) => user_id,
+            Redemption::Expired => return Err(AuthError::TokenExpired),
+            Redemption::Unknown => {
+                return Err(AuthError::InvalidToken(
+                    "unknown or used verification token",
+                ));
+            }
+        };
+        self.store
+            .user_by_id(&user_id)?
+            .ok_or(AuthError::InvalidToken("the token's account is gone"))
+    }
+
     /// Counts a request for mail to `email` against `MAIL_REQUESTS_PER_HOUR`.
     fn take_mail_request(&self, email: &Email, now: UnixTime) -> Result<(), AuthError> {
         let quota =
@@ -100,7 +140,46 @@ mod tests {
                 .request_password_reset(&Email::parse(email).unwrap(), T0)
                 .unwrap();
         }
-        assert_eq!(crate::MailOutbox::outbox_depth(&*store).unwrap(), (2, 0));
+        assert_eq!(
+            crate::MailOutbox::outbox_depth(&*store).unwrap(),
+            (3, 0),
+            "registration's verification mail and the two requests"
+        );
+    }
+
+    #[test]
+    fn registration_mails_a_link_that_verifies_the_address_once() {
+        let (authority, store) = authority();
+        let alice = register(&authority, "alice@example.com", "alice").unwrap();
+        assert!(!alice.user.email_verified);
+        let mail = crate::MailOutbox::claim_mail(&*store, T0, 60, 10)
+            .unwrap()
+            .pop()
+            .expect("the verification mail");
+        assert_eq!(mail.kind, MailKind::VerifyEmail);
+        assert_eq!(mail.user_id.as_ref(), Some(&alice.user.id));
+        let content = crate::MailContent::new("https://app.example.com", OneTimePolicy::default());
+        let sent = crate::compose(&mail, &*store, &content, T0)
+            .unwrap()
+            .unwrap();
+        let token = sent.text.split("#token=").nth(1).unwrap();
+        let token = OneTimeToken::parse(token.split_whitespace().next().unwrap()).unwrap();
+
+        let verified = authority.verify_email(&token, T0).unwrap();
+        assert!(verified.email_verified);
+        assert!(matches!(
+            authority.verify_email(&token, T0),
+            Err(AuthError::InvalidToken(_))
+        ));
+        // Verified now: asking again sends nothing, and says nothing about it.
+        authority
+            .request_verification(&Email::parse("alice@example.com").unwrap(), T0)
+            .unwrap();
+        let again = crate::MailOutbox::claim_mail(&*store, T0, 60, 10)
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(crate::compose(&again, &*store, &content, T0).unwrap(), None);
     }
 
     #[test]
@@ -139,7 +218,11 @@ mod tests {
 
         let reset = authority.reset_password(&token, hash.clone(), T0).unwrap();
         assert_eq!(reset.revoked_sessions, 1);
-        assert_eq!(crate::MailOutbox::outbox_depth(&*store).unwrap(), (1, 0));
+        assert_eq!(
+            crate::MailOutbox::outbox_depth(&*store).unwrap(),
+            (2, 0),
+            "registration's verification mail and the notice"
+        );
         assert!(matches!(
             authority.reset_password(&token, hash.clone(), T0),
             Err(AuthError::InvalidToken(_))

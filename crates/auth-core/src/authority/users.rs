@@ -14,7 +14,7 @@ pub struct UserSession {
 
 impl Authority {
     /// Creates a user whose password was hashed by [`Authority::hash_password`], and a
-    /// first session.
+    /// first session, and queues a mail whose link verifies the address.
     ///
     /// # Errors
     /// [`AuthError::AccountExists`] when the email or username is taken (case-insensitively);
@@ -32,6 +32,18 @@ impl Authority {
             Ok(()) => {}
             Err(StoreError::Duplicate) => return Err(AuthError::AccountExists),
             Err(e) => return Err(e.into()),
+        }
+        // The account exists: a verification mail that cannot be queued is logged, and
+        // the user can ask for one again (`email/verify/send`).
+        let verification = crate::OutboxMail::new(
+            crate::MailKind::VerifyEmail,
+            &user.email,
+            Some(user.id.clone()),
+            None,
+            now,
+        );
+        if let Err(e) = self.store.queue_mail(&verification) {
+            log::warn!("the verification mail of a new account could not be queued: {e}");
         }
         let tokens = self.issue(&new.session, user_attributes(&user), new.token, now)?;
         Ok(UserSession { user, tokens })

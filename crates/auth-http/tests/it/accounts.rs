@@ -1,18 +1,19 @@
-use auth_core::{MailContent, MailOutbox, OneTimePolicy, OneTimeToken, compose};
+use auth_core::{Clock, MailContent, MailKind, MailOutbox, OneTimePolicy, OneTimeToken, compose};
 use serde_json::json;
 
 use crate::*;
 
-/// The reset link the mail worker would send for the oldest queued mail, its token.
-fn mailed_token(ctx: &Ctx) -> OneTimeToken {
+/// The token of the link the mail worker sends for the newest queued mail of `kind`.
+fn mailed_token(ctx: &Ctx, kind: MailKind) -> OneTimeToken {
     let mail = ctx
         .store
-        .claim_mail(T0, 60, 1)
+        .claim_mail(ctx.clock.now(), 60, 100)
         .unwrap()
-        .pop()
-        .expect("a queued mail");
+        .into_iter()
+        .rfind(|m| m.kind == kind)
+        .expect("a queued mail of that kind");
     let content = MailContent::new("https://app.example.com", OneTimePolicy::default());
-    let composed = compose(&mail, &ctx.store, &content, T0)
+    let composed = compose(&mail, &ctx.store, &content, ctx.clock.now())
         .unwrap()
         .expect("a mail to send");
     let token = composed.text.split("#token=").nth(1).unwrap();
@@ -54,8 +55,8 @@ async fn forgot_password_answers_alike_for_known_and_unknown_addresses() {
     assert_eq!(known.header("cache-control"), Some("no-store"));
     assert_eq!(
         ctx.store.outbox_depth().unwrap(),
-        (2, 0),
-        "both queued alike"
+        (3, 0),
+        "registration's verification mail, and both requests queued alike"
     );
 
     let bad = send(
@@ -118,7 +119,7 @@ async fn a_reset_link_sets_the_password_and_ends_every_session() {
         ),
     )
     .await;
-    let token = mailed_token(&ctx);
+    let token = mailed_token(&ctx, MailKind::ResetPassword);
 
     let weak = send(
         &app,
@@ -194,7 +195,7 @@ async fn reset_tokens_that_cannot_be_used_are_refused_with_the_contract_s_codes(
         ),
     )
     .await;
-    let token = mailed_token(&ctx);
+    let token = mailed_token(&ctx, MailKind::ResetPassword);
     ctx.clock.advance(3_600);
     let late = send(
         &app,
@@ -214,4 +215,135 @@ async fn reset_tokens_that_cannot_be_used_are_refused_with_the_contract_s_codes(
     )
     .await;
     missing.assert_error(400, "INVALID_REQUEST");
+}
+
+#[actix_web::test]
+async fn the_link_mailed_at_registration_verifies_the_email_once() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    let reg = register(&app, "alice@example.com", "alice").await;
+    assert_eq!(reg.body["user"]["emailVerified"], false);
+    let token = mailed_token(&ctx, MailKind::VerifyEmail);
+
+    let verified = send(
+        &app,
+        post("/api/auth/email/verify", json!({"token": token.expose()})),
+    )
+    .await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
+    assert_eq!(verified.body["user"]["email"], "alice@example.com");
+    assert_eq!(verified.body["user"]["emailVerified"], true);
+    assert_eq!(
+        me(&app, &reg.str("accessToken")).await.body["emailVerified"],
+        true
+    );
+
+    let again = send(
+        &app,
+        post("/api/auth/email/verify", json!({"token": token.expose()})),
+    )
+    .await;
+    again.assert_error(401, "INVALID_TOKEN");
+}
+
+#[actix_web::test]
+async fn a_reset_token_cannot_verify_an_email_nor_a_verification_token_reset_a_password() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    register(&app, "alice@example.com", "alice").await;
+    send(
+        &app,
+        post(
+            "/api/auth/password/forgot",
+            json!({"email": "alice@example.com"}),
+        ),
+    )
+    .await;
+    let verify = mailed_token(&ctx, MailKind::VerifyEmail);
+    let reset = mailed_token_after_lease(&ctx, MailKind::ResetPassword);
+
+    let crossed = send(
+        &app,
+        post("/api/auth/email/verify", json!({"token": reset.expose()})),
+    )
+    .await;
+    crossed.assert_error(401, "INVALID_TOKEN");
+    let crossed = send(
+        &app,
+        post(
+            "/api/auth/password/reset",
+            json!({"token": verify.expose(), "password": "a brand new passphrase"}),
+        ),
+    )
+    .await;
+    crossed.assert_error(401, "INVALID_TOKEN");
+    // Both still work for their own purpose.
+    assert_eq!(
+        send(
+            &app,
+            post("/api/auth/email/verify", json!({"token": verify.expose()}))
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        send(
+            &app,
+            post(
+                "/api/auth/password/reset",
+                json!({"token": reset.expose(), "password": "a brand new passphrase"})
+            )
+        )
+        .await
+        .status,
+        204
+    );
+}
+
+#[actix_web::test]
+async fn asking_for_a_verification_mail_answers_alike_for_any_address() {
+    let ctx = Ctx::new();
+    let app = ctx.app().await;
+    register(&app, "alice@example.com", "alice").await;
+    let known = send(
+        &app,
+        post(
+            "/api/auth/email/verify/send",
+            json!({"email": "alice@example.com"}),
+        ),
+    )
+    .await;
+    let unknown = send(
+        &app,
+        post(
+            "/api/auth/email/verify/send",
+            json!({"email": "nobody@example.com"}),
+        ),
+    )
+    .await;
+    assert_eq!(known.status, 202);
+    assert_eq!(
+        (
+            unknown.status,
+            &unknown.body,
+            unknown.header("content-length")
+        ),
+        (known.status, &known.body, known.header("content-length")),
+    );
+    let forgot = send(
+        &app,
+        post(
+            "/api/auth/password/forgot",
+            json!({"email": "alice@example.com"}),
+        ),
+    )
+    .await;
+    assert_eq!(forgot.body, known.body, "every mail route answers the same");
+}
+
+/// [`mailed_token`] once the mails claimed before are due again.
+fn mailed_token_after_lease(ctx: &Ctx, kind: MailKind) -> OneTimeToken {
+    ctx.clock.advance(61);
+    mailed_token(ctx, kind)
 }

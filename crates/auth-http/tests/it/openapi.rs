@@ -6,11 +6,13 @@ use serde_json::Value;
 use crate::*;
 
 /// Every route of the contract, as `(method, OpenAPI path)`.
-const CONTRACT_ROUTES: [(&str, &str); 27] = [
+const CONTRACT_ROUTES: [(&str, &str); 29] = [
     ("post", "/api/auth/register"),
     ("post", "/api/auth/login"),
     ("post", "/api/auth/refresh"),
     ("post", "/api/auth/logout"),
+    ("post", "/api/auth/email/verify/send"),
+    ("post", "/api/auth/email/verify"),
     ("post", "/api/auth/password/forgot"),
     ("post", "/api/auth/password/reset"),
     ("get", "/api/auth/me"),
