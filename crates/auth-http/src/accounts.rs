@@ -2,7 +2,7 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
-use auth_core::{Email, OneTimeToken, Password};
+use auth_core::{Authority, Email, OneTimeToken, Password};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -59,17 +59,37 @@ pub(crate) async fn forgot_password(
     client: ClientInfo,
     body: JsonBody<MailRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let email = Email::parse(&body.into_inner().email);
+    mail_request(
+        &state,
+        &client,
+        &body.into_inner().email,
+        "password_forgot",
+        Authority::request_password_reset,
+    )
+    .await
+}
+
+/// Answers a "send me a mail" request the same way whatever the address: admits it on
+/// the login family's limit, queues the mail with `queue` (which counts it per email), and
+/// records `event` in the audit trail.
+async fn mail_request(
+    state: &web::Data<AuthState>,
+    client: &ClientInfo,
+    email: &str,
+    event: &str,
+    queue: fn(&Authority, &Email, auth_core::UnixTime) -> Result<(), auth_core::AuthError>,
+) -> Result<HttpResponse, ApiError> {
+    let email = Email::parse(email);
     let who = email.as_ref().ok().map(|e| e.normalized().to_owned());
     let result = async {
-        state.admit(RouteFamily::Login, &client)?;
+        state.admit(RouteFamily::Login, client)?;
         let email = email?;
         let now = state.clock.now();
         let inner = state.clone();
-        blocking(move || inner.authority.request_password_reset(&email, now)).await
+        blocking(move || queue(&inner.authority, &email, now)).await
     }
     .await;
-    audit::record(&state, "password_forgot", who.as_deref(), &client, &result);
+    audit::record(state, event, who.as_deref(), client, &result);
     result?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED)
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -139,27 +159,14 @@ pub(crate) async fn send_verification(
     client: ClientInfo,
     body: JsonBody<MailRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let email = Email::parse(&body.into_inner().email);
-    let who = email.as_ref().ok().map(|e| e.normalized().to_owned());
-    let result = async {
-        state.admit(RouteFamily::Login, &client)?;
-        let email = email?;
-        let now = state.clock.now();
-        let inner = state.clone();
-        blocking(move || inner.authority.request_verification(&email, now)).await
-    }
-    .await;
-    audit::record(
+    mail_request(
         &state,
-        "email_verify_send",
-        who.as_deref(),
         &client,
-        &result,
-    );
-    result?;
-    Ok(HttpResponse::build(StatusCode::ACCEPTED)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(MAIL_ACCEPTED))
+        &body.into_inner().email,
+        "email_verify_send",
+        Authority::request_verification,
+    )
+    .await
 }
 
 /// Verifies the user's email with the token of a verification link.

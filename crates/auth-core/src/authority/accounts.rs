@@ -19,15 +19,7 @@ impl Authority {
     /// # Errors
     /// [`AuthError::RateLimited`] past that; [`AuthError::Store`].
     pub fn request_password_reset(&self, email: &Email, now: UnixTime) -> Result<(), AuthError> {
-        self.take_mail_request(email, now)?;
-        self.store.queue_mail(&OutboxMail::new(
-            MailKind::ResetPassword,
-            email.as_str(),
-            None,
-            None,
-            now,
-        ))?;
-        Ok(())
+        self.queue_mail_request(MailKind::ResetPassword, email, now)
     }
 
     /// Sets the password `hash` (of a password that passed the policy) with a reset
@@ -75,15 +67,7 @@ impl Authority {
     /// # Errors
     /// [`AuthError::RateLimited`]; [`AuthError::Store`].
     pub fn request_verification(&self, email: &Email, now: UnixTime) -> Result<(), AuthError> {
-        self.take_mail_request(email, now)?;
-        self.store.queue_mail(&OutboxMail::new(
-            MailKind::VerifyEmail,
-            email.as_str(),
-            None,
-            None,
-            now,
-        ))?;
-        Ok(())
+        self.queue_mail_request(MailKind::VerifyEmail, email, now)
     }
 
     /// Marks the email of the token's user verified, and returns the user.
@@ -105,6 +89,20 @@ impl Authority {
         self.store
             .user_by_id(&user_id)?
             .ok_or(AuthError::InvalidToken("the token's account is gone"))
+    }
+
+    /// Queues a mail of `kind` requested for `email` (as typed), once the request is
+    /// counted against `MAIL_REQUESTS_PER_HOUR`.
+    fn queue_mail_request(
+        &self,
+        kind: MailKind,
+        email: &Email,
+        now: UnixTime,
+    ) -> Result<(), AuthError> {
+        self.take_mail_request(email, now)?;
+        self.store
+            .queue_mail(&OutboxMail::new(kind, email.as_str(), None, None, now))?;
+        Ok(())
     }
 
     /// Counts a request for mail to `email` against `MAIL_REQUESTS_PER_HOUR`.
