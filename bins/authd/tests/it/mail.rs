@@ -2,22 +2,58 @@ use auth_store::test_support::TestDatabase;
 
 use crate::Authd;
 
+/// A fresh directory for a server's mail, removed when dropped.
+struct MailDir(std::path::PathBuf);
+
+impl MailDir {
+    fn new() -> Self {
+        Self(std::env::temp_dir().join(format!("authd-mail-{}", uuid::Uuid::new_v4().simple())))
+    }
+
+    fn text(&self) -> String {
+        self.0.display().to_string()
+    }
+
+    /// authd on `db`, without a mail server: its mail goes here as files, links under
+    /// `https://app.example.com`.
+    fn authd(&self, db: &TestDatabase) -> Authd {
+        Authd::start(&[
+            ("AUTHD_DATABASE_URL", db.url()),
+            ("AUTHD_MAIL_DIR", &self.text()),
+            ("AUTHD_PUBLIC_URL", "https://app.example.com"),
+        ])
+    }
+}
+
+impl Drop for MailDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What `check` finds once the server has done it, checked every 100 ms for 30 s.
+fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn without_a_mail_server_authd_says_at_start_where_mail_goes_instead() {
     let db = TestDatabase::sqlite();
-    let dir = std::env::temp_dir().join(format!("authd-mail-{}", uuid::Uuid::new_v4().simple()));
-    let dir_text = dir.display().to_string();
-    let authd = Authd::start(&[
-        ("AUTHD_DATABASE_URL", db.url()),
-        ("AUTHD_MAIL_DIR", &dir_text),
-    ]);
+    let dir = MailDir::new();
+    let authd = dir.authd(&db);
     let log = authd.log();
     assert!(
-        log.contains("mail is not being delivered") && log.contains(&dir_text),
+        log.contains("mail is not being delivered") && log.contains(&dir.text()),
         "{log}"
     );
-    assert!(dir.is_dir(), "the directory is there for the first mail");
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(dir.0.is_dir(), "the directory is there for the first mail");
 }
 
 #[test]
@@ -55,13 +91,8 @@ fn a_queued_mail_is_written_by_the_running_server_and_counted_in_metrics() {
     use auth_core::{Clock, MailKind, MailOutbox, OutboxMail, SystemClock};
 
     let db = TestDatabase::sqlite();
-    let dir = std::env::temp_dir().join(format!("authd-mail-{}", uuid::Uuid::new_v4().simple()));
-    let dir_text = dir.display().to_string();
-    let authd = Authd::start(&[
-        ("AUTHD_DATABASE_URL", db.url()),
-        ("AUTHD_MAIL_DIR", &dir_text),
-        ("AUTHD_PUBLIC_URL", "https://app.example.com"),
-    ]);
+    let dir = MailDir::new();
+    let authd = dir.authd(&db);
     authd.register("alice@example.com", "alice");
     // As "forgot password" will: a request naming only the address.
     db.open()
@@ -74,20 +105,15 @@ fn a_queued_mail_is_written_by_the_running_server_and_counted_in_metrics() {
         ))
         .unwrap();
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let eml = loop {
-        if let Some(eml) = mails_with_subject(&dir, "Reset your password").pop() {
-            break eml;
-        }
-        assert!(std::time::Instant::now() < deadline, "no mail written");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let eml = wait_for("a reset mail", || {
+        mails_with_subject(&dir.0, "Reset your password").pop()
+    });
     assert!(eml.contains("To: alice@example.com"), "{eml}");
     assert!(
         eml.contains("https://app.example.com/reset-password#token=authd_ot_"),
         "{eml}"
     );
-    let verification = mails_with_subject(&dir, "Verify your email address");
+    let verification = mails_with_subject(&dir.0, "Verify your email address");
     assert_eq!(
         verification.len(),
         1,
@@ -95,19 +121,16 @@ fn a_queued_mail_is_written_by_the_running_server_and_counted_in_metrics() {
     );
     assert!(verification[0].contains("https://app.example.com/verify-email#token=authd_ot_"));
 
-    let metrics = loop {
+    let metrics = wait_for("both mails counted as sent", || {
         let metrics = authd.metrics_text();
-        if metrics.contains("authd_mail_total{outcome=\"sent\"} 2") {
-            break metrics;
-        }
-        assert!(std::time::Instant::now() < deadline, "{metrics}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+        metrics
+            .contains("authd_mail_total{outcome=\"sent\"} 2")
+            .then_some(metrics)
+    });
     assert!(
         metrics.contains("authd_mail_queue{state=\"waiting\"} 0"),
         "{metrics}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The `.eml` files in `dir` whose subject is `subject`, decoded from quoted-printable
@@ -131,13 +154,8 @@ fn mails_with_subject(dir: &std::path::Path, subject: &str) -> Vec<String> {
 #[test]
 fn a_forgotten_password_is_reset_from_the_mailed_link_and_old_sessions_end() {
     let db = TestDatabase::sqlite();
-    let dir = std::env::temp_dir().join(format!("authd-mail-{}", uuid::Uuid::new_v4().simple()));
-    let dir_text = dir.display().to_string();
-    let authd = Authd::start(&[
-        ("AUTHD_DATABASE_URL", db.url()),
-        ("AUTHD_MAIL_DIR", &dir_text),
-        ("AUTHD_PUBLIC_URL", "https://app.example.com"),
-    ]);
+    let dir = MailDir::new();
+    let authd = dir.authd(&db);
     let session = authd.register("alice@example.com", "alice");
     let (status, _) = authd.post(
         "/api/auth/password/forgot",
@@ -146,14 +164,9 @@ fn a_forgotten_password_is_reset_from_the_mailed_link_and_old_sessions_end() {
     );
     assert_eq!(status, 202);
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mail = loop {
-        if let Some(mail) = mails_with_subject(&dir, "Reset your password").pop() {
-            break mail;
-        }
-        assert!(std::time::Instant::now() < deadline, "no reset mail");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let mail = wait_for("a reset mail", || {
+        mails_with_subject(&dir.0, "Reset your password").pop()
+    });
     let token = mail
         .split("https://app.example.com/reset-password#token=")
         .nth(1)
@@ -178,12 +191,7 @@ fn a_forgotten_password_is_reset_from_the_mailed_link_and_old_sessions_end() {
         serde_json::json!({"email": "alice@example.com", "password": "a brand new passphrase"}),
     );
     assert_eq!(status, 200, "the new password works");
-    loop {
-        if !mails_with_subject(&dir, "Your password was changed").is_empty() {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no notice mail");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
+    wait_for("a notice mail", || {
+        mails_with_subject(&dir.0, "Your password was changed").pop()
+    });
 }

@@ -20,28 +20,51 @@ fn mailed_token(ctx: &Ctx, kind: MailKind) -> OneTimeToken {
     OneTimeToken::parse(token.split_whitespace().next().unwrap()).unwrap()
 }
 
+async fn forgot<S>(app: &S, email: &str) -> Reply
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    send(
+        app,
+        post("/api/auth/password/forgot", json!({"email": email})),
+    )
+    .await
+}
+
+async fn reset_with<S>(app: &S, token: &str, password: &str) -> Reply
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let body = json!({"token": token, "password": password});
+    send(app, post("/api/auth/password/reset", body)).await
+}
+
+async fn send_verification<S>(app: &S, email: &str) -> Reply
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    send(
+        app,
+        post("/api/auth/email/verify/send", json!({"email": email})),
+    )
+    .await
+}
+
+async fn verify_with<S>(app: &S, token: &str) -> Reply
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    send(app, post("/api/auth/email/verify", json!({"token": token}))).await
+}
+
 #[actix_web::test]
 async fn forgot_password_answers_alike_for_known_and_unknown_addresses() {
     let ctx = Ctx::new();
     let app = ctx.app().await;
     register(&app, "alice@example.com", "alice").await;
 
-    let known = send(
-        &app,
-        post(
-            "/api/auth/password/forgot",
-            json!({"email": "alice@example.com"}),
-        ),
-    )
-    .await;
-    let unknown = send(
-        &app,
-        post(
-            "/api/auth/password/forgot",
-            json!({"email": "nobody@example.com"}),
-        ),
-    )
-    .await;
+    let known = forgot(&app, "alice@example.com").await;
+    let unknown = forgot(&app, "nobody@example.com").await;
     assert_eq!(known.status, 202);
     assert_eq!(
         (
@@ -59,14 +82,7 @@ async fn forgot_password_answers_alike_for_known_and_unknown_addresses() {
         "registration's verification mail, and both requests queued alike"
     );
 
-    let bad = send(
-        &app,
-        post(
-            "/api/auth/password/forgot",
-            json!({"email": "not-an-email"}),
-        ),
-    )
-    .await;
+    let bad = forgot(&app, "not-an-email").await;
     bad.assert_error(400, "INVALID_REQUEST");
 }
 
@@ -75,34 +91,13 @@ async fn one_address_cannot_be_sent_more_than_five_reset_mails_an_hour() {
     let ctx = Ctx::new();
     let app = ctx.app().await;
     for _ in 0..5 {
-        let ok = send(
-            &app,
-            post(
-                "/api/auth/password/forgot",
-                json!({"email": "alice@example.com"}),
-            ),
-        )
-        .await;
+        let ok = forgot(&app, "alice@example.com").await;
         assert_eq!(ok.status, 202);
     }
-    let sixth = send(
-        &app,
-        post(
-            "/api/auth/password/forgot",
-            json!({"email": "ALICE@example.com"}),
-        ),
-    )
-    .await;
+    let sixth = forgot(&app, "ALICE@example.com").await;
     sixth.assert_error(429, "RATE_LIMITED");
     assert_eq!(sixth.header("retry-after"), Some("720"));
-    let other = send(
-        &app,
-        post(
-            "/api/auth/password/forgot",
-            json!({"email": "bob@example.com"}),
-        ),
-    )
-    .await;
+    let other = forgot(&app, "bob@example.com").await;
     assert_eq!(other.status, 202, "another address is not affected");
 }
 
@@ -111,33 +106,12 @@ async fn a_reset_link_sets_the_password_and_ends_every_session() {
     let ctx = Ctx::new();
     let app = ctx.app().await;
     let reg = register(&app, "alice@example.com", "alice").await;
-    send(
-        &app,
-        post(
-            "/api/auth/password/forgot",
-            json!({"email": "alice@example.com"}),
-        ),
-    )
-    .await;
+    forgot(&app, "alice@example.com").await;
     let token = mailed_token(&ctx, MailKind::ResetPassword);
 
-    let weak = send(
-        &app,
-        post(
-            "/api/auth/password/reset",
-            json!({"token": token.expose(), "password": "short"}),
-        ),
-    )
-    .await;
+    let weak = reset_with(&app, token.expose(), "short").await;
     weak.assert_error(400, "WEAK_PASSWORD");
-    let reset = send(
-        &app,
-        post(
-            "/api/auth/password/reset",
-            json!({"token": token.expose(), "password": "a brand new passphrase"}),
-        ),
-    )
-    .await;
+    let reset = reset_with(&app, token.expose(), "a brand new passphrase").await;
     assert_eq!(reset.status, 204, "{:?}", reset.body);
 
     refresh(&app, &reg.str("refreshToken"))
@@ -156,14 +130,7 @@ async fn a_reset_link_sets_the_password_and_ends_every_session() {
         "the mail proved the address"
     );
 
-    let reused = send(
-        &app,
-        post(
-            "/api/auth/password/reset",
-            json!({"token": token.expose(), "password": "yet another passphrase"}),
-        ),
-    )
-    .await;
+    let reused = reset_with(&app, token.expose(), "yet another passphrase").await;
     reused.assert_error(401, "INVALID_TOKEN");
 }
 
@@ -177,34 +144,13 @@ async fn reset_tokens_that_cannot_be_used_are_refused_with_the_contract_s_codes(
         "authd_ot_short",
         "authd_rt_0123456789012345678901234567890123456789012",
     ] {
-        let reply = send(
-            &app,
-            post(
-                "/api/auth/password/reset",
-                json!({"token": token, "password": "a brand new passphrase"}),
-            ),
-        )
-        .await;
+        let reply = reset_with(&app, token, "a brand new passphrase").await;
         reply.assert_error(401, "INVALID_TOKEN");
     }
-    send(
-        &app,
-        post(
-            "/api/auth/password/forgot",
-            json!({"email": "alice@example.com"}),
-        ),
-    )
-    .await;
+    forgot(&app, "alice@example.com").await;
     let token = mailed_token(&ctx, MailKind::ResetPassword);
     ctx.clock.advance(3_600);
-    let late = send(
-        &app,
-        post(
-            "/api/auth/password/reset",
-            json!({"token": token.expose(), "password": "a brand new passphrase"}),
-        ),
-    )
-    .await;
+    let late = reset_with(&app, token.expose(), "a brand new passphrase").await;
     late.assert_error(401, "TOKEN_EXPIRED");
     let missing = send(
         &app,
@@ -225,11 +171,7 @@ async fn the_link_mailed_at_registration_verifies_the_email_once() {
     assert_eq!(reg.body["user"]["emailVerified"], false);
     let token = mailed_token(&ctx, MailKind::VerifyEmail);
 
-    let verified = send(
-        &app,
-        post("/api/auth/email/verify", json!({"token": token.expose()})),
-    )
-    .await;
+    let verified = verify_with(&app, token.expose()).await;
     assert_eq!(verified.status, 200, "{:?}", verified.body);
     assert_eq!(verified.body["user"]["email"], "alice@example.com");
     assert_eq!(verified.body["user"]["emailVerified"], true);
@@ -238,11 +180,7 @@ async fn the_link_mailed_at_registration_verifies_the_email_once() {
         true
     );
 
-    let again = send(
-        &app,
-        post("/api/auth/email/verify", json!({"token": token.expose()})),
-    )
-    .await;
+    let again = verify_with(&app, token.expose()).await;
     again.assert_error(401, "INVALID_TOKEN");
 }
 
@@ -251,52 +189,20 @@ async fn a_reset_token_cannot_verify_an_email_nor_a_verification_token_reset_a_p
     let ctx = Ctx::new();
     let app = ctx.app().await;
     register(&app, "alice@example.com", "alice").await;
-    send(
-        &app,
-        post(
-            "/api/auth/password/forgot",
-            json!({"email": "alice@example.com"}),
-        ),
-    )
-    .await;
+    forgot(&app, "alice@example.com").await;
     let verify = mailed_token(&ctx, MailKind::VerifyEmail);
     let reset = mailed_token_after_lease(&ctx, MailKind::ResetPassword);
 
-    let crossed = send(
-        &app,
-        post("/api/auth/email/verify", json!({"token": reset.expose()})),
-    )
-    .await;
+    let crossed = verify_with(&app, reset.expose()).await;
     crossed.assert_error(401, "INVALID_TOKEN");
-    let crossed = send(
-        &app,
-        post(
-            "/api/auth/password/reset",
-            json!({"token": verify.expose(), "password": "a brand new passphrase"}),
-        ),
-    )
-    .await;
+    let crossed = reset_with(&app, verify.expose(), "a brand new passphrase").await;
     crossed.assert_error(401, "INVALID_TOKEN");
     // Both still work for their own purpose.
+    assert_eq!(verify_with(&app, verify.expose()).await.status, 200);
     assert_eq!(
-        send(
-            &app,
-            post("/api/auth/email/verify", json!({"token": verify.expose()}))
-        )
-        .await
-        .status,
-        200
-    );
-    assert_eq!(
-        send(
-            &app,
-            post(
-                "/api/auth/password/reset",
-                json!({"token": reset.expose(), "password": "a brand new passphrase"})
-            )
-        )
-        .await
-        .status,
+        reset_with(&app, reset.expose(), "a brand new passphrase")
+            .await
+            .status,
         204
     );
 }
@@ -306,22 +212,8 @@ async fn asking_for_a_verification_mail_answers_alike_for_any_address() {
     let ctx = Ctx::new();
     let app = ctx.app().await;
     register(&app, "alice@example.com", "alice").await;
-    let known = send(
-        &app,
-        post(
-            "/api/auth/email/verify/send",
-            json!({"email": "alice@example.com"}),
-        ),
-    )
-    .await;
-    let unknown = send(
-        &app,
-        post(
-            "/api/auth/email/verify/send",
-            json!({"email": "nobody@example.com"}),
-        ),
-    )
-    .await;
+    let known = send_verification(&app, "alice@example.com").await;
+    let unknown = send_verification(&app, "nobody@example.com").await;
     assert_eq!(known.status, 202);
     assert_eq!(
         (
@@ -331,14 +223,7 @@ async fn asking_for_a_verification_mail_answers_alike_for_any_address() {
         ),
         (known.status, &known.body, known.header("content-length")),
     );
-    let forgot = send(
-        &app,
-        post(
-            "/api/auth/password/forgot",
-            json!({"email": "alice@example.com"}),
-        ),
-    )
-    .await;
+    let forgot = forgot(&app, "alice@example.com").await;
     assert_eq!(forgot.body, known.body, "every mail route answers the same");
 }
 
