@@ -15,6 +15,7 @@
 // threads (auth-http), installed through `advise_working_memory`.
 #![forbid(unsafe_code)]
 
+mod account;
 mod audit;
 mod authority;
 mod clock;
@@ -41,6 +42,7 @@ mod user;
 mod verifier;
 mod wallet;
 
+pub use account::{AccountStore, last_used_at};
 pub use audit::{AuditEvent, AuditFilter, AuditStore, purge_audit_events};
 pub use authority::{
     Authority, DeviceSession, IssuedTokens, LoginAttempt, LoginTicket, UserSession, WalletSession,
@@ -66,7 +68,7 @@ use rate_limit::rate_instant;
 pub use rate_limit::{RateLimitStore, RateQuota, RateStanding, RateTake};
 pub use session::{
     CredentialGuard, FoundRefresh, RefreshRecord, RefreshToken, RotationOutcome, RotationSecret,
-    Session, SessionId, SessionPrincipal, SessionStore, TokenHash, TokenPolicy,
+    Session, SessionId, SessionOrigin, SessionPrincipal, SessionStore, TokenHash, TokenPolicy,
 };
 pub use throttle::{
     AccountFailures, AttemptKey, AttemptRecord, ThrottleKeys, ThrottlePolicy, ThrottleState,
@@ -125,6 +127,7 @@ pub trait Readiness: Send + Sync {
 /// Everything `Authority` needs from persistence, as one object.
 pub trait Store:
     UserStore
+    + AccountStore
     + OneTimeStore
     + MailOutbox
     + DeviceStore
@@ -139,6 +142,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: UserStore
+        + AccountStore
         + OneTimeStore
         + MailOutbox
         + DeviceStore

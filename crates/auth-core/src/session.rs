@@ -128,6 +128,17 @@ impl SessionId {
         Self(s)
     }
 
+    /// An id given by a client (a path): `None` unless it is 1–64 characters of
+    /// `A-Z a-z 0-9 _ -`, the shapes authd has handed out, so that other text never
+    /// reaches the database.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        let ok = (1..=64).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        ok.then(|| Self(s.to_owned()))
+    }
+
     /// The id as text.
     #[must_use]
     pub fn as_str(&self) -> &str {
@@ -415,6 +426,43 @@ pub struct Session {
     pub expires_at: UnixTime,
     /// When the session was revoked (logout, reuse detection, suspension).
     pub revoked_at: Option<UnixTime>,
+    /// Where the session was started from.
+    pub origin: SessionOrigin,
+}
+
+/// Where a session was started from, shown to its owner in their list of sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionOrigin {
+    /// The client's `User-Agent`, at most [`SessionOrigin::MAX_USER_AGENT`] bytes.
+    pub user_agent: Option<String>,
+    /// The client's address as authd saw it (behind a trusted proxy, the forwarded one).
+    pub ip_address: Option<String>,
+}
+
+impl SessionOrigin {
+    /// Longest `User-Agent` kept: browsers send 100–150 bytes; the rest of a longer one
+    /// would only grow every session row.
+    pub const MAX_USER_AGENT: usize = 256;
+
+    /// The origin of a request: its user agent (control characters dropped, cut to
+    /// [`SessionOrigin::MAX_USER_AGENT`] bytes at a character boundary) and address.
+    #[must_use]
+    pub fn new(user_agent: Option<&str>, ip: Option<std::net::IpAddr>) -> Self {
+        let user_agent = user_agent.map(|agent| {
+            let mut kept = String::new();
+            for c in agent.chars().filter(|c| !c.is_control()) {
+                if kept.len() + c.len_utf8() > Self::MAX_USER_AGENT {
+                    break;
+                }
+                kept.push(c);
+            }
+            kept
+        });
+        Self {
+            user_agent: user_agent.filter(|agent| !agent.trim().is_empty()),
+            ip_address: ip.map(|ip| ip.to_string()),
+        }
+    }
 }
 
 impl Session {
@@ -546,6 +594,7 @@ pub fn start(
         created_at: now,
         expires_at,
         revoked_at: None,
+        origin: SessionOrigin::default(),
     };
     Ok(NewSession { session, token })
 }

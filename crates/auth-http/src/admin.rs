@@ -32,7 +32,8 @@ pub(crate) struct PageQuery {
 }
 
 impl PageQuery {
-    fn page(&self) -> Result<Page, ApiError> {
+    /// The page asked for.
+    pub(crate) fn page(&self) -> Result<Page, ApiError> {
         Ok(Page::new(
             self.limit.unwrap_or(50),
             self.offset.unwrap_or(0),
@@ -42,11 +43,11 @@ impl PageQuery {
 
 /// One page of a list, and the size of the whole list.
 #[derive(Serialize, ToSchema)]
-struct Listing<T> {
-    items: Vec<T>,
-    total: u64,
-    limit: u32,
-    offset: u32,
+pub(crate) struct Listing<T> {
+    pub(crate) items: Vec<T>,
+    pub(crate) total: u64,
+    pub(crate) limit: u32,
+    pub(crate) offset: u32,
 }
 
 /// An app: the owner of wallets.

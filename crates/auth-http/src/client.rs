@@ -139,6 +139,12 @@ impl FromRequest for ClientInfo {
 }
 
 impl ClientInfo {
+    /// Where a session this client starts comes from, for its owner's list of sessions.
+    #[must_use]
+    pub fn origin(&self) -> auth_core::SessionOrigin {
+        auth_core::SessionOrigin::new(self.user_agent.as_deref(), self.addr)
+    }
+
     /// The caller of `req`.
     #[must_use]
     pub fn of(req: &HttpRequest) -> Self {

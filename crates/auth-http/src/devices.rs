@@ -103,10 +103,11 @@ pub(crate) async fn authenticate(
         let platform = Platform::parse(&body.platform)?;
         let now = state.clock.now();
         let state = state.clone();
+        let origin = client.origin();
         blocking(move || {
             state
                 .authority
-                .authenticate_device(&device_id, platform, now)
+                .authenticate_device(&device_id, platform, &origin, now)
         })
         .await
     }

@@ -14,6 +14,7 @@
 //! Other actix-web services that accept authd access tokens use the `auth-resource`
 //! crate, which needs none of this one.
 
+mod account;
 mod accounts;
 mod admin;
 mod audit;
@@ -35,6 +36,7 @@ mod rate_limit;
 mod request_id;
 mod routes;
 mod server;
+mod sessions;
 mod state;
 #[cfg(feature = "test-support")]
 mod test_server;

@@ -19,7 +19,7 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, admin, devices, metrics, probes, users, wallets};
+use crate::{account, accounts, admin, devices, metrics, probes, sessions, users, wallets};
 
 /// The schema of a new password (registration, wallet creation, password rotation): the
 /// policy of [`Password::new`]. The common-password list (19,640 entries) is named, not
@@ -80,6 +80,13 @@ pub(crate) fn bearer_token_type() -> ObjectBuilder {
         accounts::verify_email,
         accounts::forgot_password,
         accounts::reset_password,
+        account::change_password,
+        account::change_email,
+        account::confirm_email_change,
+        account::delete_account,
+        sessions::list_sessions,
+        sessions::end_session,
+        sessions::end_all_sessions,
         users::me,
         devices::authenticate,
         devices::refresh,
@@ -107,7 +114,8 @@ pub(crate) fn bearer_token_type() -> ObjectBuilder {
     modifiers(&ContractErrors),
     tags(
         (name = "users", description = "People: email and password"),
-        (name = "accounts", description = "People's accounts: email verification and password recovery by mail"),
+        (name = "accounts", description = "People's accounts: email verification, password recovery and change, email change, deletion"),
+        (name = "sessions", description = "The live sessions of the caller (a user or a device): listed and ended"),
         (name = "devices", description = "Mobile devices: registered on first use"),
         (name = "wallets", description = "Operational identities that belong to apps"),
         (name = "admin", description = "Apps, wallets, user roles and the audit trail; \

@@ -324,6 +324,21 @@ pub(crate) async fn limited(
     Ok(response)
 }
 
+/// [`limited`] for requests of `method` only, on a resource whose other methods are not
+/// limited (`GET /api/auth/me` is not; `DELETE /api/auth/me` checks a password).
+pub(crate) async fn limited_on<B: MessageBody + 'static>(
+    method: actix_web::http::Method,
+    family: RouteFamily,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    if *req.method() == method {
+        Ok(limited(family, req, next).await?.map_into_boxed_body())
+    } else {
+        Ok(next.call(req).await?.map_into_boxed_body())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use auth_core::{ManualClock, UnixTime};

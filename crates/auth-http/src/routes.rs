@@ -1,11 +1,12 @@
 //! The route table, used verbatim by the binary and by every HTTP test.
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, Resource, web};
 
 use actix_web::middleware::from_fn;
 
-use crate::rate_limit::{RouteFamily, limited};
-use crate::{ApiError, accounts, admin, devices, probes, users, wallets};
+use crate::rate_limit::{RouteFamily, limited, limited_on};
+use crate::{ApiError, account, accounts, admin, devices, probes, sessions, users, wallets};
 
 /// Largest request body accepted on the auth routes.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -59,7 +60,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(|req, next| limited(RouteFamily::Login, req, next)))
                 .route(web::post().to(accounts::reset_password)),
         )
-        .service(resource("/api/auth/me", "GET").route(web::get().to(users::me)))
+        .service(
+            resource("/api/auth/password/change", "POST")
+                .wrap(from_fn(|req, next| limited(RouteFamily::Login, req, next)))
+                .route(web::post().to(account::change_password)),
+        )
+        .service(
+            resource("/api/auth/email/change", "POST")
+                .wrap(from_fn(|req, next| limited(RouteFamily::Login, req, next)))
+                .route(web::post().to(account::change_email)),
+        )
+        .service(
+            resource("/api/auth/email/change/confirm", "POST")
+                .wrap(from_fn(|req, next| limited(RouteFamily::Login, req, next)))
+                .route(web::post().to(account::confirm_email_change)),
+        )
+        .service(
+            resource("/api/auth/me", "GET, DELETE")
+                .wrap(from_fn(|req, next| {
+                    limited_on(Method::DELETE, RouteFamily::Login, req, next)
+                }))
+                .route(web::get().to(users::me))
+                .route(web::delete().to(account::delete_account)),
+        )
+        .service(
+            resource("/api/auth/sessions", "GET, DELETE")
+                .route(web::get().to(sessions::list_sessions))
+                .route(web::delete().to(sessions::end_all_sessions)),
+        )
+        .service(
+            resource("/api/auth/sessions/{id}", "DELETE")
+                .route(web::delete().to(sessions::end_session)),
+        )
         .service(
             resource("/api/auth/device", "POST")
                 .wrap(from_fn(|req, next| limited(RouteFamily::Device, req, next)))

@@ -130,7 +130,13 @@ pub(crate) async fn register(
         let now = state.clock.now();
         let hash = hash_password(&state, password).await?;
         let inner = state.clone();
-        blocking(move || inner.authority.register(&email, &username, hash, now)).await
+        let origin = client.origin();
+        blocking(move || {
+            inner
+                .authority
+                .register(&email, &username, hash, &origin, now)
+        })
+        .await
     }
     .await;
     session_response(
@@ -167,11 +173,14 @@ pub(crate) async fn login(
         let password = Password::presented(&body.password)?;
         let now = state.clock.now();
         let addr = client.addr;
+        let origin = client.origin();
         password_login(
             &state,
             move |authority| authority.begin_login(&email, addr, now),
             password,
-            |authority, attempt, hashed_at| authority.finish_login(attempt, hashed_at),
+            move |authority, attempt, hashed_at| {
+                authority.finish_login(attempt, &origin, hashed_at)
+            },
         )
         .await
     }

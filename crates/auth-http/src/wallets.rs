@@ -77,11 +77,14 @@ pub(crate) async fn login(
         let password = Password::presented(&body.password)?;
         let now = state.clock.now();
         let addr = client.addr;
+        let origin = client.origin();
         password_login(
             &state,
             move |authority| authority.begin_wallet_login(&login, addr, now),
             password,
-            |authority, attempt, hashed_at| authority.finish_wallet_login(attempt, hashed_at),
+            move |authority, attempt, hashed_at| {
+                authority.finish_wallet_login(attempt, &origin, hashed_at)
+            },
         )
         .await
     }

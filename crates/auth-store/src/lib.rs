@@ -15,6 +15,7 @@
 //!
 //! All methods block: call them from a blocking thread, not an async executor.
 
+mod accounts;
 mod audit;
 mod checkpoint;
 mod connection;

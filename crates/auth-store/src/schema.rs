@@ -30,6 +30,8 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        user_agent -> Nullable<Text>,
+        ip_address -> Nullable<Text>,
     }
 }
 

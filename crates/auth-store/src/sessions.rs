@@ -5,7 +5,8 @@
 use auth_core::session::RotationKey;
 use auth_core::{
     App, CredentialGuard, FoundRefresh, PrincipalKind, RefreshRecord, Session, SessionId,
-    SessionPrincipal, SessionStore, Status, StoreError, TokenHash, UnixTime, UserStatus,
+    SessionOrigin, SessionPrincipal, SessionStore, Status, StoreError, TokenHash, UnixTime,
+    UserStatus,
 };
 use diesel::prelude::*;
 
@@ -32,6 +33,8 @@ pub(crate) struct SessionRow {
     created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    user_agent: Option<String>,
+    ip_address: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -57,6 +60,8 @@ impl From<&Session> for SessionRow {
             created_at: s.created_at.secs(),
             expires_at: s.expires_at.secs(),
             revoked_at: s.revoked_at.map(UnixTime::secs),
+            user_agent: s.origin.user_agent.clone(),
+            ip_address: s.origin.ip_address.clone(),
         }
     }
 }
@@ -79,6 +84,10 @@ impl TryFrom<SessionRow> for Session {
             created_at: UnixTime(r.created_at),
             expires_at: UnixTime(r.expires_at),
             revoked_at: r.revoked_at.map(UnixTime),
+            origin: SessionOrigin {
+                user_agent: r.user_agent,
+                ip_address: r.ip_address,
+            },
         })
     }
 }

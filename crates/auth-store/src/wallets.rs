@@ -112,11 +112,11 @@ fn revoke_wallet_sessions(
     .execute(conn)
 }
 
-fn offset_limit(page: Page) -> (i64, i64) {
+pub(crate) fn offset_limit(page: Page) -> (i64, i64) {
     (i64::from(page.offset), i64::from(page.limit))
 }
 
-fn count_to_u64(n: i64) -> u64 {
+pub(crate) fn count_to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 

@@ -43,18 +43,12 @@ impl Authority {
             }
         };
         // The password is set: a notice that cannot be queued is logged, not failed.
-        let notice = self.store.user_by_id(&reset.user_id).and_then(|user| {
-            let Some(user) = user else { return Ok(()) };
-            self.store.queue_mail(&OutboxMail::new(
-                MailKind::PasswordChanged,
-                &user.email,
-                Some(user.id),
-                None,
-                now,
-            ))
-        });
-        if let Err(e) = notice {
-            log::warn!("the password-changed notice could not be queued: {e}");
+        match self.store.user_by_id(&reset.user_id) {
+            Ok(Some(user)) => {
+                self.queue_notice(MailKind::PasswordChanged, &user.email, &user.id, None, now);
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!("the password-changed notice could not be queued: {e}"),
         }
         Ok(reset)
     }
@@ -106,7 +100,7 @@ impl Authority {
     }
 
     /// Counts a request for mail to `email` against `MAIL_REQUESTS_PER_HOUR`.
-    fn take_mail_request(&self, email: &Email, now: UnixTime) -> Result<(), AuthError> {
+    pub(super) fn take_mail_request(&self, email: &Email, now: UnixTime) -> Result<(), AuthError> {
         let quota =
             RateQuota::per_hour(NonZeroU32::new(MAIL_REQUESTS_PER_HOUR).unwrap_or(NonZeroU32::MIN));
         let at = rate_instant(now);

@@ -23,13 +23,15 @@ impl Authority {
         &self,
         device_id: &ClientDeviceId,
         platform: Platform,
+        origin: &SessionOrigin,
         now: UnixTime,
     ) -> Result<DeviceSession, AuthError> {
         if let Some(device) = self.store.device_by_key(platform, device_id)? {
-            return self.resume_device(device, now);
+            return self.resume_device(device, origin, now);
         }
         let device = Device::new(device_id.clone(), platform, now);
-        let new = session::start(PrincipalKind::Device, device.id.as_str(), now, &self.policy)?;
+        let mut new = session::start(PrincipalKind::Device, device.id.as_str(), now, &self.policy)?;
+        new.session.origin = origin.clone();
         match self.store.create_device(&device, &new.session) {
             Ok(()) => {
                 let tokens =
@@ -48,7 +50,7 @@ impl Authority {
                     .ok_or_else(|| {
                         StoreError::Unavailable("device vanished while registering".into())
                     })?;
-                self.resume_device(device, now)
+                self.resume_device(device, origin, now)
             }
             Err(e) => Err(e.into()),
         }
@@ -57,6 +59,7 @@ impl Authority {
     pub(super) fn resume_device(
         &self,
         mut device: Device,
+        origin: &SessionOrigin,
         now: UnixTime,
     ) -> Result<DeviceSession, AuthError> {
         self.store.touch_device(device.id.as_str(), now)?;
@@ -65,6 +68,7 @@ impl Authority {
             PrincipalKind::Device,
             device.id.as_str(),
             device_attributes(&device),
+            origin,
             now,
         )?;
         Ok(DeviceSession {

@@ -130,10 +130,12 @@ impl Authority {
         &self,
         kind: PrincipalKind,
         guard: &CredentialGuard,
+        origin: &SessionOrigin,
         now: UnixTime,
         policy: &TokenPolicy,
     ) -> Result<session::NewSession, AuthError> {
-        let new = session::start(kind, &guard.principal_id, now, policy)?;
+        let mut new = session::start(kind, &guard.principal_id, now, policy)?;
+        new.session.origin = origin.clone();
         if self.store.create_session_guarded(&new.session, guard)? {
             Ok(new)
         } else {
@@ -226,7 +228,7 @@ mod tests {
         a.rotate_wallet_password_to(&app.id, wallet.id.as_str(), &new, T0)
             .unwrap();
         assert!(matches!(
-            a.finish_wallet_login(attempt, T0),
+            a.finish_wallet_login(attempt, &SessionOrigin::default(), T0),
             Err(AuthError::InvalidCredentials)
         ));
         assert_eq!(store.session_count(), 0);
@@ -249,7 +251,10 @@ mod tests {
         let user = store.user_by_id(&id).unwrap().unwrap();
         // What the attempt read said "active"; the store's guard sees the suspension.
         assert_eq!(user.status, UserStatus::Suspended);
-        assert!(a.finish_login(attempt, T0).is_err());
+        assert!(
+            a.finish_login(attempt, &SessionOrigin::default(), T0)
+                .is_err()
+        );
         assert_eq!(store.session_count(), 1, "only the registration's session");
     }
 
@@ -270,7 +275,11 @@ mod tests {
         let new = Password::new("wallet password 2").unwrap();
         a.rotate_wallet_password_to(&app.id, wallet.id.as_str(), &new, T0)
             .unwrap();
-        assert!(stronger.finish_wallet_login(attempt, T0).is_err());
+        assert!(
+            stronger
+                .finish_wallet_login(attempt, &SessionOrigin::default(), T0)
+                .is_err()
+        );
         let stored = crate::WalletStore::wallet(store.as_ref(), wallet.id.as_str())
             .unwrap()
             .unwrap()

@@ -6,11 +6,13 @@
 //! `users`, `devices`, `wallets`, `admin` (apps, wallets and users for administrators) and
 //! `keys` (the signing keys and token verification).
 
+mod account;
 mod accounts;
 mod admin;
 mod devices;
 mod keys;
 mod login;
+mod sessions;
 #[cfg(test)]
 mod test_support;
 mod users;
@@ -21,14 +23,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::session::{self, TokenPolicy};
-use crate::session::{CredentialGuard, SessionPrincipal};
+use crate::session::{CredentialGuard, SessionOrigin, SessionPrincipal};
 use crate::throttle::{AttemptKey, ThrottleKeys, ThrottlePolicy};
 use crate::verifier::is_unknown_kid;
 use crate::{
     AccessClaims, App, AppId, Attributes, AuthError, ClientDeviceId, Device, Email, Jwks, KeyRing,
     Page, Password, PasswordHasher, PasswordVerification, Platform, PrincipalKind, RefreshToken,
-    Role, Session, SigningAlgorithm, Status, Store, StoreError, TokenSigner, UnixTime, User,
-    UserId, UserStatus, Username, Wallet, WalletId, WalletLogin, WalletRole,
+    Role, Session, SessionId, SigningAlgorithm, Status, Store, StoreError, TokenSigner, UnixTime,
+    User, UserId, UserStatus, Username, Wallet, WalletId, WalletLogin, WalletRole,
 };
 use crate::{KeyCipher, WalletChange};
 
@@ -185,9 +187,11 @@ impl Authority {
         kind: PrincipalKind,
         principal_id: &str,
         attributes: Attributes,
+        origin: &SessionOrigin,
         now: UnixTime,
     ) -> Result<IssuedTokens, AuthError> {
-        let new = session::start(kind, principal_id, now, &self.policy)?;
+        let mut new = session::start(kind, principal_id, now, &self.policy)?;
+        new.session.origin = origin.clone();
         self.store.create_session(&new.session)?;
         self.issue(&new.session, attributes, new.token, now)
     }

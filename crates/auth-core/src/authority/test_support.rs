@@ -51,8 +51,13 @@ pub(crate) fn ip(s: &str) -> Option<IpAddr> {
 }
 
 pub(crate) fn device(a: &Authority, id: &str, platform: Platform, at: UnixTime) -> DeviceSession {
-    a.authenticate_device(&ClientDeviceId::parse(id).unwrap(), platform, at)
-        .unwrap()
+    a.authenticate_device(
+        &ClientDeviceId::parse(id).unwrap(),
+        platform,
+        &SessionOrigin::default(),
+        at,
+    )
+    .unwrap()
 }
 
 pub(crate) fn app_with_wallet(a: &Authority) -> (App, Wallet) {
@@ -110,7 +115,7 @@ impl Authority {
         now: UnixTime,
     ) -> Result<UserSession, AuthError> {
         let hash = self.hash_password(password)?;
-        self.register(email, username, hash, now)
+        self.register(email, username, hash, &SessionOrigin::default(), now)
     }
 
     /// Logs a user in with email and password, starting a session: [`Authority::begin_login`],
@@ -130,7 +135,7 @@ impl Authority {
     ) -> Result<UserSession, AuthError> {
         let mut attempt = self.begin_login(email, client, now)?;
         self.check_password(&mut attempt, password);
-        self.finish_login(attempt, now)
+        self.finish_login(attempt, &SessionOrigin::default(), now)
     }
 
     /// Logs a wallet in with `walletUsername@appId` and its password, starting a wallet
@@ -151,7 +156,7 @@ impl Authority {
     ) -> Result<WalletSession, AuthError> {
         let mut attempt = self.begin_wallet_login(login, client, now)?;
         self.check_password(&mut attempt, password);
-        self.finish_wallet_login(attempt, now)
+        self.finish_wallet_login(attempt, &SessionOrigin::default(), now)
     }
 
     /// Creates a wallet in an app.

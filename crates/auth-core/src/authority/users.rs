@@ -24,10 +24,12 @@ impl Authority {
         email: &Email,
         username: &Username,
         hash: crate::PasswordHash,
+        origin: &SessionOrigin,
         now: UnixTime,
     ) -> Result<UserSession, AuthError> {
         let user = User::new(email, username, hash, now);
-        let new = session::start(PrincipalKind::User, user.id.as_str(), now, &self.policy)?;
+        let mut new = session::start(PrincipalKind::User, user.id.as_str(), now, &self.policy)?;
+        new.session.origin = origin.clone();
         match self.store.create_user(&user, &new.session) {
             Ok(()) => {}
             Err(StoreError::Duplicate) => return Err(AuthError::AccountExists),
@@ -108,6 +110,7 @@ impl Authority {
     pub fn finish_login(
         &self,
         attempt: LoginAttempt<User>,
+        origin: &SessionOrigin,
         now: UnixTime,
     ) -> Result<UserSession, AuthError> {
         let (user, mut proven, rehashed) = self.accept(attempt, now)?;
@@ -130,7 +133,8 @@ impl Authority {
             principal_id: user.id.as_str().to_owned(),
             password_hash: proven,
         };
-        let new = self.start_guarded_session(PrincipalKind::User, &guard, now, &self.policy)?;
+        let new =
+            self.start_guarded_session(PrincipalKind::User, &guard, origin, now, &self.policy)?;
         let tokens = self.issue(&new.session, user_attributes(&user), new.token, now)?;
         Ok(UserSession { user, tokens })
     }
@@ -299,7 +303,7 @@ mod tests {
         for _ in 0..4 {
             let unchecked = a.begin_login(&email, None, T0).unwrap();
             assert!(matches!(
-                a.finish_login(unchecked, T0),
+                a.finish_login(unchecked, &SessionOrigin::default(), T0),
                 Err(AuthError::InvalidCredentials)
             ));
         }
@@ -308,12 +312,17 @@ mod tests {
         a.abandon_login(&shed.ticket());
         let mut attempt = a.begin_login(&email, None, T0).unwrap();
         a.check_password(&mut attempt, &right);
-        let session = a.finish_login(attempt, T0).unwrap();
+        let session = a
+            .finish_login(attempt, &SessionOrigin::default(), T0)
+            .unwrap();
         assert_eq!(session.user.username, "alice");
         // The success cleared the streak: four more failures pass unhindered.
         for _ in 0..4 {
             let unchecked = a.begin_login(&email, None, T0).unwrap();
-            assert!(a.finish_login(unchecked, T0).is_err());
+            assert!(
+                a.finish_login(unchecked, &SessionOrigin::default(), T0)
+                    .is_err()
+            );
         }
         assert!(a.begin_login(&email, None, T0).is_ok());
     }
@@ -424,6 +433,7 @@ mod tests {
             .authenticate_device(
                 &ClientDeviceId::parse("device-0001").unwrap(),
                 Platform::Android,
+                &SessionOrigin::default(),
                 T0,
             )
             .unwrap();

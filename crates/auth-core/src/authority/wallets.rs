@@ -66,6 +66,7 @@ impl Authority {
     pub fn finish_wallet_login(
         &self,
         attempt: LoginAttempt<(App, Wallet)>,
+        origin: &SessionOrigin,
         now: UnixTime,
     ) -> Result<WalletSession, AuthError> {
         let ((app, mut wallet), mut proven, rehashed) = self.accept(attempt, now)?;
@@ -90,7 +91,8 @@ impl Authority {
             password_hash: proven,
         };
         let policy = self.policy.for_wallets();
-        let new = self.start_guarded_session(PrincipalKind::Wallet, &guard, now, &policy)?;
+        let new =
+            self.start_guarded_session(PrincipalKind::Wallet, &guard, origin, now, &policy)?;
         self.issue_wallet_token(&new.session, wallet, &new.token, now)
     }
 

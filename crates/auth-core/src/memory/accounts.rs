@@ -195,3 +195,141 @@ impl MailOutbox for MemoryStore {
         Ok((s.outbox.len() as u64 - given_up, given_up))
     }
 }
+
+impl crate::AccountStore for MemoryStore {
+    fn change_password(
+        &self,
+        id: &UserId,
+        from: &PasswordHash,
+        to: &PasswordHash,
+        keep: &crate::SessionId,
+        at: UnixTime,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut s = self.state();
+        let Some(user) = s
+            .users
+            .iter_mut()
+            .find(|u| &u.id == id && &u.password_hash == from)
+        else {
+            return Ok(None);
+        };
+        user.password_hash = to.clone();
+        user.updated_at = at;
+        Ok(Some(revoke_others(
+            &mut s,
+            PrincipalKind::User,
+            id.as_str(),
+            Some(keep),
+            at,
+        )))
+    }
+
+    fn delete_user(&self, id: &UserId, _at: UnixTime) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        let before = s.users.len();
+        s.users.retain(|u| &u.id != id);
+        if s.users.len() == before {
+            return Ok(false);
+        }
+        s.sessions
+            .retain(|_, x| !(x.kind == PrincipalKind::User && x.principal_id == id.as_str()));
+        s.one_time.retain(|r| &r.user_id != id);
+        Ok(true)
+    }
+
+    fn list_users(
+        &self,
+        email: Option<&str>,
+        page: crate::Page,
+    ) -> Result<(Vec<crate::User>, u64), StoreError> {
+        let s = self.state();
+        let mut users: Vec<_> = s
+            .users
+            .iter()
+            .filter(|u| email.is_none_or(|e| u.email_normalized.contains(e)))
+            .cloned()
+            .collect();
+        users.sort_by(|x, y| (x.created_at, x.id.as_str()).cmp(&(y.created_at, y.id.as_str())));
+        let total = users.len() as u64;
+        Ok((paged(users, page), total))
+    }
+
+    fn live_sessions_of(
+        &self,
+        kind: PrincipalKind,
+        principal_id: &str,
+        now: UnixTime,
+        page: crate::Page,
+    ) -> Result<(Vec<crate::Session>, u64), StoreError> {
+        let s = self.state();
+        let mut live: Vec<_> = s
+            .sessions
+            .values()
+            .filter(|x| x.kind == kind && x.principal_id == principal_id && x.is_live(now))
+            .cloned()
+            .collect();
+        live.sort_by(|x, y| (y.created_at, y.id.as_str()).cmp(&(x.created_at, x.id.as_str())));
+        let total = live.len() as u64;
+        Ok((paged(live, page), total))
+    }
+
+    fn revoke_own_session(
+        &self,
+        kind: PrincipalKind,
+        principal_id: &str,
+        id: &crate::SessionId,
+        at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        Ok(match s.sessions.get_mut(id.as_str()) {
+            Some(x) if x.kind == kind && x.principal_id == principal_id && x.is_live(at) => {
+                x.revoked_at = Some(at);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    fn revoke_sessions_of(
+        &self,
+        kind: PrincipalKind,
+        principal_id: &str,
+        keep: Option<&crate::SessionId>,
+        at: UnixTime,
+    ) -> Result<u64, StoreError> {
+        Ok(revoke_others(
+            &mut self.state(),
+            kind,
+            principal_id,
+            keep,
+            at,
+        ))
+    }
+}
+
+/// Revokes the live sessions of a principal but `keep`.
+fn revoke_others(
+    s: &mut super::State,
+    kind: PrincipalKind,
+    principal_id: &str,
+    keep: Option<&crate::SessionId>,
+    at: UnixTime,
+) -> u64 {
+    let mut n = 0;
+    for x in s.sessions.values_mut() {
+        if x.kind == kind && x.principal_id == principal_id && x.is_live(at) && keep != Some(&x.id)
+        {
+            x.revoked_at = Some(at);
+            n += 1;
+        }
+    }
+    n
+}
+
+fn paged<T>(items: Vec<T>, page: crate::Page) -> Vec<T> {
+    items
+        .into_iter()
+        .skip(page.offset as usize)
+        .take(page.limit as usize)
+        .collect()
+}

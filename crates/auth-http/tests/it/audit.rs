@@ -6,7 +6,7 @@ use crate::*;
 
 /// Reads the trail (as the bootstrap admin) until `query` matches at least `at_least`
 /// events; the writer is asynchronous.
-async fn trail<S>(app: &S, query: &str, at_least: usize) -> Vec<Value>
+pub(crate) async fn trail<S>(app: &S, query: &str, at_least: usize) -> Vec<Value>
 where
     S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
 {

@@ -4,6 +4,7 @@
 // #[test] functions only, not the shared behaviour functions they call.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account;
 mod accounts;
 mod admin;
 mod audit;
@@ -16,6 +17,7 @@ mod openapi;
 mod rate_limits;
 mod refresh;
 mod register_login;
+mod sessions;
 mod throttling;
 mod wallets;
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::*;
 
 /// Every route of the contract, as `(method, OpenAPI path)`.
-const CONTRACT_ROUTES: [(&str, &str); 29] = [
+const CONTRACT_ROUTES: [(&str, &str); 36] = [
     ("post", "/api/auth/register"),
     ("post", "/api/auth/login"),
     ("post", "/api/auth/refresh"),
@@ -15,7 +15,14 @@ const CONTRACT_ROUTES: [(&str, &str); 29] = [
     ("post", "/api/auth/email/verify"),
     ("post", "/api/auth/password/forgot"),
     ("post", "/api/auth/password/reset"),
+    ("post", "/api/auth/password/change"),
+    ("post", "/api/auth/email/change"),
+    ("post", "/api/auth/email/change/confirm"),
     ("get", "/api/auth/me"),
+    ("delete", "/api/auth/me"),
+    ("get", "/api/auth/sessions"),
+    ("delete", "/api/auth/sessions"),
+    ("delete", "/api/auth/sessions/{id}"),
     ("post", "/api/auth/device"),
     ("post", "/api/auth/device/refresh"),
     ("post", "/v2/auth/wallet/login"),

@@ -27,6 +27,8 @@ impl<'a> NewSession<'a> {
             created_at: session.created_at.secs(),
             expires_at: session.expires_at.secs(),
             revoked_at: session.revoked_at.map(UnixTime::secs),
+            user_agent: session.origin.user_agent.as_deref(),
+            ip_address: session.origin.ip_address.as_deref(),
         }
     }
 }

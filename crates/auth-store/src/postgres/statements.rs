@@ -17,6 +17,8 @@ statement! {
         created_at: i64,
         expires_at: i64,
         revoked_at: Option<i64>,
+        user_agent: Option<&'a str>,
+        ip_address: Option<&'a str>,
     }
 }
 
@@ -41,10 +43,10 @@ statement! {
             WHERE $device IS NOT NULL)
        INSERT INTO sessions (id, principal_kind, principal_id, generation, current_hash,
                              current_expires_at, rotated_at, rotation_key, created_at,
-                             expires_at, revoked_at)
+                             expires_at, revoked_at, user_agent, ip_address)
        VALUES ($session_id, $principal_kind, $principal_id, $generation, $current_hash,
                $current_expires_at, $rotated_at, $rotation_key, $created_at,
-               $expires_at, $revoked_at)";
+               $expires_at, $revoked_at, $user_agent, $ip_address)";
 }
 
 statement! {

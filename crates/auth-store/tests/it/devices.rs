@@ -110,6 +110,7 @@ fn concurrent_first_calls_register_one_device(db: &TestDatabase) {
                 authority.authenticate_device(
                     &ClientDeviceId::parse("racing-device").unwrap(),
                     Platform::Ios,
+                    &auth_core::SessionOrigin::default(),
                     T0,
                 )
             })

@@ -5,6 +5,7 @@
 // #[test] functions only, not the shared behaviour functions they call.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accounts;
 mod audit;
 mod devices;
 mod keys;
