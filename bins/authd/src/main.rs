@@ -217,7 +217,8 @@ fn authority(settings: &Settings) -> anyhow::Result<(Authority, TrustedProxies, 
         ThrottleKeys::load(database.as_ref(), key_cipher.as_ref(), SystemClock.now())
             .context("loading the login-throttle secret")?,
     )
-    .with_key_cipher(key_cipher);
+    .with_key_cipher(key_cipher)
+    .requiring_verified_email(settings.require_verified_email);
     Ok((authority, trusted_proxies, database))
 }
 
@@ -366,6 +367,26 @@ fn mailer(settings: &Settings) -> anyhow::Result<auth_mail::Mailer> {
     Ok(mailer)
 }
 
+/// What mails say and where their links lead: authd's templates, or the operator's from
+/// `AUTHD_MAIL_TEMPLATES_DIR`.
+fn mail_content(settings: &Settings) -> anyhow::Result<auth_core::MailContent> {
+    let mut content = auth_core::MailContent::new(&settings.public_url, settings.one_time_policy());
+    if let Some(dir) = &settings.mail_templates_dir {
+        let kinds = auth_mail::load_templates(dir, &mut content)?;
+        let names: Vec<_> = kinds.iter().map(|k| k.as_str()).collect();
+        log::info!(
+            "mail templates from {}: {}",
+            dir.display(),
+            if names.is_empty() {
+                "none (authd's own for every kind)".to_owned()
+            } else {
+                names.join(", ")
+            }
+        );
+    }
+    Ok(content)
+}
+
 /// Sends the outbox's mail, every [`MAIL_EVERY`], from every process (their claims never
 /// take the same mail), and reports it in `/metrics`.
 fn spawn_mail_worker(
@@ -433,7 +454,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         database.clone(),
         metrics.clone(),
         mailer,
-        auth_core::MailContent::new(&settings.public_url, auth_core::OneTimePolicy::default()),
+        mail_content(&settings)?,
     );
     spawn_purger(
         database.clone(),

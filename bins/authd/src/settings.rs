@@ -216,6 +216,63 @@ pub struct Settings {
         global = true
     )]
     pub public_url: String,
+
+    /// Require people to verify their address before they log in: a right password on an
+    /// unverified account is refused with 403 EMAIL_NOT_VERIFIED, and registration answers
+    /// 202 without tokens, alike for a new and a taken address.
+    #[arg(
+        long,
+        env = "AUTHD_REQUIRE_VERIFIED_EMAIL",
+        default_value_t = false,
+        global = true
+    )]
+    pub require_verified_email: bool,
+
+    /// Lifetime of a mailed verification link.
+    #[arg(
+        long,
+        env = "AUTHD_VERIFY_EMAIL_TTL_SECS",
+        default_value_t = 86_400,
+        global = true
+    )]
+    pub verify_email_ttl_secs: i64,
+
+    /// Lifetime of a mailed password-reset link.
+    #[arg(
+        long,
+        env = "AUTHD_RESET_PASSWORD_TTL_SECS",
+        default_value_t = 3_600,
+        global = true
+    )]
+    pub reset_password_ttl_secs: i64,
+
+    /// Lifetime of a mailed link confirming a new address.
+    #[arg(
+        long,
+        env = "AUTHD_EMAIL_CHANGE_TTL_SECS",
+        default_value_t = 86_400,
+        global = true
+    )]
+    pub email_change_ttl_secs: i64,
+
+    /// A directory of mail templates replacing the built-in ones: for each mail kind
+    /// (`verify_email`, `reset_password`, `confirm_email_change`, `email_change_requested`,
+    /// `password_changed`, `account_exists`), `KIND.subject`, `KIND.txt` and optionally
+    /// `KIND.html`. Kinds without files keep the built-in text.
+    #[arg(long, env = "AUTHD_MAIL_TEMPLATES_DIR", global = true)]
+    pub mail_templates_dir: Option<std::path::PathBuf>,
+}
+
+impl Settings {
+    /// The lifetimes of mailed links.
+    #[must_use]
+    pub fn one_time_policy(&self) -> auth_core::OneTimePolicy {
+        auth_core::OneTimePolicy {
+            verify_email_secs: self.verify_email_ttl_secs,
+            reset_password_secs: self.reset_password_ttl_secs,
+            change_email_secs: self.email_change_ttl_secs,
+        }
+    }
 }
 
 /// Ten years in seconds: no lifetime may be longer.
@@ -294,6 +351,26 @@ impl Settings {
             1,
             3_650,
         )?;
+        for (env, flag, secs) in [
+            (
+                "AUTHD_VERIFY_EMAIL_TTL_SECS",
+                "verify-email-ttl-secs",
+                self.verify_email_ttl_secs,
+            ),
+            (
+                "AUTHD_RESET_PASSWORD_TTL_SECS",
+                "reset-password-ttl-secs",
+                self.reset_password_ttl_secs,
+            ),
+            (
+                "AUTHD_EMAIL_CHANGE_TTL_SECS",
+                "email-change-ttl-secs",
+                self.email_change_ttl_secs,
+            ),
+        ] {
+            // A mailed link outliving a month is a standing key to the account.
+            check(env, flag, secs, 60, 30 * 86_400)?;
+        }
         check(
             "AUTHD_IP_RATE_PER_MIN",
             "ip-rate-per-min",

@@ -9,6 +9,20 @@ use crate::{
 
 /// Persistence of the account changes a logged-in person or an operator makes.
 pub trait AccountStore: Send + Sync {
+    /// Stores a new user without a session (a registration that must verify its address
+    /// before it logs in).
+    ///
+    /// # Errors
+    /// MUST fail with [`StoreError::Duplicate`], storing nothing, when another user has
+    /// the same normalized email or username; [`StoreError`] when storage fails.
+    fn create_pending_user(&self, user: &User) -> Result<(), StoreError>;
+
+    /// Whether a user has this normalized username.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage fails.
+    fn username_taken(&self, username_normalized: &str) -> Result<bool, StoreError>;
+
     /// Replaces the user's password hash `from` by `to` and revokes every live session of
     /// the user except `keep`, in one transaction. Returns how many sessions ended, or
     /// `None`, changing nothing, when the stored hash is no longer `from` (the password

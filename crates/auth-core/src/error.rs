@@ -36,6 +36,9 @@ pub enum AuthError {
     /// The account is suspended.
     #[error("account inactive")]
     AccountInactive,
+    /// The password was right, but the address must be verified first.
+    #[error("email address not verified")]
+    EmailNotVerified,
     /// Authenticated, but without the role the operation needs.
     #[error("forbidden")]
     Forbidden,

@@ -13,7 +13,8 @@ use crate::user::{User, UserId};
 use crate::{AuthError, Email, StoreError, UnixTime};
 
 /// A mail's subject and bodies, with `{{name}}` placeholders: `link` (the page of the
-/// app the mail leads to, token included), `email` (the account's address), `new_email`,
+/// app the mail leads to, token included), `token` (the one-time token alone, for a link
+/// of the operator's own making), `email` (the account's address), `new_email`,
 /// `username` and `public_url`. Unknown placeholders are left as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailTemplate {
@@ -78,6 +79,23 @@ impl MailTemplate {
             subject: subject.to_owned(),
             text: format!("{lead}{text_action}"),
             html: format!("<!doctype html><html><body><p>{lead}</p>{html_action}</body></html>"),
+        }
+    }
+
+    /// An operator's template: `html` when given, else the text, escaped, in a `<pre>`.
+    #[must_use]
+    pub fn from_text(subject: &str, text: &str, html: Option<String>) -> Self {
+        let html = html.unwrap_or_else(|| {
+            format!(
+                "<!doctype html><html><body><pre style=\"font-family:inherit;\
+                 white-space:pre-wrap\">{}</pre></body></html>",
+                html_escape(text)
+            )
+        });
+        Self {
+            subject: one_line(subject),
+            text: text.to_owned(),
+            html,
         }
     }
 
@@ -274,6 +292,7 @@ pub fn compose(
             None
         }
     };
+    let mut token_text = String::new();
     let link = match purpose {
         Some(purpose) => {
             let (token, record) =
@@ -281,6 +300,7 @@ pub fn compose(
                     .policy
                     .issue(&user.id, purpose, mail.new_email.clone(), now)?;
             accounts.issue_one_time(&record)?;
+            token_text = token.expose().to_owned();
             format!(
                 "{}{}#token={}",
                 content.public_url,
@@ -293,6 +313,7 @@ pub fn compose(
     let new_email = mail.new_email.clone().unwrap_or_default();
     let (subject, text, html) = content.template(mail.kind).render(&[
         ("link", &link),
+        ("token", &token_text),
         ("email", &user.email),
         ("new_email", &new_email),
         ("username", &user.username),

@@ -157,6 +157,11 @@ impl ApiError {
                     "ACCOUNT_INACTIVE",
                     "Account is inactive".into(),
                 ),
+                A::EmailNotVerified => (
+                    StatusCode::FORBIDDEN,
+                    "EMAIL_NOT_VERIFIED",
+                    "Email address is not verified".into(),
+                ),
                 A::Forbidden => (
                     StatusCode::FORBIDDEN,
                     "FORBIDDEN",

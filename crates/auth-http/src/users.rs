@@ -105,13 +105,25 @@ impl SessionReply for UserSession {
     }
 }
 
-/// Registers a user and starts a session.
+/// The answer to a registration when verified addresses are required: the same for a new
+/// address and a taken one.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VerificationSent {
+    /// Always true.
+    verification_sent: bool,
+}
+
+/// Registers a user and starts a session. With `AUTHD_REQUIRE_VERIFIED_EMAIL=true`, starts
+/// none and answers 202 alike for a new and a taken address (the address gets a link, or
+/// its owner a notice).
 #[utoipa::path(post, path = "/api/auth/register", tag = "users",
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "Registered, with a new session", body = SessionBody),
+        (status = 202, description = "With verified addresses required: a mail is on its way (for a new address and for a taken one alike)", body = VerificationSent),
         (status = 400, description = "INVALID_REQUEST, or WEAK_PASSWORD"),
-        (status = 409, description = "ACCOUNT_EXISTS: the email or the username is taken"),
+        (status = 409, description = "ACCOUNT_EXISTS: the email or the username is taken (with verified addresses required: the username)"),
         (status = 429, description = "RATE_LIMITED"),
     ))]
 pub(crate) async fn register(
@@ -120,6 +132,9 @@ pub(crate) async fn register(
     body: JsonBody<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    if state.authority.requires_verified_email() {
+        return register_unverified(&state, &client, body).await;
+    }
     let email = Email::parse(&body.email);
     let who = email.as_ref().ok().map(|e| e.normalized().to_owned());
     let result = async {
@@ -149,6 +164,40 @@ pub(crate) async fn register(
     )
 }
 
+/// Registration when verified addresses are required: no session, and one answer for a
+/// new address and a taken one.
+async fn register_unverified(
+    state: &web::Data<AuthState>,
+    client: &ClientInfo,
+    body: RegisterRequest,
+) -> Result<HttpResponse, ApiError> {
+    let email = Email::parse(&body.email);
+    let who = email.as_ref().ok().map(|e| e.normalized().to_owned());
+    let result = async {
+        state.admit(RouteFamily::Register, client)?;
+        let email = email?;
+        let username = Username::parse(&body.username)?;
+        let password = Password::new(&body.password)?;
+        let now = state.clock.now();
+        let hash = hash_password(state, password).await?;
+        let inner = state.clone();
+        blocking(move || {
+            inner
+                .authority
+                .register_unverified(&email, &username, hash, now)
+        })
+        .await
+    }
+    .await;
+    audit::record(state, "register", who.as_deref(), client, &result);
+    result?;
+    Ok(HttpResponse::build(StatusCode::ACCEPTED)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(VerificationSent {
+            verification_sent: true,
+        }))
+}
+
 /// Starts a session with an email and a password.
 #[utoipa::path(post, path = "/api/auth/login", tag = "users",
     request_body = LoginRequest,
@@ -156,7 +205,7 @@ pub(crate) async fn register(
         (status = 200, description = "A new session", body = SessionBody),
         (status = 400, description = "INVALID_REQUEST"),
         (status = 401, description = "INVALID_CREDENTIALS"),
-        (status = 403, description = "ACCOUNT_INACTIVE: the user is suspended"),
+        (status = 403, description = "ACCOUNT_INACTIVE: the user is suspended; EMAIL_NOT_VERIFIED: the address must be verified first"),
         (status = 429, description = "RATE_LIMITED: too many failures for this account or address"),
     ))]
 pub(crate) async fn login(

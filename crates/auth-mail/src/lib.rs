@@ -7,8 +7,12 @@
 //! one-time token then), sends it, and records the outcome, retrying with backoff what
 //! failed for now and giving up on what failed for good.
 
+mod templates;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use templates::load_templates;
 
 use auth_core::{
     ComposedMail, MAX_MAIL_ATTEMPTS, MailAccounts, MailContent, MailOutbox, StoreError, UnixTime,
@@ -49,6 +53,9 @@ pub enum MailError {
     /// The mail could not be sent now (server unreachable, busy, disk full, …).
     #[error("the mail could not be sent now: {0}")]
     Transient(String),
+    /// `AUTHD_MAIL_TEMPLATES_DIR` cannot be used.
+    #[error("AUTHD_MAIL_TEMPLATES_DIR: {0}: {1}")]
+    Templates(String, String),
 }
 
 /// How mails leave authd.

@@ -59,6 +59,25 @@ fn delete_sessions(
 }
 
 impl AccountStore for Database {
+    fn create_pending_user(&self, user: &User) -> Result<(), StoreError> {
+        self.in_transaction(|conn| {
+            diesel::insert_into(users::table)
+                .values(UserRow::from(user))
+                .execute(conn)
+                .map(drop)
+        })
+    }
+
+    fn username_taken(&self, username_normalized: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let found: i64 = users::table
+            .filter(users::username_normalized.eq(username_normalized))
+            .count()
+            .get_result(&mut *conn)
+            .map_err(store_error)?;
+        Ok(found > 0)
+    }
+
     fn change_password(
         &self,
         id: &UserId,

@@ -175,6 +175,59 @@ mod tests {
     }
 
     #[test]
+    fn with_verified_email_required_registration_says_nothing_about_the_address() {
+        let (authority, store) = authority();
+        let authority = authority.requiring_verified_email(true);
+        let register = |email: &str, name: &str| {
+            let hash = authority
+                .hash_password(&Password::new("correct horse battery").unwrap())
+                .unwrap();
+            authority.register_unverified(
+                &Email::parse(email).unwrap(),
+                &Username::parse(name).unwrap(),
+                hash,
+                T0,
+            )
+        };
+        register("alice@example.com", "alice").unwrap();
+        register("ALICE@example.com", "someone").unwrap();
+        assert!(matches!(
+            register("bob@example.com", "Alice"),
+            Err(AuthError::AccountExists)
+        ));
+        let mails: Vec<_> = crate::MailOutbox::claim_mail(&*store, T0, 60, 10)
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.kind, m.recipient))
+            .collect();
+        assert_eq!(
+            mails,
+            [
+                (MailKind::VerifyEmail, "alice@example.com".to_owned()),
+                (MailKind::AccountExists, "alice@example.com".to_owned()),
+            ]
+        );
+        assert_eq!(store.session_count(), 0, "no session before verification");
+
+        // The right password of the unverified account opens nothing.
+        assert!(matches!(
+            login(&authority, "alice@example.com", "correct horse battery"),
+            Err(AuthError::EmailNotVerified)
+        ));
+        assert!(matches!(
+            login(&authority, "alice@example.com", "wrong password"),
+            Err(AuthError::InvalidCredentials)
+        ));
+        let alice = store.user_by_email("alice@example.com").unwrap().unwrap();
+        let (token, record) = OneTimePolicy::default()
+            .issue(&alice.id, OneTimePurpose::VerifyEmail, None, T0)
+            .unwrap();
+        store.issue_one_time(&record).unwrap();
+        authority.verify_email(&token, T0).unwrap();
+        assert!(login(&authority, "alice@example.com", "correct horse battery").is_ok());
+    }
+
+    #[test]
     fn one_address_gets_at_most_five_requests_an_hour() {
         let (authority, _store) = authority();
         let email = Email::parse("alice@example.com").unwrap();

@@ -80,6 +80,8 @@ pub struct Authority {
     /// Held through a key reload, so that a slow reload never replaces a newer one's keys.
     key_reload: Arc<std::sync::Mutex<()>>,
     key_cipher: Option<KeyCipher>,
+    /// Whether people must verify their address before they log in.
+    require_verified_email: bool,
 }
 
 /// A superseded key stays published this long after the access-token lifetime.
@@ -116,7 +118,24 @@ impl Authority {
             last_key_reload: Arc::new(AtomicI64::new(0)),
             key_reload: Arc::default(),
             key_cipher: None,
+            require_verified_email: false,
         }
+    }
+
+    /// The same operations requiring people to verify their address before they log in
+    /// (`AUTHD_REQUIRE_VERIFIED_EMAIL`): a right password on an unverified account is
+    /// refused, and registration starts no session (see
+    /// [`Authority::register_unverified`]).
+    #[must_use]
+    pub fn requiring_verified_email(mut self, required: bool) -> Self {
+        self.require_verified_email = required;
+        self
+    }
+
+    /// Whether people must verify their address before they log in.
+    #[must_use]
+    pub fn requires_verified_email(&self) -> bool {
+        self.require_verified_email
     }
 
     /// The same operations opening (and, for new keys, sealing) private signing keys with

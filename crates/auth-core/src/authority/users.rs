@@ -51,6 +51,53 @@ impl Authority {
         Ok(UserSession { user, tokens })
     }
 
+    /// Registers a user who must verify their address before logging in: no session is
+    /// started, and the answer is the same whether or not the address has an account.
+    /// A new address gets its verification link; the owner of a taken one gets a mail
+    /// saying someone tried to register it. A taken username is still refused, before
+    /// the address is looked at, so that the refusal says nothing about the address.
+    ///
+    /// # Errors
+    /// [`AuthError::AccountExists`] for a taken username; [`AuthError::RateLimited`] past
+    /// the address's mails per hour; [`AuthError::Store`].
+    pub fn register_unverified(
+        &self,
+        email: &Email,
+        username: &Username,
+        hash: crate::PasswordHash,
+        now: UnixTime,
+    ) -> Result<(), AuthError> {
+        if self.store.username_taken(&username.normalized())? {
+            return Err(AuthError::AccountExists);
+        }
+        // Each mails the address: counted like the other mail requests, alike for both.
+        self.take_mail_request(email, now)?;
+        let user = User::new(email, username, hash, now);
+        let mail = match self.store.create_pending_user(&user) {
+            Ok(()) => crate::OutboxMail::new(
+                crate::MailKind::VerifyEmail,
+                &user.email,
+                Some(user.id.clone()),
+                None,
+                now,
+            ),
+            Err(StoreError::Duplicate) => match self.store.user_by_email(email.normalized())? {
+                Some(owner) => crate::OutboxMail::new(
+                    crate::MailKind::AccountExists,
+                    &owner.email,
+                    Some(owner.id),
+                    None,
+                    now,
+                ),
+                // The username was taken in the meantime.
+                None => return Err(AuthError::AccountExists),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        self.store.queue_mail(&mail)?;
+        Ok(())
+    }
+
     /// The storage half before a user's password is checked: the attempt is admitted and
     /// counted by the throttle (see [`crate::ThrottlePolicy`]) for `client`, and the
     /// account is read.
@@ -127,6 +174,9 @@ impl Authority {
         }
         if user.status != UserStatus::Active {
             return Err(AuthError::AccountInactive);
+        }
+        if self.require_verified_email && !user.email_verified {
+            return Err(AuthError::EmailNotVerified);
         }
         let guard = CredentialGuard {
             kind: PrincipalKind::User,

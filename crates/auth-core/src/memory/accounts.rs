@@ -197,6 +197,26 @@ impl MailOutbox for MemoryStore {
 }
 
 impl crate::AccountStore for MemoryStore {
+    fn create_pending_user(&self, user: &crate::User) -> Result<(), StoreError> {
+        let mut s = self.state();
+        if s.users.iter().any(|u| {
+            u.email_normalized == user.email_normalized
+                || u.username_normalized == user.username_normalized
+        }) {
+            return Err(StoreError::Duplicate);
+        }
+        s.users.push(user.clone());
+        Ok(())
+    }
+
+    fn username_taken(&self, username_normalized: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .users
+            .iter()
+            .any(|u| u.username_normalized == username_normalized))
+    }
+
     fn change_password(
         &self,
         id: &UserId,

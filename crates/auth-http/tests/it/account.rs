@@ -255,3 +255,67 @@ async fn the_account_routes_work_on_postgres() {
     assert_eq!(deleted.body, Value::Null);
     me(&app, &access).await.assert_error(401, "INVALID_TOKEN");
 }
+
+#[actix_web::test]
+async fn with_verified_addresses_required_registration_reveals_nothing() {
+    for db in [Some(TestDatabase::sqlite()), TestDatabase::postgres()]
+        .into_iter()
+        .flatten()
+    {
+        let ctx = Ctx::requiring_verified_email(db);
+        let app = ctx.app().await;
+
+        let new = register(&app, "alice@example.com", "alice").await;
+        let taken = register(&app, "ALICE@example.com", "mallory").await;
+        assert_eq!(new.status, 202, "{new:?}");
+        assert_eq!(new.body, json!({"verificationSent": true}));
+        assert_eq!(
+            (taken.status, &taken.body, taken.header("content-length")),
+            (new.status, &new.body, new.header("content-length")),
+            "a taken address is answered like a new one"
+        );
+        assert!(new.body.get("accessToken").is_none());
+
+        let sent = mails(&ctx);
+        assert_eq!(
+            sent.len(),
+            2,
+            "{:?}",
+            sent.iter().map(|m| m.0).collect::<Vec<_>>()
+        );
+        assert!(sent.iter().all(|(_, to, _)| to == "alice@example.com"));
+        let verify = sent
+            .iter()
+            .find(|(kind, _, _)| *kind == MailKind::VerifyEmail)
+            .and_then(|(_, _, token)| token.clone())
+            .expect("a verification link");
+        assert!(
+            sent.iter()
+                .any(|(kind, _, _)| *kind == MailKind::AccountExists)
+        );
+
+        // Public names are still unique: a taken username is refused, whatever the address.
+        register(&app, "bob@example.com", "ALICE")
+            .await
+            .assert_error(409, "ACCOUNT_EXISTS");
+
+        login(&app, "alice@example.com", PASSWORD)
+            .await
+            .assert_error(403, "EMAIL_NOT_VERIFIED");
+        login(&app, "alice@example.com", "not my password")
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+        let verified = send(
+            &app,
+            post("/api/auth/email/verify", json!({"token": verify.expose()})),
+        )
+        .await;
+        assert_eq!(verified.status, 200);
+        assert_session_body(
+            &login(&app, "alice@example.com", PASSWORD).await,
+            200,
+            "alice@example.com",
+            "alice",
+        );
+    }
+}

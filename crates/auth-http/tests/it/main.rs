@@ -63,12 +63,27 @@ impl Ctx {
         Self::configured(db, 0, TrustedProxies::default())
     }
 
+    /// authd on the given database requiring verified addresses
+    /// (`AUTHD_REQUIRE_VERIFIED_EMAIL=true`).
+    pub(crate) fn requiring_verified_email(db: TestDatabase) -> Self {
+        Self::built(db, 0, TrustedProxies::default(), true)
+    }
+
     /// authd on a fresh SQLite database with a per-address limit and trusted proxies.
     pub(crate) fn limited(per_minute: u32, trusted_proxies: TrustedProxies) -> Self {
         Self::configured(TestDatabase::sqlite(), per_minute, trusted_proxies)
     }
 
     fn configured(db: TestDatabase, per_minute: u32, trusted_proxies: TrustedProxies) -> Self {
+        Self::built(db, per_minute, trusted_proxies, false)
+    }
+
+    fn built(
+        db: TestDatabase,
+        per_minute: u32,
+        trusted_proxies: TrustedProxies,
+        require_verified_email: bool,
+    ) -> Self {
         let store = auth_store::Database::open_with(
             db.url(),
             auth_store::PoolOptions {
@@ -87,7 +102,8 @@ impl Ctx {
             // Cheap parameters keep the suite fast; production parameters are tested in core.
             PasswordHasher::with_params(1024, 1, 1).unwrap(),
             TokenPolicy::default(),
-        );
+        )
+        .requiring_verified_email(require_verified_email);
         let state = web::Data::new(
             AuthState::new(
                 authority,
