@@ -123,6 +123,8 @@ pub struct Device {
     pub created_at: UnixTime,
     /// Latest authentication or refresh.
     pub last_seen_at: UnixTime,
+    /// The user the device is linked to, if any.
+    pub user_id: Option<crate::UserId>,
 }
 
 impl Device {
@@ -135,6 +137,7 @@ impl Device {
             platform,
             created_at: now,
             last_seen_at: now,
+            user_id: None,
         }
     }
 }

@@ -45,6 +45,9 @@ pub enum AuthError {
     /// The resource does not exist.
     #[error("not found")]
     NotFound,
+    /// The device is linked to another user.
+    #[error("device linked to another user")]
+    DeviceLinked,
     /// The email or username is already taken.
     #[error("account exists")]
     AccountExists,

@@ -22,6 +22,7 @@ mod clock;
 mod common_passwords;
 mod credentials;
 mod device;
+mod device_link;
 mod error;
 mod key_cipher;
 mod keys;
@@ -51,6 +52,7 @@ pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use common_passwords::common_password_count;
 pub use credentials::{Email, Password, Username};
 pub use device::{ClientDeviceId, Device, DeviceId, DeviceStore, Platform, purge_inactive_devices};
+pub use device_link::{DeviceLink, DeviceLinks};
 pub use error::{AuthError, StoreError};
 pub use key_cipher::KeyCipher;
 pub use keys::{Jwk, Jwks, KeyRing, KeyStore, SigningAlgorithm, StoredSigningKey, keys_in_use};
@@ -131,6 +133,7 @@ pub trait Store:
     + OneTimeStore
     + MailOutbox
     + DeviceStore
+    + DeviceLinks
     + WalletStore
     + SessionStore
     + KeyStore
@@ -146,6 +149,7 @@ impl<T> Store for T where
         + OneTimeStore
         + MailOutbox
         + DeviceStore
+        + DeviceLinks
         + WalletStore
         + SessionStore
         + KeyStore

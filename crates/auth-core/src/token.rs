@@ -63,6 +63,9 @@ pub struct Attributes {
     /// A wallet's role, from its metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// The user a device is linked to.
+    #[serde(default, rename = "userId", skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 impl AccessClaims {

@@ -1,16 +1,17 @@
 //! The device routes of `/api/auth/device`: credential-free authentication for mobile
-//! apps, and refresh of device sessions.
+//! apps and refresh of device sessions; and a user's links to devices
+//! (`device/link`, `/api/auth/devices`).
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
-use auth_core::{ClientDeviceId, DeviceSession, Platform};
+use auth_core::{ClientDeviceId, Device, DeviceSession, Platform};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::blocking::blocking;
 use crate::body::JsonBody;
 use crate::issued::{SessionReply, TokenPair, refresh_response, session_response};
-use crate::{ApiError, AuthState, ClientInfo, RouteFamily};
+use crate::{ApiError, AuthState, Authenticated, ClientInfo, RouteFamily, audit};
 
 /// `POST /api/auth/device`.
 #[derive(Deserialize, ToSchema)]
@@ -42,13 +43,29 @@ pub(crate) struct DeviceRefreshRequest {
 /// A registered device.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct DeviceBody {
+pub(crate) struct DeviceBody {
     id: String,
     device_id: String,
     #[schema(schema_with = platforms)]
     platform: &'static str,
     #[schema(format = DateTime)]
     created_at: String,
+    /// The user the device is linked to, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid)]
+    user_id: Option<String>,
+}
+
+impl From<Device> for DeviceBody {
+    fn from(device: Device) -> Self {
+        Self {
+            id: device.id.as_str().to_owned(),
+            device_id: device.device_id.as_str().to_owned(),
+            platform: device.platform.as_str(),
+            created_at: device.created_at.rfc3339(),
+            user_id: device.user_id.map(|id| id.as_str().to_owned()),
+        }
+    }
 }
 
 /// A device session: a new token pair and the device.
@@ -72,12 +89,7 @@ impl SessionReply for DeviceSession {
     fn into_body(self) -> DeviceSessionBody {
         DeviceSessionBody {
             tokens: self.tokens.into(),
-            device: DeviceBody {
-                id: self.device.id.as_str().to_owned(),
-                device_id: self.device.device_id.as_str().to_owned(),
-                platform: self.device.platform.as_str(),
-                created_at: self.device.created_at.rfc3339(),
-            },
+            device: self.device.into(),
             new_device: self.new_device,
         }
     }
@@ -134,4 +146,104 @@ pub(crate) async fn refresh(
         authority.refresh_device(&presented, now)
     })
     .await
+}
+
+/// `POST /api/auth/device/link`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LinkDeviceRequest {
+    /// An access token of the device to link (from `POST /api/auth/device`).
+    device_token: String,
+}
+
+/// A device linked to the caller.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LinkedDevice {
+    device: DeviceBody,
+}
+
+/// The caller's linked devices.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LinkedDevices {
+    items: Vec<DeviceBody>,
+}
+
+/// Links a device to the calling user: from its next refresh on, the device's tokens
+/// carry `userId`.
+#[utoipa::path(post, path = "/api/auth/device/link", tag = "devices",
+    security(("bearer" = [])),
+    request_body = LinkDeviceRequest,
+    responses(
+        (status = 200, description = "Linked (or linked already to the caller)", body = LinkedDevice),
+        (status = 400, description = "INVALID_REQUEST"),
+        (status = 401, description = "INVALID_TOKEN: the bearer is not a user's token, or deviceToken is not a live device token; TOKEN_EXPIRED"),
+        (status = 409, description = "DEVICE_LINKED: another user has the device"),
+    ))]
+pub(crate) async fn link(
+    state: web::Data<AuthState>,
+    client: ClientInfo,
+    Authenticated(claims): Authenticated,
+    body: JsonBody<LinkDeviceRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let device_token = body.into_inner().device_token;
+    let who = claims.sub.clone();
+    let now = state.clock.now();
+    let inner = state.clone();
+    let result = blocking(move || inner.authority.link_device(&claims, &device_token, now)).await;
+    audit::record(&state, "device_link", Some(&who), &client, &result);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(LinkedDevice {
+            device: result?.into(),
+        }))
+}
+
+/// Lists the devices linked to the calling user, oldest first.
+#[utoipa::path(get, path = "/api/auth/devices", tag = "devices",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's linked devices", body = LinkedDevices),
+        (status = 401, description = "INVALID_TOKEN (not a user's token) or TOKEN_EXPIRED"),
+    ))]
+pub(crate) async fn list_linked(
+    state: web::Data<AuthState>,
+    Authenticated(claims): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let devices = blocking(move || state.authority.linked_devices(&claims)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(LinkedDevices {
+            items: devices.into_iter().map(DeviceBody::from).collect(),
+        }))
+}
+
+/// Unlinks one of the calling user's devices and ends its sessions.
+#[utoipa::path(delete, path = "/api/auth/devices/{id}", tag = "devices",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "authd's id of the device (`device.id`)")),
+    responses(
+        (status = 204, description = "Unlinked; the device's sessions have ended"),
+        (status = 401, description = "INVALID_TOKEN (not a user's token) or TOKEN_EXPIRED"),
+        (status = 404, description = "NOT_FOUND: no device of the caller has this id"),
+    ))]
+pub(crate) async fn unlink(
+    state: web::Data<AuthState>,
+    client: ClientInfo,
+    Authenticated(claims): Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let who = claims.sub.clone();
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let inner = state.clone();
+    let result = if id.len() > 64 {
+        Err(ApiError::NotFound)
+    } else {
+        blocking(move || inner.authority.unlink_device(&claims, &id, now)).await
+    };
+    audit::record(&state, "device_unlink", Some(&who), &client, &result);
+    result?;
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
 }

@@ -173,6 +173,11 @@ impl ApiError {
                     "ACCOUNT_EXISTS",
                     "An account with this email or username already exists".into(),
                 ),
+                A::DeviceLinked => (
+                    StatusCode::CONFLICT,
+                    "DEVICE_LINKED",
+                    "The device is linked to another user".into(),
+                ),
                 A::Store(StoreError::Unavailable(_)) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "SERVICE_UNAVAILABLE",

@@ -104,6 +104,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 }))
                 .route(web::post().to(devices::refresh)),
         )
+        .service(resource("/api/auth/device/link", "POST").route(web::post().to(devices::link)))
+        .service(resource("/api/auth/devices", "GET").route(web::get().to(devices::list_linked)))
+        .service(
+            resource("/api/auth/devices/{id}", "DELETE").route(web::delete().to(devices::unlink)),
+        )
         .service(
             resource("/v2/auth/wallet/login", "POST")
                 .wrap(from_fn(|req, next| limited(RouteFamily::Login, req, next)))

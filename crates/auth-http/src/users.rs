@@ -351,6 +351,10 @@ enum MeBody {
         platform: &'static str,
         #[schema(format = DateTime)]
         created_at: String,
+        /// The user the device is linked to, when it is.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schema(format = Uuid)]
+        user_id: Option<String>,
     },
 }
 
@@ -393,6 +397,7 @@ pub(crate) async fn me(
             device_id: device.device_id.as_str().to_owned(),
             platform: device.platform.as_str(),
             created_at: device.created_at.rfc3339(),
+            user_id: device.user_id.map(|id| id.as_str().to_owned()),
         },
         Described::Wallet(wallet) => MeBody::Wallet {
             id: wallet.id.to_string(),

@@ -68,6 +68,12 @@ impl Principal {
         self.0.attributes.platform
     }
 
+    /// The user a device is linked to (`userId`), for a linked device's token.
+    #[must_use]
+    pub fn linked_user(&self) -> Option<&str> {
+        self.0.attributes.user_id.as_deref()
+    }
+
     /// A wallet's username within its app.
     #[must_use]
     pub fn username(&self) -> Option<&str> {

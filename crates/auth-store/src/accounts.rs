@@ -104,8 +104,9 @@ impl AccountStore for Database {
         })
     }
 
-    fn delete_user(&self, id: &UserId, _at: UnixTime) -> Result<bool, StoreError> {
+    fn delete_user(&self, id: &UserId, at: UnixTime) -> Result<bool, StoreError> {
         self.in_transaction(|conn| {
+            crate::devices::unlink(conn, id, None, at)?;
             delete_sessions(conn, PrincipalKind::User, id.as_str())?;
             diesel::delete(one_time_tokens::table.filter(one_time_tokens::user_id.eq(id.as_str())))
                 .execute(conn)?;

@@ -1,12 +1,12 @@
 //! [`DeviceStore`] on both backends.
 
 use auth_core::{
-    ClientDeviceId, Device, DeviceId, DeviceStore, Platform, PrincipalKind, Session, StoreError,
-    UnixTime,
+    ClientDeviceId, Device, DeviceId, DeviceLink, DeviceLinks, DeviceStore, Platform,
+    PrincipalKind, Session, StoreError, UnixTime, UserId,
 };
 use diesel::prelude::*;
 
-use crate::connection::on_backend;
+use crate::connection::{DbConnection, on_backend};
 use crate::error::store_error;
 use crate::schema::{devices, sessions};
 use crate::sessions::insert_session;
@@ -21,6 +21,7 @@ pub(crate) struct DeviceRow {
     platform: String,
     created_at: i64,
     last_seen_at: i64,
+    user_id: Option<String>,
 }
 
 statement! {
@@ -51,6 +52,7 @@ impl From<&Device> for DeviceRow {
             platform: d.platform.as_str().to_owned(),
             created_at: d.created_at.secs(),
             last_seen_at: d.last_seen_at.secs(),
+            user_id: d.user_id.as_ref().map(|id| id.as_str().to_owned()),
         }
     }
 }
@@ -66,6 +68,7 @@ impl TryFrom<DeviceRow> for Device {
             id: DeviceId::from_stored(r.id),
             created_at: UnixTime(r.created_at),
             last_seen_at: UnixTime(r.last_seen_at),
+            user_id: r.user_id.map(UserId::from_stored),
         })
     }
 }
@@ -163,4 +166,78 @@ impl DeviceStore for Database {
         })
         .map_err(store_error)
     }
+}
+
+impl DeviceLinks for Database {
+    fn link_device(
+        &self,
+        id: &str,
+        user: &UserId,
+        _at: UnixTime,
+    ) -> Result<DeviceLink, StoreError> {
+        self.in_transaction(|conn| {
+            // Only a device of nobody, or of this user already, takes the link: of two
+            // users linking at once, the second finds the first's id in place.
+            let linked = diesel::update(
+                devices::table.filter(devices::id.eq(id)).filter(
+                    devices::user_id
+                        .is_null()
+                        .or(devices::user_id.eq(user.as_str())),
+                ),
+            )
+            .set(devices::user_id.eq(user.as_str()))
+            .execute(conn)?;
+            let device = devices::table
+                .find(id)
+                .select(DeviceRow::as_select())
+                .get_result(conn)
+                .optional()?;
+            Ok(match device {
+                None => Ok(DeviceLink::Unknown),
+                Some(_) if linked == 0 => Ok(DeviceLink::LinkedToOther),
+                Some(row) => Device::try_from(row).map(DeviceLink::Linked),
+            })
+        })?
+    }
+
+    fn linked_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+        let mut conn = self.conn()?;
+        devices::table
+            .filter(devices::user_id.eq(user.as_str()))
+            .order((devices::created_at, devices::id))
+            .select(DeviceRow::as_select())
+            .load(&mut *conn)
+            .map_err(store_error)?
+            .into_iter()
+            .map(Device::try_from)
+            .collect()
+    }
+
+    fn unlink_device(&self, user: &UserId, id: &str, at: UnixTime) -> Result<bool, StoreError> {
+        self.in_transaction(|conn| unlink(conn, user, Some(id), at).map(|n| n == 1))
+    }
+}
+
+/// Unlinks device `id` (or, with `None`, every device) from `user` and revokes the live
+/// sessions of each, inside the caller's transaction; returns how many were unlinked.
+pub(crate) fn unlink(
+    conn: &mut DbConnection,
+    user: &UserId,
+    id: Option<&str>,
+    at: UnixTime,
+) -> QueryResult<usize> {
+    let mut linked = devices::table
+        .filter(devices::user_id.eq(user.as_str()))
+        .select(devices::id)
+        .into_boxed();
+    if let Some(id) = id {
+        linked = linked.filter(devices::id.eq(id));
+    }
+    let ids: Vec<String> = linked.load(conn)?;
+    for device in &ids {
+        crate::accounts::revoke_sessions(conn, PrincipalKind::Device, device, None, at)?;
+    }
+    diesel::update(devices::table.filter(devices::id.eq_any(&ids)))
+        .set(devices::user_id.eq(None::<String>))
+        .execute(conn)
 }

@@ -61,6 +61,7 @@ diesel::table! {
         platform -> Text,
         created_at -> BigInt,
         last_seen_at -> BigInt,
+        user_id -> Nullable<Text>,
     }
 }
 

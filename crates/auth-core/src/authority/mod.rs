@@ -9,6 +9,7 @@
 mod account;
 mod accounts;
 mod admin;
+mod device_links;
 mod devices;
 mod keys;
 mod login;
@@ -63,6 +64,7 @@ fn user_attributes(user: &User) -> Attributes {
 fn device_attributes(device: &Device) -> Attributes {
     Attributes {
         platform: Some(device.platform),
+        user_id: device.user_id.as_ref().map(|id| id.as_str().to_owned()),
         ..Attributes::default()
     }
 }

@@ -244,7 +244,7 @@ impl crate::AccountStore for MemoryStore {
         )))
     }
 
-    fn delete_user(&self, id: &UserId, _at: UnixTime) -> Result<bool, StoreError> {
+    fn delete_user(&self, id: &UserId, at: UnixTime) -> Result<bool, StoreError> {
         let mut s = self.state();
         let before = s.users.len();
         s.users.retain(|u| &u.id != id);
@@ -254,6 +254,22 @@ impl crate::AccountStore for MemoryStore {
         s.sessions
             .retain(|_, x| !(x.kind == PrincipalKind::User && x.principal_id == id.as_str()));
         s.one_time.retain(|r| &r.user_id != id);
+        let linked: Vec<String> = s
+            .devices
+            .iter()
+            .filter(|d| d.user_id.as_ref() == Some(id))
+            .map(|d| d.id.as_str().to_owned())
+            .collect();
+        for device in linked {
+            revoke_others(&mut s, PrincipalKind::Device, &device, None, at);
+        }
+        for d in s
+            .devices
+            .iter_mut()
+            .filter(|d| d.user_id.as_ref() == Some(id))
+        {
+            d.user_id = None;
+        }
         Ok(true)
     }
 
@@ -352,4 +368,51 @@ fn paged<T>(items: Vec<T>, page: crate::Page) -> Vec<T> {
         .skip(page.offset as usize)
         .take(page.limit as usize)
         .collect()
+}
+
+impl crate::DeviceLinks for MemoryStore {
+    fn link_device(
+        &self,
+        id: &str,
+        user: &UserId,
+        _at: UnixTime,
+    ) -> Result<crate::DeviceLink, StoreError> {
+        let mut s = self.state();
+        let Some(device) = s.devices.iter_mut().find(|d| d.id.as_str() == id) else {
+            return Ok(crate::DeviceLink::Unknown);
+        };
+        match &device.user_id {
+            Some(other) if other != user => Ok(crate::DeviceLink::LinkedToOther),
+            _ => {
+                device.user_id = Some(user.clone());
+                Ok(crate::DeviceLink::Linked(device.clone()))
+            }
+        }
+    }
+
+    fn linked_devices(&self, user: &UserId) -> Result<Vec<crate::Device>, StoreError> {
+        let mut linked: Vec<_> = self
+            .state()
+            .devices
+            .iter()
+            .filter(|d| d.user_id.as_ref() == Some(user))
+            .cloned()
+            .collect();
+        linked.sort_by_key(|d| d.created_at);
+        Ok(linked)
+    }
+
+    fn unlink_device(&self, user: &UserId, id: &str, at: UnixTime) -> Result<bool, StoreError> {
+        let mut s = self.state();
+        let Some(device) = s
+            .devices
+            .iter_mut()
+            .find(|d| d.id.as_str() == id && d.user_id.as_ref() == Some(user))
+        else {
+            return Ok(false);
+        };
+        device.user_id = None;
+        revoke_others(&mut s, PrincipalKind::Device, id, None, at);
+        Ok(true)
+    }
 }

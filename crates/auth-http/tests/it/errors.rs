@@ -24,7 +24,8 @@ async fn wrong_methods_are_json_405s_that_say_what_is_allowed() {
         ("PUT", "/api/auth/register", "POST"),
         ("DELETE", "/api/auth/refresh", "POST"),
         ("GET", "/api/auth/logout", "POST"),
-        ("POST", "/api/auth/me", "GET"),
+        ("POST", "/api/auth/me", "GET, DELETE"),
+        ("PUT", "/api/auth/sessions", "GET, DELETE"),
         ("POST", "/.well-known/jwks.json", "GET"),
     ] {
         let req = TestRequest::default()

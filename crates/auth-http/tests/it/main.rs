@@ -8,6 +8,7 @@ mod account;
 mod accounts;
 mod admin;
 mod audit;
+mod device_links;
 mod devices;
 mod errors;
 mod handoff_model;

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::*;
 
 /// Every route of the contract, as `(method, OpenAPI path)`.
-const CONTRACT_ROUTES: [(&str, &str); 36] = [
+const CONTRACT_ROUTES: [(&str, &str); 39] = [
     ("post", "/api/auth/register"),
     ("post", "/api/auth/login"),
     ("post", "/api/auth/refresh"),
@@ -25,6 +25,9 @@ const CONTRACT_ROUTES: [(&str, &str); 36] = [
     ("delete", "/api/auth/sessions/{id}"),
     ("post", "/api/auth/device"),
     ("post", "/api/auth/device/refresh"),
+    ("post", "/api/auth/device/link"),
+    ("get", "/api/auth/devices"),
+    ("delete", "/api/auth/devices/{id}"),
     ("post", "/v2/auth/wallet/login"),
     ("post", "/v2/auth/wallet/refresh"),
     ("post", "/v2/apps"),

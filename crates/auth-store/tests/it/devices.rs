@@ -31,7 +31,11 @@ fn new_device(id: &str, platform: Platform) -> (Device, session::NewSession) {
 }
 
 /// A device stored with its first session.
-fn registered(store: &Database, id: &str, platform: Platform) -> (Device, session::NewSession) {
+pub(crate) fn registered(
+    store: &Database,
+    id: &str,
+    platform: Platform,
+) -> (Device, session::NewSession) {
     let (device, new) = new_device(id, platform);
     store.create_device(&device, &new.session).unwrap();
     (device, new)

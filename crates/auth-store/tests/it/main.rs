@@ -7,6 +7,7 @@
 
 mod accounts;
 mod audit;
+mod device_links;
 mod devices;
 mod keys;
 mod one_time;

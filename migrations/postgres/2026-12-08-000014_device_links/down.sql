@@ -1,0 +1,2 @@
+DROP INDEX devices_user;
+ALTER TABLE devices DROP COLUMN user_id;
