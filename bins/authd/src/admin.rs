@@ -217,6 +217,26 @@ pub enum UserCommand {
     Suspend(UserRef),
     /// Reactivate a user.
     Activate(UserRef),
+    /// List users, oldest first, or those whose address contains `--email`.
+    List {
+        /// Only users whose address contains this text (ignoring ASCII case).
+        #[arg(long)]
+        email: Option<String>,
+        /// Most users to print.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=200))]
+        limit: u32,
+        /// Users to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
+    },
+    /// Show one user.
+    Show(UserRef),
+    /// Delete a user with their sessions, one-time tokens and device links.
+    Delete(UserRef),
+    /// List a user's live sessions, newest first.
+    Sessions(UserRef),
+    /// End every live session of a user.
+    RevokeSessions(UserRef),
 }
 
 /// Names one user, by email or by id.
@@ -256,7 +276,11 @@ fn wallet_json(w: &Wallet) -> serde_json::Value {
 }
 
 fn user_json(u: &User) -> serde_json::Value {
-    json!({"id": u.id.as_str(), "email": u.email, "username": u.username, "roles": u.role_names(), "status": u.status.as_str()})
+    json!({"id": u.id.as_str(), "email": u.email, "emailVerified": u.email_verified, "username": u.username, "roles": u.role_names(), "status": u.status.as_str(), "createdAt": u.created_at.rfc3339()})
+}
+
+fn session_json(s: &auth_core::Session) -> serde_json::Value {
+    json!({"id": s.id.as_str(), "current": false, "createdAt": s.created_at.rfc3339(), "lastUsedAt": auth_core::last_used_at(s).rfc3339(), "expiresAt": s.expires_at.rfc3339(), "userAgent": s.origin.user_agent, "ipAddress": s.origin.ip_address})
 }
 
 /// Reads a new password: from a prompt without echo on a terminal, else the first line of
@@ -425,6 +449,41 @@ pub fn user(
 ) -> anyhow::Result<()> {
     let now = SystemClock.now();
     let (user, roles, status) = match command {
+        UserCommand::List {
+            email,
+            limit,
+            offset,
+        } => {
+            let page = Page::new(limit, offset).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (users, total) = authority.users(email.as_deref(), page)?;
+            let items: Vec<_> = users.iter().map(user_json).collect();
+            print(&json!({"items": items, "total": total, "limit": limit, "offset": offset}));
+            return Ok(());
+        }
+        UserCommand::Show(r) => {
+            print(&user_json(&find_user(authority, &r)?));
+            return Ok(());
+        }
+        UserCommand::Delete(r) => {
+            let user = find_user(authority, &r)?;
+            authority.delete_user(&user.id, now)?;
+            print(&json!({"deleted": user.id.as_str()}));
+            return record(audit, "delete_user", user.id.as_str());
+        }
+        UserCommand::Sessions(r) => {
+            let user = find_user(authority, &r)?;
+            let page = Page::new(Page::MAX_LIMIT, 0).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (sessions, total) = authority.user_sessions(&user.id, page, now)?;
+            let items: Vec<_> = sessions.iter().map(session_json).collect();
+            print(&json!({"items": items, "total": total, "limit": page.limit, "offset": 0}));
+            return Ok(());
+        }
+        UserCommand::RevokeSessions(r) => {
+            let user = find_user(authority, &r)?;
+            let revoked = authority.end_user_sessions(&user.id, now)?;
+            print(&json!({"revokedSessions": revoked}));
+            return record(audit, "revoke_user_sessions", user.id.as_str());
+        }
         UserCommand::GrantRole { user, role } => {
             let (user, role) = (find_user(authority, &user)?, role_named(&role)?);
             let mut roles = user.roles.clone();

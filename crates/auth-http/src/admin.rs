@@ -1,15 +1,12 @@
-//! Administration over HTTP: apps and their wallets under `/v2/apps`, and user roles and
-//! status under `/api/admin/users`. Every handler requires an [`Admin`].
+//! Administration over HTTP: apps and their wallets under `/v2/apps`, and the audit
+//! trail (people are `admin_users`). Every handler requires an [`Admin`].
 //!
 //! Ids in paths that are malformed are simply not found (404); bodies are strict: an
 //! unknown field or a bad value is 400 and changes nothing.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use auth_core::{
-    App, AppId, AuthError, Page, Password, Role, Status, UserId, UserStatus, Username, Wallet,
-    WalletRole,
-};
+use auth_core::{App, AppId, Page, Password, Status, Username, Wallet, WalletRole};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -32,6 +29,11 @@ pub(crate) struct PageQuery {
 }
 
 impl PageQuery {
+    /// The paging of a route whose query has other fields too.
+    pub(crate) fn of(limit: Option<u32>, offset: Option<u32>) -> Self {
+        Self { limit, offset }
+    }
+
     /// The page asked for.
     pub(crate) fn page(&self) -> Result<Page, ApiError> {
         Ok(Page::new(
@@ -63,7 +65,7 @@ struct AppBody {
     created_at: String,
 }
 
-fn statuses() -> utoipa::openapi::ObjectBuilder {
+pub(crate) fn statuses() -> utoipa::openapi::ObjectBuilder {
     crate::openapi::one_of(&Status::ALL.map(Status::as_str))
 }
 
@@ -111,7 +113,7 @@ fn app_id(raw: &str) -> Result<AppId, ApiError> {
     AppId::parse(raw).map_err(|_| ApiError::NotFound)
 }
 
-fn json<T: Serialize>(status: StatusCode, body: T) -> HttpResponse {
+pub(crate) fn json<T: Serialize>(status: StatusCode, body: T) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(body)
@@ -458,99 +460,6 @@ pub(crate) async fn delete_wallet(
     blocking(move || state.authority.delete_wallet(&app, &wallet)).await?;
     admin.record("delete_wallet", &target);
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// `PATCH /api/admin/users/{id}`: the fields to change.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PatchUser {
-    /// Replaces the user's roles: upper-case identifiers such as `USER` or `ADMIN`.
-    #[schema(schema_with = role_names)]
-    roles: Option<Vec<String>>,
-    /// Suspending ends every session of the user.
-    #[schema(schema_with = statuses)]
-    status: Option<String>,
-}
-
-fn role_names() -> utoipa::openapi::ArrayBuilder {
-    utoipa::openapi::ArrayBuilder::new().items(
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::Type::String)
-            .pattern(Some("^[A-Z][A-Z0-9_]{0,31}$")),
-    )
-}
-
-/// A user as an admin sees it.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct AdminUserBody {
-    #[schema(format = Uuid)]
-    id: String,
-    email: String,
-    /// Whether the user has shown they receive mail at `email`.
-    email_verified: bool,
-    username: String,
-    roles: Vec<String>,
-    #[schema(schema_with = statuses)]
-    status: &'static str,
-}
-
-/// Changes a user's roles or status.
-#[utoipa::path(patch, path = "/api/admin/users/{id}", tag = "admin",
-    security(("bearer" = [])),
-    params(("id" = String, Path, description = "The user's id")),
-    request_body = PatchUser,
-    responses(
-        (status = 200, description = "The user as it is now", body = AdminUserBody),
-        (status = 400, description = "INVALID_REQUEST"),
-        (status = 404, description = "NOT_FOUND"),
-    ))]
-pub(crate) async fn patch_user(
-    state: web::Data<AuthState>,
-    AdminChange { admin, body }: AdminChange<PatchUser>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let id = UserId::parse(&path).ok_or(ApiError::NotFound)?;
-    let roles = body
-        .roles
-        .map(|roles| {
-            roles
-                .iter()
-                .map(|r| {
-                    Role::parse(r).ok_or_else(|| {
-                        AuthError::InvalidRequest(
-                            "roles must be upper-case identifiers such as USER or ADMIN".into(),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
-    let status = match body.status.as_deref() {
-        None => None,
-        Some(s) => Some(UserStatus::parse(s).ok_or_else(|| {
-            AuthError::InvalidRequest("status must be \"active\" or \"suspended\"".into())
-        })?),
-    };
-    let now = state.clock.now();
-    let user = blocking(move || {
-        state
-            .authority
-            .update_user(&id, roles.as_deref(), status, now)
-    })
-    .await?;
-    admin.record("update_user", user.id.as_str());
-    Ok(json(
-        StatusCode::OK,
-        AdminUserBody {
-            id: user.id.as_str().to_owned(),
-            roles: user.role_names(),
-            status: user.status.as_str(),
-            email: user.email,
-            email_verified: user.email_verified,
-            username: user.username,
-        },
-    ))
 }
 
 /// The filter of `GET /v2/audit`.

@@ -17,6 +17,7 @@
 mod account;
 mod accounts;
 mod admin;
+mod admin_users;
 mod audit;
 mod bearer;
 mod blocking;

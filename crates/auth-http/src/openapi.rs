@@ -19,7 +19,9 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::{account, accounts, admin, devices, metrics, probes, sessions, users, wallets};
+use crate::{
+    account, accounts, admin, admin_users, devices, metrics, probes, sessions, users, wallets,
+};
 
 /// The schema of a new password (registration, wallet creation, password rotation): the
 /// policy of [`Password::new`]. The common-password list (19,640 entries) is named, not
@@ -105,7 +107,12 @@ pub(crate) fn bearer_token_type() -> ObjectBuilder {
         admin::patch_wallet,
         admin::delete_wallet,
         admin::rotate_wallet_password,
-        admin::patch_user,
+        admin_users::list_users,
+        admin_users::get_user,
+        admin_users::patch_user,
+        admin_users::delete_user,
+        admin_users::list_user_sessions,
+        admin_users::end_user_sessions,
         admin::list_audit,
         probes::jwks,
         probes::healthz,

@@ -6,7 +6,9 @@ use actix_web::{HttpResponse, Resource, web};
 use actix_web::middleware::from_fn;
 
 use crate::rate_limit::{RouteFamily, limited, limited_on};
-use crate::{ApiError, account, accounts, admin, devices, probes, sessions, users, wallets};
+use crate::{
+    ApiError, account, accounts, admin, admin_users, devices, probes, sessions, users, wallets,
+};
 
 /// Largest request body accepted on the auth routes.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -150,8 +152,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::put().to(admin::rotate_wallet_password)),
         )
         .service(resource("/v2/audit", "GET").route(web::get().to(admin::list_audit)))
+        .service(resource("/api/admin/users", "GET").route(web::get().to(admin_users::list_users)))
         .service(
-            resource("/api/admin/users/{id}", "PATCH").route(web::patch().to(admin::patch_user)),
+            resource("/api/admin/users/{id}", "GET, PATCH, DELETE")
+                .route(web::get().to(admin_users::get_user))
+                .route(web::patch().to(admin_users::patch_user))
+                .route(web::delete().to(admin_users::delete_user)),
+        )
+        .service(
+            resource("/api/admin/users/{id}/sessions", "GET, DELETE")
+                .route(web::get().to(admin_users::list_user_sessions))
+                .route(web::delete().to(admin_users::end_user_sessions)),
         )
         .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(probes::jwks)))
         .service(resource("/healthz", "GET").route(web::get().to(probes::healthz)))

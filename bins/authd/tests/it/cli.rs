@@ -487,6 +487,69 @@ fn everything_from_the_command_line(db: &TestDatabase) {
 }
 
 #[test]
+fn an_operator_looks_after_people_from_the_command_line_on_sqlite() {
+    people_from_the_command_line(&TestDatabase::sqlite());
+}
+
+#[test]
+fn an_operator_looks_after_people_from_the_command_line_on_postgres() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    people_from_the_command_line(&db);
+}
+
+/// `authd user list | show | sessions | revoke-sessions | delete`, in the shapes of the
+/// admin API, each change in the audit trail.
+fn people_from_the_command_line(db: &TestDatabase) {
+    let url = db.url();
+    let run = |args: &[&str]| {
+        let (ok, out, err) = authd(url, args, "");
+        assert!(ok, "authd {args:?}: {err}");
+        out.into_iter().next().unwrap_or(Value::Null)
+    };
+    const ADMIN: &str = "an-operators-bootstrap-token-0123456789";
+    let server = Authd::start(&[("AUTHD_DATABASE_URL", url), ("AUTHD_ADMIN_TOKEN", ADMIN)]);
+    let alice = server.register("alice@example.com", "alice");
+    server.register("bob@example.org", "bob");
+    let id = field(&alice["user"], "id");
+
+    let listed = run(&["user", "list", "--email", "EXAMPLE.com"]);
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["items"][0]["id"], id.as_str());
+    assert_eq!(run(&["user", "list"])["total"], 2);
+    let shown = run(&["user", "show", "--email", "alice@example.com"]);
+    let (_, over_http) = server.get(&format!("/api/admin/users/{id}"), Some(ADMIN));
+    assert_eq!(shown, over_http, "the same shape as the admin API");
+
+    let sessions = run(&["user", "sessions", "--id", &id]);
+    assert_eq!(sessions["total"], 1, "{sessions}");
+    assert_eq!(
+        run(&["user", "revoke-sessions", "--id", &id]),
+        json!({"revokedSessions": 1})
+    );
+    let (status, _) = server.get("/api/auth/me", Some(&field(&alice, "accessToken")));
+    assert_eq!(status, 401);
+
+    assert_eq!(
+        run(&["user", "delete", "--email", "alice@example.com"]),
+        json!({"deleted": id})
+    );
+    let (ok, _, err) = authd(url, &["user", "show", "--id", &id], "");
+    assert!(!ok && err.contains("no user"), "{err}");
+
+    let (_, trail, _) = authd(url, &["audit", "--principal", &id], "");
+    for event in ["admin.revoke_user_sessions", "admin.delete_user"] {
+        assert!(
+            trail
+                .iter()
+                .any(|e| e["event"] == event && e["actor"] == "cli"),
+            "{event} in {trail:?}"
+        );
+    }
+}
+
+#[test]
 fn the_log_filter_is_a_flag_as_well_as_rust_log() {
     let db = TestDatabase::sqlite();
     let stderr = |args: &[&str], rust_log: Option<&str>| {

@@ -173,6 +173,36 @@ impl Authority {
         self.user(id)
     }
 
+    /// A page of users, oldest first, and how many match: with `email`, those whose
+    /// address contains it (compared ignoring ASCII case).
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidRequest`] for a filter over 254 characters or with control
+    /// characters; [`AuthError::Store`].
+    pub fn users(&self, email: Option<&str>, page: Page) -> Result<(Vec<User>, u64), AuthError> {
+        let email = email.map(str::trim).filter(|e| !e.is_empty());
+        if email.is_some_and(|e| e.chars().count() > 254 || e.chars().any(char::is_control)) {
+            return Err(AuthError::InvalidRequest(
+                "email must be at most 254 characters without control characters".into(),
+            ));
+        }
+        let lowered = email.map(str::to_ascii_lowercase);
+        Ok(self.store.list_users(lowered.as_deref(), page)?)
+    }
+
+    /// Deletes user `id` as an administrator: their sessions, one-time tokens and device
+    /// links go with them.
+    ///
+    /// # Errors
+    /// [`AuthError::NotFound`] for no such user; [`AuthError::Store`].
+    pub fn delete_user(&self, id: &UserId, now: UnixTime) -> Result<(), AuthError> {
+        if self.store.delete_user(id, now)? {
+            Ok(())
+        } else {
+            Err(AuthError::NotFound)
+        }
+    }
+
     /// The active administrator behind a verified access token: a user whose stored roles
     /// (not merely the token's) include `ADMIN`.
     ///

@@ -7,6 +7,7 @@
 mod account;
 mod accounts;
 mod admin;
+mod admin_users;
 mod audit;
 mod device_links;
 mod devices;

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::*;
 
 /// Every route of the contract, as `(method, OpenAPI path)`.
-const CONTRACT_ROUTES: [(&str, &str); 39] = [
+const CONTRACT_ROUTES: [(&str, &str); 44] = [
     ("post", "/api/auth/register"),
     ("post", "/api/auth/login"),
     ("post", "/api/auth/refresh"),
@@ -40,7 +40,12 @@ const CONTRACT_ROUTES: [(&str, &str); 39] = [
     ("patch", "/v2/apps/{appId}/wallets/{walletId}"),
     ("put", "/v2/apps/{appId}/wallets/{walletId}/password"),
     ("delete", "/v2/apps/{appId}/wallets/{walletId}"),
+    ("get", "/api/admin/users"),
+    ("get", "/api/admin/users/{id}"),
     ("patch", "/api/admin/users/{id}"),
+    ("delete", "/api/admin/users/{id}"),
+    ("get", "/api/admin/users/{id}/sessions"),
+    ("delete", "/api/admin/users/{id}/sessions"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/healthz"),
     ("get", "/readyz"),
