@@ -8,6 +8,8 @@
 //! failed for now and giving up on what failed for good.
 
 mod templates;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

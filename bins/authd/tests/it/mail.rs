@@ -1,6 +1,9 @@
 use auth_store::test_support::TestDatabase;
 
-use crate::Authd;
+use auth_mail::test_support::{Received, SmtpReceiver};
+use serde_json::json;
+
+use crate::{Authd, PASSWORD, field};
 
 /// A fresh directory for a server's mail, removed when dropped.
 struct MailDir(std::path::PathBuf);
@@ -31,9 +34,10 @@ impl Drop for MailDir {
     }
 }
 
-/// What `check` finds once the server has done it, checked every 100 ms for 30 s.
+/// What `check` finds once the server has done it, checked every 100 ms for 45 s (a mail
+/// whose first try failed goes again 30 s later).
 fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
     loop {
         if let Some(found) = check() {
             return found;
@@ -194,4 +198,200 @@ fn a_forgotten_password_is_reset_from_the_mailed_link_and_old_sessions_end() {
     wait_for("a notice mail", || {
         mails_with_subject(&dir.0, "Your password was changed").pop()
     });
+}
+
+/// The newest mail `smtp` received for `to` with `subject`.
+fn received(smtp: &SmtpReceiver, to: &str, subject: &str) -> Option<Received> {
+    smtp.mails()
+        .into_iter()
+        .rev()
+        .find(|m| m.recipients.iter().any(|r| r == to) && m.has_subject(subject))
+}
+
+fn people_keep_their_accounts_by_real_mail(db: &TestDatabase) {
+    let smtp = SmtpReceiver::start().unwrap();
+    let authd = Authd::start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_SMTP_URL", &smtp.url()),
+        ("AUTHD_PUBLIC_URL", "https://app.example.com"),
+    ]);
+
+    // Register, and verify the address from the mailed link.
+    let first = authd.register("alice@example.com", "alice");
+    let verification = wait_for("the verification mail", || {
+        received(&smtp, "alice@example.com", "Verify your email address")
+    });
+    assert!(
+        verification
+            .decoded()
+            .contains("https://app.example.com/verify-email#token=authd_ot_")
+    );
+    let (status, verified) = authd.post(
+        "/api/auth/email/verify",
+        None,
+        json!({"token": verification.link_token().unwrap()}),
+    );
+    assert_eq!(status, 200, "{verified}");
+    assert_eq!(verified["user"]["emailVerified"], true);
+
+    // Forget the password, reset it from the mailed link: the old session is over.
+    let (status, _) = authd.post(
+        "/api/auth/password/forgot",
+        None,
+        json!({"email": "alice@example.com"}),
+    );
+    assert_eq!(status, 202);
+    let reset = wait_for("the reset mail", || {
+        received(&smtp, "alice@example.com", "Reset your password")
+    });
+    let (status, body) = authd.post(
+        "/api/auth/password/reset",
+        None,
+        json!({"token": reset.link_token().unwrap(), "password": "a brand new passphrase"}),
+    );
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = authd.post(
+        "/api/auth/refresh",
+        None,
+        json!({"refreshToken": field(&first, "refreshToken")}),
+    );
+    assert_eq!(status, 401, "the session from before the reset is over");
+    let login = |email: &str, password: &str| {
+        authd.post(
+            "/api/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+    };
+    assert_eq!(login("alice@example.com", PASSWORD).0, 401);
+    let (status, session) = login("alice@example.com", "a brand new passphrase");
+    assert_eq!(status, 200);
+    wait_for("the password-changed notice", || {
+        received(&smtp, "alice@example.com", "Your password was changed")
+    });
+
+    // Move to a new address: a link to the new one, a notice to the old one.
+    let access = field(&session, "accessToken");
+    let (status, _) = authd.post(
+        "/api/auth/email/change",
+        Some(&access),
+        json!({"newEmail": "alice@new.example", "password": "a brand new passphrase"}),
+    );
+    assert_eq!(status, 202);
+    wait_for("the notice to the old address", || {
+        received(
+            &smtp,
+            "alice@example.com",
+            "Your email address is being changed",
+        )
+    });
+    let confirm = wait_for("the confirmation to the new address", || {
+        received(&smtp, "alice@new.example", "Confirm your new email address")
+    });
+    let (status, moved) = authd.post(
+        "/api/auth/email/change/confirm",
+        None,
+        json!({"token": confirm.link_token().unwrap()}),
+    );
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["user"]["email"], "alice@new.example");
+    assert_eq!(login("alice@new.example", "a brand new passphrase").0, 200);
+}
+
+#[test]
+fn people_verify_recover_and_move_their_accounts_by_real_mail_on_sqlite() {
+    people_keep_their_accounts_by_real_mail(&TestDatabase::sqlite());
+}
+
+#[test]
+fn people_verify_recover_and_move_their_accounts_by_real_mail_on_postgres() {
+    if let Some(db) = TestDatabase::postgres() {
+        people_keep_their_accounts_by_real_mail(&db);
+    }
+}
+
+#[test]
+fn a_mail_accepted_before_authd_is_killed_is_delivered_after_it_restarts() {
+    let db = TestDatabase::sqlite();
+    // A port nobody listens on yet: the mail server is down while authd runs.
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let url = format!("smtp://127.0.0.1:{port}?tls=none");
+    let env = [
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_SMTP_URL", url.as_str()),
+    ];
+    let authd = Authd::start(&env);
+    authd.register("alice@example.com", "alice");
+    let (status, _) = authd.post(
+        "/api/auth/password/forgot",
+        None,
+        json!({"email": "alice@example.com"}),
+    );
+    assert_eq!(status, 202);
+    authd.kill();
+
+    let smtp = SmtpReceiver::start_on(port).unwrap();
+    let _restarted = Authd::start(&env);
+    let reset = wait_for("the reset mail, sent by the restarted authd", || {
+        received(&smtp, "alice@example.com", "Reset your password")
+    });
+    assert!(reset.link_token().is_some());
+    wait_for("the verification mail of the registration too", || {
+        received(&smtp, "alice@example.com", "Verify your email address")
+    });
+}
+
+#[test]
+fn an_operators_templates_say_what_mails_say_and_where_links_lead() {
+    let db = TestDatabase::sqlite();
+    let dir = MailDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    std::fs::write(
+        dir.0.join("reset_password.subject"),
+        "Mot de passe oublié ?\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.0.join("reset_password.txt"),
+        "Bonjour {{username}},\n{{public_url}}/compte/nouveau-mot-de-passe#token={{token}}\n",
+    )
+    .unwrap();
+    let smtp = SmtpReceiver::start().unwrap();
+    let env = [
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_SMTP_URL", &smtp.url()),
+        ("AUTHD_PUBLIC_URL", "https://app.example.com"),
+        ("AUTHD_MAIL_TEMPLATES_DIR", &dir.text()),
+    ];
+    let authd = Authd::start(&env);
+    assert!(authd.log().contains("reset_password"), "{}", authd.log());
+    authd.register("alice@example.com", "alice");
+    authd.post(
+        "/api/auth/password/forgot",
+        None,
+        json!({"email": "alice@example.com"}),
+    );
+    let mail = wait_for("the operator's reset mail", || {
+        smtp.mails()
+            .into_iter()
+            .find(|m| m.decoded().contains("Bonjour alice,"))
+    });
+    assert!(
+        mail.decoded()
+            .contains("https://app.example.com/compte/nouveau-mot-de-passe#token=authd_ot_"),
+        "{}",
+        mail.decoded()
+    );
+    // Other kinds keep authd's own text.
+    assert!(received(&smtp, "alice@example.com", "Verify your email address").is_some());
+    drop(authd);
+
+    std::fs::remove_file(dir.0.join("reset_password.txt")).unwrap();
+    let refused = Authd::try_start(&env)
+        .err()
+        .expect("half a template stops authd");
+    assert!(refused.contains("AUTHD_MAIL_TEMPLATES_DIR"), "{refused}");
 }

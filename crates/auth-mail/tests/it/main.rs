@@ -3,17 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod smtp_receiver;
-
 use auth_core::session::{self, TokenPolicy};
 use auth_core::{
     Email, MailContent, MailKind, MailOutbox, OneTimePolicy, OneTimeStore, OneTimeToken,
     OutboxMail, PasswordHash, PrincipalKind, Redemption, UnixTime, User, UserStore, Username,
 };
+use auth_mail::test_support::{Received, SmtpReceiver};
 use auth_mail::{DeliveryRound, Mailer, deliver_due};
 use auth_store::Database;
 use auth_store::test_support::TestDatabase;
-use smtp_receiver::SmtpReceiver;
 
 const T0: UnixTime = UnixTime(1_800_000_000);
 const FROM: &str = "authd <no-reply@example.com>";
@@ -82,44 +80,9 @@ fn forgot_password(store: &Database, typed: &str) {
         .unwrap();
 }
 
-/// The one-time token in a mail's link (its bodies are quoted-printable).
-fn token_in(data: &str) -> OneTimeToken {
-    let data = quoted_printable_decoded(data);
-    let token = data
-        .split("#token=")
-        .nth(1)
-        .and_then(|rest| {
-            rest.split(|c: char| !(c.is_ascii_alphanumeric() || "_-".contains(c)))
-                .next()
-        })
-        .expect("a link with a token");
-    OneTimeToken::parse(token).unwrap()
-}
-
-/// `data` with quoted-printable soft line breaks removed and `=XX` escapes decoded, as a
-/// mail client shows it.
-fn quoted_printable_decoded(data: &str) -> String {
-    let joined = data.replace("=\r\n", "").replace("=\n", "");
-    let mut out = Vec::with_capacity(joined.len());
-    let bytes = joined.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'=')
-            .then(|| joined.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap()
+/// The one-time token in a mail's link.
+fn token_in(mail: &Received) -> OneTimeToken {
+    OneTimeToken::parse(&mail.link_token().expect("a link with a token")).unwrap()
 }
 
 fn plain_relay(port: u16) -> Mailer {
@@ -129,7 +92,7 @@ fn plain_relay(port: u16) -> Mailer {
 fn a_reset_request_is_mailed_over_smtp_and_its_link_resets_the_password(db: &TestDatabase) {
     let store = db.open();
     let alice = alice(&store);
-    let smtp = SmtpReceiver::start();
+    let smtp = SmtpReceiver::start().unwrap();
     forgot_password(&store, "Alice@Example.com");
 
     let round = deliver_due(&store, &store, &content(), &plain_relay(smtp.port), T0).unwrap();
@@ -147,7 +110,7 @@ fn a_reset_request_is_mailed_over_smtp_and_its_link_resets_the_password(db: &Tes
     assert!(mails[0].data.contains("From: authd <no-reply@example.com>"));
     assert!(mails[0].data.contains("Message-ID: <"), "{}", mails[0].data);
 
-    let token = token_in(&mails[0].data);
+    let token = token_in(&mails[0]);
     let new_hash = PasswordHash::from_stored("$argon2id$new".into());
     let reset = store
         .reset_password(&token.hash(), &new_hash, T0.plus_secs(60))
@@ -170,7 +133,7 @@ fn a_mail_queued_while_the_server_is_down_goes_out_when_it_is_back(db: &TestData
     assert_eq!(down.retried, 1, "{down:?}");
     assert_eq!(store.outbox_depth().unwrap(), (1, 0), "kept for later");
 
-    let smtp = SmtpReceiver::start_on(port);
+    let smtp = SmtpReceiver::start_on(port).unwrap();
     let early = deliver_due(&store, &store, &content(), &mailer, T0.plus_secs(29)).unwrap();
     assert_eq!(early, DeliveryRound::default(), "not before its retry");
     let back = deliver_due(&store, &store, &content(), &mailer, T0.plus_secs(30)).unwrap();
@@ -182,7 +145,7 @@ fn a_mail_queued_while_the_server_is_down_goes_out_when_it_is_back(db: &TestData
 fn a_request_for_an_unknown_address_sends_nothing(db: &TestDatabase) {
     let store = db.open();
     alice(&store);
-    let smtp = SmtpReceiver::start();
+    let smtp = SmtpReceiver::start().unwrap();
     forgot_password(&store, "mallory@example.com");
 
     let round = deliver_due(&store, &store, &content(), &plain_relay(smtp.port), T0).unwrap();
@@ -213,6 +176,9 @@ fn without_a_mail_server_mails_are_written_as_eml_files(db: &TestDatabase) {
     assert_eq!(files[0].extension().unwrap(), "eml");
     let eml = std::fs::read_to_string(&files[0]).unwrap();
     assert!(eml.contains("To: alice@example.com"));
-    token_in(&eml);
+    token_in(&Received {
+        recipients: Vec::new(),
+        data: eml,
+    });
     std::fs::remove_dir_all(&dir).unwrap();
 }
