@@ -12,7 +12,7 @@ use crate::account::RevokedSessions;
 use crate::admin::{Listing, PageQuery, json, statuses};
 use crate::bearer::AdminChange;
 use crate::blocking::blocking;
-use crate::sessions::SessionBody;
+use crate::sessions::LiveSession;
 use crate::{Admin, ApiError, AuthState};
 
 /// `PATCH /api/admin/users/{id}`: the fields to change.
@@ -208,7 +208,7 @@ pub(crate) async fn delete_user(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The user's id"), PageQuery),
     responses(
-        (status = 200, description = "A page of the user's live sessions", body = Listing<SessionBody>),
+        (status = 200, description = "A page of the user's live sessions", body = Listing<LiveSession>),
         (status = 400, description = "INVALID_REQUEST: a bad limit or offset"),
         (status = 404, description = "NOT_FOUND"),
     ))]
@@ -227,7 +227,7 @@ pub(crate) async fn list_user_sessions(
         Listing {
             items: sessions
                 .into_iter()
-                .map(|s| SessionBody::of(s, None, None))
+                .map(|s| LiveSession::of(s, None, None))
                 .collect(),
             total,
             limit: page.limit,

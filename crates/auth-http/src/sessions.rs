@@ -15,7 +15,7 @@ use crate::{ApiError, AuthState, Authenticated, ClientInfo, audit};
 /// One live session as its owner sees it.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct SessionBody {
+pub(crate) struct LiveSession {
     #[schema(example = "ses_0193a8f4c2d07b3e9f1a2b3c4d5e6f70")]
     id: String,
     /// Whether this is the session of the token that asked.
@@ -38,7 +38,7 @@ pub(crate) struct SessionBody {
     platform: Option<&'static str>,
 }
 
-impl SessionBody {
+impl LiveSession {
     /// `session` as seen by the principal of `claims`; `platform` for a device's.
     pub(crate) fn of(
         session: Session,
@@ -72,7 +72,7 @@ fn platform_of(claims: &AccessClaims) -> Option<&'static str> {
     security(("bearer" = [])),
     params(PageQuery),
     responses(
-        (status = 200, description = "A page of the caller's live sessions", body = Listing<SessionBody>),
+        (status = 200, description = "A page of the caller's live sessions", body = Listing<LiveSession>),
         (status = 400, description = "INVALID_REQUEST: a bad limit or offset"),
         (status = 401, description = "INVALID_TOKEN or TOKEN_EXPIRED"),
     ))]
@@ -92,7 +92,7 @@ pub(crate) async fn list_sessions(
         .json(Listing {
             items: sessions
                 .into_iter()
-                .map(|s| SessionBody::of(s, Some(&current), platform))
+                .map(|s| LiveSession::of(s, Some(&current), platform))
                 .collect(),
             total,
             limit: page.limit,
