@@ -6,7 +6,7 @@ use actix_web::ResponseError as _;
 use serde::de::DeserializeOwned;
 
 use crate::body::parse;
-use crate::{admin, devices, users, wallets};
+use crate::{account, accounts, admin, admin_users, devices, users, wallets};
 
 /// Parses `bytes` as the JSON body of every route that takes one. Whatever the bytes, this
 /// must return: a parse error becomes a 400 with the contract's body, never a panic.
@@ -23,7 +23,15 @@ pub fn request_bodies(bytes: &[u8]) {
     one::<admin::CreateWallet>(bytes);
     one::<admin::PatchWallet>(bytes);
     one::<admin::NewPassword>(bytes);
-    one::<admin::PatchUser>(bytes);
+    one::<admin_users::PatchUser>(bytes);
+    one::<accounts::MailRequest>(bytes);
+    one::<accounts::ResetPasswordRequest>(bytes);
+    one::<accounts::VerifyEmailRequest>(bytes);
+    one::<account::ChangePasswordRequest>(bytes);
+    one::<account::ChangeEmailRequest>(bytes);
+    one::<account::ConfirmEmailChangeRequest>(bytes);
+    one::<account::DeleteAccountRequest>(bytes);
+    one::<devices::LinkDeviceRequest>(bytes);
 }
 
 fn one<T: DeserializeOwned>(bytes: &[u8]) {
