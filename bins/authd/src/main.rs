@@ -353,7 +353,16 @@ const MAIL_EVERY: Duration = Duration::from_secs(1);
 /// `AUTHD_MAIL_DIR` (said at start, as a warning: nobody receives them).
 fn mailer(settings: &Settings) -> anyhow::Result<auth_mail::Mailer> {
     let mailer = match &settings.smtp_url {
-        Some(url) => auth_mail::Mailer::smtp(url, &settings.mail_from)?,
+        Some(url) => {
+            let ca =
+                match &settings.smtp_ca_file {
+                    Some(path) => Some(std::fs::read(path).with_context(|| {
+                        format!("reading AUTHD_SMTP_CA_FILE {}", path.display())
+                    })?),
+                    None => None,
+                };
+            auth_mail::Mailer::smtp_trusting(url, &settings.mail_from, ca.as_deref())?
+        }
         None => auth_mail::Mailer::files(&settings.mail_dir, &settings.mail_from)?,
     };
     if mailer.delivers() {

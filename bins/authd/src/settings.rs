@@ -190,6 +190,11 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_SMTP_URL", global = true, hide_env_values = true)]
     pub smtp_url: Option<String>,
 
+    /// A PEM certificate authority to trust for the mail server's certificate besides the
+    /// system's (a relay whose certificate comes from the organisation's own CA).
+    #[arg(long, env = "AUTHD_SMTP_CA_FILE", global = true)]
+    pub smtp_ca_file: Option<std::path::PathBuf>,
+
     /// The sender of authd's mails, `Name <address>` or an address.
     #[arg(
         long,

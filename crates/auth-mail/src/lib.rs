@@ -22,6 +22,7 @@ use auth_core::{
 };
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::SmtpTransport;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{FileTransport, Message, Transport};
 
 /// How long one SMTP command may take before the attempt counts as failed.
@@ -55,6 +56,9 @@ pub enum MailError {
     /// The mail could not be sent now (server unreachable, busy, disk full, …).
     #[error("the mail could not be sent now: {0}")]
     Transient(String),
+    /// `AUTHD_SMTP_CA_FILE` is not a PEM certificate.
+    #[error("AUTHD_SMTP_CA_FILE is not usable: {0}")]
+    Ca(String),
     /// `AUTHD_MAIL_TEMPLATES_DIR` cannot be used.
     #[error("AUTHD_MAIL_TEMPLATES_DIR: {0}: {1}")]
     Templates(String, String),
@@ -87,11 +91,35 @@ impl Mailer {
     /// # Errors
     /// [`MailError::Url`] or [`MailError::From`].
     pub fn smtp(url: &str, from: &str) -> Result<Self, MailError> {
+        Self::smtp_trusting(url, from, None)
+    }
+
+    /// [`Mailer::smtp`], trusting the certificate authority `ca_pem` (PEM) for the
+    /// server's certificate besides the system's (`AUTHD_SMTP_CA_FILE`: a relay with a
+    /// certificate of the organisation's own CA).
+    ///
+    /// # Errors
+    /// [`MailError::Url`], [`MailError::From`], or [`MailError::Ca`] for a PEM that is not
+    /// a certificate.
+    pub fn smtp_trusting(url: &str, from: &str, ca_pem: Option<&[u8]>) -> Result<Self, MailError> {
         let (lettre_url, security) = lettre_url(url)?;
-        let transport = SmtpTransport::from_url(&lettre_url)
+        let mut builder = SmtpTransport::from_url(&lettre_url)
             .map_err(|e| MailError::Url(e.to_string()))?
-            .timeout(Some(SMTP_TIMEOUT))
-            .build();
+            .timeout(Some(SMTP_TIMEOUT));
+        if let Some(pem) = ca_pem {
+            let ca = Certificate::from_pem(pem).map_err(|e| MailError::Ca(e.to_string()))?;
+            let params = TlsParameters::builder(host_of(url))
+                .add_root_certificate(ca)
+                .build_native()
+                .map_err(|e| MailError::Ca(e.to_string()))?;
+            builder = match security {
+                "implicit TLS" => builder.tls(Tls::Wrapper(params)),
+                "STARTTLS" => builder.tls(Tls::Required(params)),
+                // A plain relay has no certificate to trust.
+                _ => builder,
+            };
+        }
+        let transport = builder.build();
         Ok(Self {
             route: Route::Smtp(transport),
             from: mailbox(from)?,
@@ -208,6 +236,19 @@ fn lettre_url(url: &str) -> Result<(String, &'static str), MailError> {
         format!("{base}?{}", params.join("&"))
     };
     Ok((joined, security))
+}
+
+/// The host of `url`, without credentials, port or brackets: the name its certificate
+/// must carry.
+fn host_of(url: &str) -> String {
+    let server = server_of(url);
+    if let Some(bracketed) = server.strip_prefix('[') {
+        return bracketed.split(']').next().unwrap_or(bracketed).to_owned();
+    }
+    server
+        .rsplit_once(':')
+        .map_or(server.as_str(), |(host, _)| host)
+        .to_owned()
 }
 
 /// `host[:port]` of `url`, without credentials.

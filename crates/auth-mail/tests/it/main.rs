@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod tls;
+
 use auth_core::session::{self, TokenPolicy};
 use auth_core::{
     Email, MailContent, MailKind, MailOutbox, OneTimePolicy, OneTimeStore, OneTimeToken,
