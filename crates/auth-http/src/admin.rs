@@ -46,10 +46,22 @@ impl PageQuery {
 /// One page of a list, and the size of the whole list.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct Listing<T> {
-    pub(crate) items: Vec<T>,
-    pub(crate) total: u64,
-    pub(crate) limit: u32,
-    pub(crate) offset: u32,
+    items: Vec<T>,
+    total: u64,
+    limit: u32,
+    offset: u32,
+}
+
+impl<T> Listing<T> {
+    /// `items`, the page `page` of a list of `total`.
+    pub(crate) fn of(items: Vec<T>, total: u64, page: Page) -> Self {
+        Self {
+            items,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        }
+    }
 }
 
 /// An app: the owner of wallets.
@@ -168,12 +180,7 @@ pub(crate) async fn list_apps(
     let (apps, total) = blocking(move || state.authority.apps(page)).await?;
     Ok(json(
         StatusCode::OK,
-        Listing {
-            items: apps.into_iter().map(AppBody::from).collect(),
-            total,
-            limit: page.limit,
-            offset: page.offset,
-        },
+        Listing::of(apps.into_iter().map(AppBody::from).collect(), total, page),
     ))
 }
 
@@ -310,12 +317,11 @@ pub(crate) async fn list_wallets(
     let (wallets, total) = blocking(move || state.authority.wallets(&app, page)).await?;
     Ok(json(
         StatusCode::OK,
-        Listing {
-            items: wallets.into_iter().map(WalletBody::from).collect(),
+        Listing::of(
+            wallets.into_iter().map(WalletBody::from).collect(),
             total,
-            limit: page.limit,
-            offset: page.offset,
-        },
+            page,
+        ),
     ))
 }
 
@@ -552,8 +558,8 @@ pub(crate) async fn list_audit(
     let (events, total) = blocking(move || Ok(store.list_events(&filter, page)?)).await?;
     Ok(json(
         StatusCode::OK,
-        Listing {
-            items: events
+        Listing::of(
+            events
                 .into_iter()
                 .map(|e| AuditBody {
                     id: e.id,
@@ -569,8 +575,7 @@ pub(crate) async fn list_audit(
                 })
                 .collect(),
             total,
-            limit: page.limit,
-            offset: page.offset,
-        },
+            page,
+        ),
     ))
 }

@@ -153,12 +153,11 @@ pub(crate) async fn list_users(
     let (users, total) = blocking(move || state.authority.users(email.as_deref(), page)).await?;
     Ok(json(
         StatusCode::OK,
-        Listing {
-            items: users.into_iter().map(AdminUserBody::from).collect(),
+        Listing::of(
+            users.into_iter().map(AdminUserBody::from).collect(),
             total,
-            limit: page.limit,
-            offset: page.offset,
-        },
+            page,
+        ),
     ))
 }
 
@@ -224,15 +223,14 @@ pub(crate) async fn list_user_sessions(
     let (sessions, total) = blocking(move || state.authority.user_sessions(&id, page, now)).await?;
     Ok(json(
         StatusCode::OK,
-        Listing {
-            items: sessions
+        Listing::of(
+            sessions
                 .into_iter()
                 .map(|s| LiveSession::of(s, None, None))
                 .collect(),
             total,
-            limit: page.limit,
-            offset: page.offset,
-        },
+            page,
+        ),
     ))
 }
 

@@ -89,15 +89,14 @@ pub(crate) async fn list_sessions(
         blocking(move || state.authority.own_sessions(&claims, page, now)).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(Listing {
-            items: sessions
+        .json(Listing::of(
+            sessions
                 .into_iter()
                 .map(|s| LiveSession::of(s, Some(&current), platform))
                 .collect(),
             total,
-            limit: page.limit,
-            offset: page.offset,
-        }))
+            page,
+        )))
 }
 
 /// Ends one of the caller's sessions (the current one too). Another principal's session
