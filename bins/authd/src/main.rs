@@ -16,7 +16,9 @@ use auth_core::{
     ThrottleKeys, ThrottlePolicy, TokenPolicy, TokenSigner, purge_audit_events, purge_expired,
     purge_inactive_devices, purge_one_time_tokens,
 };
-use auth_http::{AuditTrail, AuthState, LimitScope, Metrics, PurgedTable, TrustedProxies};
+use auth_http::{
+    AllowedOrigins, AuditTrail, AuthState, LimitScope, Metrics, PurgedTable, TrustedProxies,
+};
 use auth_store::{Database, PoolOptions};
 use clap::{Parser, Subcommand};
 
@@ -483,10 +485,13 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         auth_store::Backend::Postgres => LimitScope::Database,
         auth_store::Backend::Sqlite => LimitScope::Process,
     };
+    let origins = AllowedOrigins::parse(settings.allowed_origins.as_deref().unwrap_or(""))
+        .map_err(|e| anyhow::anyhow!("AUTHD_ALLOWED_ORIGINS (--allowed-origins): {e}"))?;
     let state = web::Data::new(
         AuthState::new(authority, clock, audit.clone())
             .with_admin_token(settings.admin_token.clone())
             .with_trusted_proxies(trusted_proxies)
+            .with_allowed_origins(origins)
             .with_rate_limit(settings.ip_rate_per_min, limit_scope)
             .with_metrics(metrics),
     );

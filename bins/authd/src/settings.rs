@@ -127,6 +127,12 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
 
+    /// Origins (`https://app.example.com`, comma-separated) whose pages may call authd from
+    /// a browser: CORS with credentials for them, and cookie sessions
+    /// (`X-Authd-Session: cookie`). Unset: neither.
+    #[arg(long, env = "AUTHD_ALLOWED_ORIGINS", global = true)]
+    pub allowed_origins: Option<String>,
+
     /// Consecutive failures of one account before its attempts are delayed.
     #[arg(
         long,

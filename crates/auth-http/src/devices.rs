@@ -3,14 +3,14 @@
 //! (`device/link`, `/api/auth/devices`).
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::{ClientDeviceId, Device, DeviceSession, Platform};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::blocking::blocking;
 use crate::body::JsonBody;
-use crate::issued::{SessionReply, TokenPair, refresh_response, session_response};
+use crate::issued::{Delivery, SessionReply, TokenPair, refresh_presented, session_response};
 use crate::{ApiError, AuthState, Authenticated, ClientInfo, RouteFamily, audit};
 
 /// `POST /api/auth/device`.
@@ -36,8 +36,9 @@ pub(crate) fn platforms() -> utoipa::openapi::ObjectBuilder {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DeviceRefreshRequest {
-    /// The opaque refresh token of the last device session response.
-    refresh_token: String,
+    /// The opaque refresh token of the last device session response; left out in a
+    /// browser's cookie session (the `authd_rt` cookie carries it).
+    refresh_token: Option<String>,
 }
 
 /// A registered device.
@@ -86,9 +87,17 @@ impl SessionReply for DeviceSession {
         self.device.id.as_str()
     }
 
-    fn into_body(self) -> DeviceSessionBody {
+    fn refresh_token(&self) -> Option<(String, i64)> {
+        let t = &self.tokens;
+        Some((
+            t.refresh_token.expose().to_owned(),
+            t.refresh_expires_in_secs,
+        ))
+    }
+
+    fn into_body(self, delivery: Delivery) -> DeviceSessionBody {
         DeviceSessionBody {
-            tokens: self.tokens.into(),
+            tokens: TokenPair::of(self.tokens, delivery),
             device: self.device.into(),
             new_device: self.new_device,
         }
@@ -106,6 +115,7 @@ impl SessionReply for DeviceSession {
 pub(crate) async fn authenticate(
     state: web::Data<AuthState>,
     client: ClientInfo,
+    req: HttpRequest,
     body: JsonBody<DeviceRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -124,7 +134,15 @@ pub(crate) async fn authenticate(
         .await
     }
     .await;
-    session_response(&state, "device", StatusCode::OK, None, &client, result)
+    let delivery = crate::browser::delivery(&req, &state);
+    session_response(
+        &state,
+        "device",
+        StatusCode::OK,
+        None,
+        &client,
+        (result, delivery),
+    )
 }
 
 /// Rotates a device session's refresh token.
@@ -139,12 +157,18 @@ pub(crate) async fn authenticate(
 pub(crate) async fn refresh(
     state: web::Data<AuthState>,
     client: ClientInfo,
+    req: HttpRequest,
     body: JsonBody<DeviceRefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let presented = body.into_inner().refresh_token;
-    refresh_response(state, client, "device_refresh", move |authority, now| {
-        authority.refresh_device(&presented, now)
-    })
+    let in_body = body.into_inner().refresh_token;
+    refresh_presented(
+        state,
+        client,
+        &req,
+        "device_refresh",
+        in_body,
+        |a, token, now| a.refresh_device(token, now),
+    )
     .await
 }
 

@@ -1,12 +1,14 @@
 //! Responses that hand out tokens: never cached, logged once, and built the same way for
 //! every kind of session.
 
+use actix_web::http::header::HeaderValue;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::{AuthError, Authority, IssuedTokens, UnixTime};
 use serde::Serialize;
 
 use crate::blocking::blocking;
+pub(crate) use crate::browser::Delivery;
 use crate::{ApiError, AuthState, ClientInfo, RouteFamily, audit};
 
 /// A session-issuing result that can be answered: it names its principal for the log and
@@ -16,8 +18,13 @@ pub(crate) trait SessionReply {
     type Body: Serialize;
     /// The principal's id, for the log.
     fn principal(&self) -> &str;
-    /// The body to send.
-    fn into_body(self) -> Self::Body;
+    /// The refresh token and the seconds until it expires, for a browser's cookie; `None`
+    /// for sessions without one (wallets).
+    fn refresh_token(&self) -> Option<(String, i64)> {
+        None
+    }
+    /// The body to send; with [`Delivery::Cookie`], without the refresh token.
+    fn into_body(self, delivery: Delivery) -> Self::Body;
 }
 
 /// The token fields every session body starts with. Lifetimes in the `/api/auth` family
@@ -27,8 +34,11 @@ pub(crate) trait SessionReply {
 pub(crate) struct TokenPair {
     /// A JWT for `Authorization: Bearer`.
     access_token: String,
-    /// Opaque and single-use: send it to the refresh route for the next pair.
-    refresh_token: String,
+    /// Opaque and single-use: send it to the refresh route for the next pair. Absent in
+    /// a browser's cookie session (`X-Authd-Session: cookie`): it is in the `authd_rt`
+    /// cookie instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
     #[schema(schema_with = crate::openapi::bearer_token_type)]
     token_type: &'static str,
     /// Milliseconds until `accessToken` expires.
@@ -36,10 +46,12 @@ pub(crate) struct TokenPair {
     expires_in: i64,
 }
 
-impl From<IssuedTokens> for TokenPair {
-    fn from(t: IssuedTokens) -> Self {
+impl TokenPair {
+    /// The pair of `t`, its refresh token in the body or not as `delivery` says.
+    pub(crate) fn of(t: IssuedTokens, delivery: Delivery) -> Self {
         Self {
-            refresh_token: t.refresh_token.expose().to_owned(),
+            refresh_token: (delivery == Delivery::Body)
+                .then(|| t.refresh_token.expose().to_owned()),
             access_token: t.access_token,
             token_type: "Bearer",
             expires_in: t.expires_in_secs.saturating_mul(1000),
@@ -63,14 +75,25 @@ pub(crate) fn session_response<S: SessionReply>(
     status: StatusCode,
     tried: Option<String>,
     client: &ClientInfo,
-    result: Result<S, ApiError>,
+    (result, delivery): (Result<S, ApiError>, Delivery),
 ) -> Result<HttpResponse, ApiError> {
     let principal = match &result {
         Ok(session) => Some(session.principal().to_owned()),
         Err(_) => tried,
     };
     audit::record(state, event, principal.as_deref(), client, &result);
-    Ok(tokens(status, result?.into_body()))
+    let session = result?;
+    let cookie = match delivery {
+        Delivery::Cookie => session.refresh_token(),
+        Delivery::Body => None,
+    };
+    let mut response = tokens(status, session.into_body(delivery));
+    if let Some((token, max_age)) = cookie
+        && let Ok(value) = HeaderValue::from_str(&crate::browser::refresh_cookie(&token, max_age))
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
 }
 
 /// Answers a refresh route: takes one attempt from the client's refresh budget, runs the
@@ -79,6 +102,7 @@ pub(crate) async fn refresh_response<S: SessionReply + Send + 'static>(
     state: web::Data<AuthState>,
     client: ClientInfo,
     event: &str,
+    delivery: Delivery,
     rotate: impl FnOnce(&Authority, UnixTime) -> Result<S, AuthError> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
@@ -88,5 +112,38 @@ pub(crate) async fn refresh_response<S: SessionReply + Send + 'static>(
         blocking(move || rotate(&inner.authority, now)).await
     }
     .await;
-    session_response(&state, event, StatusCode::OK, None, &client, result)
+    session_response(
+        &state,
+        event,
+        StatusCode::OK,
+        None,
+        &client,
+        (result, delivery),
+    )
+}
+
+/// Answers a user's or device's refresh: the token of the body or of the browser's
+/// cookie (see [`crate::browser`]), rotated by `rotate`. A refusal before the rotation
+/// (a cookie from a page not allowed, no token at all) is recorded like any other.
+pub(crate) async fn refresh_presented<S: SessionReply + Send + 'static>(
+    state: web::Data<AuthState>,
+    client: ClientInfo,
+    req: &HttpRequest,
+    event: &str,
+    in_body: Option<String>,
+    rotate: impl FnOnce(&Authority, &str, UnixTime) -> Result<S, AuthError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    match crate::browser::presented_refresh_token(req, &state, in_body) {
+        Ok((presented, delivery)) => {
+            refresh_response(state, client, event, delivery, move |authority, now| {
+                rotate(authority, &presented, now)
+            })
+            .await
+        }
+        Err(refused) => {
+            let refused: Result<(), ApiError> = Err(refused);
+            audit::record(&state, event, None, &client, &refused);
+            refused.map(|()| HttpResponse::NoContent().finish())
+        }
+    }
 }

@@ -22,6 +22,7 @@ mod audit;
 mod bearer;
 mod blocking;
 mod body;
+mod browser;
 mod client;
 mod connection;
 mod devices;
@@ -47,6 +48,7 @@ mod wallets;
 
 pub use audit::AuditTrail;
 pub use bearer::{Admin, Authenticated, BearerToken};
+pub use browser::{AllowedOrigins, REFRESH_COOKIE, SESSION_HEADER};
 pub use client::{ClientInfo, TrustedProxies};
 pub use error::ApiError;
 pub use hashing::{HashingGate, SHED_PAUSE, advise_huge_pages};

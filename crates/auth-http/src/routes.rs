@@ -187,10 +187,18 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let origins = state.allowed_origins.clone();
     actix_web::App::new()
         .app_data(state)
         .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
         .wrap(actix_web::middleware::from_fn(crate::request_id::assign))
+        .wrap(actix_web::middleware::Condition::new(
+            !origins.is_empty(),
+            crate::browser::cors(&origins),
+        ))
+        .wrap(actix_web::middleware::from_fn(
+            crate::browser::contract_refusals,
+        ))
         .configure(configure)
 }
 

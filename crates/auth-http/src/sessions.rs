@@ -149,9 +149,11 @@ pub(crate) async fn end_all_sessions(
     let inner = state.clone();
     let result = blocking(move || inner.authority.end_own_sessions(&claims, now)).await;
     audit::record(&state, "sessions_revoke", Some(&who), &client, &result);
-    Ok(HttpResponse::Ok()
+    let mut response = HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(RevokedSessions {
             revoked_sessions: result?,
-        }))
+        });
+    crate::browser::clear_cookie(&state, &mut response);
+    Ok(response)
 }

@@ -31,6 +31,8 @@ pub struct AuthState {
     pub(crate) audit: AuditTrail,
     /// This process's counters and histograms.
     pub(crate) metrics: Arc<Metrics>,
+    /// The origins whose pages may call authd from a browser (`AUTHD_ALLOWED_ORIGINS`).
+    pub(crate) allowed_origins: crate::AllowedOrigins,
 }
 
 impl AuthState {
@@ -49,7 +51,16 @@ impl AuthState {
             hashing: Arc::new(HashingGate::for_this_machine()),
             audit,
             metrics: Arc::default(),
+            allowed_origins: crate::AllowedOrigins::default(),
         }
+    }
+
+    /// The origins whose pages may call authd from a browser, with CORS and cookie
+    /// sessions (`AUTHD_ALLOWED_ORIGINS`; empty: neither).
+    #[must_use]
+    pub fn with_allowed_origins(mut self, origins: crate::AllowedOrigins) -> Self {
+        self.allowed_origins = origins;
+        self
     }
 
     /// The bootstrap admin token (`AUTHD_ADMIN_TOKEN`).

@@ -14,7 +14,7 @@ use crate::blocking::blocking;
 use crate::body::JsonBody;
 use crate::error::body_error;
 use crate::hashing::{hash_password, password_login};
-use crate::issued::{SessionReply, TokenPair, refresh_response, session_response};
+use crate::issued::{Delivery, SessionReply, TokenPair, refresh_presented, session_response};
 use crate::{ApiError, AuthState, Authenticated, ClientInfo, RouteFamily, audit};
 
 /// `POST /api/auth/register`.
@@ -45,8 +45,10 @@ pub(crate) struct LoginRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RefreshRequest {
-    /// The opaque refresh token of the last session response.
-    refresh_token: String,
+    /// The opaque refresh token of the last session response. Leave it out in a
+    /// browser's cookie session: the `authd_rt` cookie carries it (with `X-Authd-Session`
+    /// and an allowed `Origin`, else 403 `FORBIDDEN`).
+    refresh_token: Option<String>,
 }
 
 /// The optional body of `POST /api/auth/logout`.
@@ -97,9 +99,17 @@ impl SessionReply for UserSession {
         self.user.id.as_str()
     }
 
-    fn into_body(self) -> SessionBody {
+    fn refresh_token(&self) -> Option<(String, i64)> {
+        let t = &self.tokens;
+        Some((
+            t.refresh_token.expose().to_owned(),
+            t.refresh_expires_in_secs,
+        ))
+    }
+
+    fn into_body(self, delivery: Delivery) -> SessionBody {
         SessionBody {
-            tokens: self.tokens.into(),
+            tokens: TokenPair::of(self.tokens, delivery),
             user: self.user.into(),
         }
     }
@@ -129,6 +139,7 @@ pub(crate) struct VerificationSent {
 pub(crate) async fn register(
     state: web::Data<AuthState>,
     client: ClientInfo,
+    req: HttpRequest,
     body: JsonBody<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -154,13 +165,14 @@ pub(crate) async fn register(
         .await
     }
     .await;
+    let delivery = crate::browser::delivery(&req, &state);
     session_response(
         &state,
         "register",
         StatusCode::CREATED,
         who,
         &client,
-        result,
+        (result, delivery),
     )
 }
 
@@ -211,6 +223,7 @@ async fn register_unverified(
 pub(crate) async fn login(
     state: web::Data<AuthState>,
     client: ClientInfo,
+    req: HttpRequest,
     body: JsonBody<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -234,7 +247,15 @@ pub(crate) async fn login(
         .await
     }
     .await;
-    session_response(&state, "login", StatusCode::OK, who, &client, result)
+    let delivery = crate::browser::delivery(&req, &state);
+    session_response(
+        &state,
+        "login",
+        StatusCode::OK,
+        who,
+        &client,
+        (result, delivery),
+    )
 }
 
 /// Rotates a user session's refresh token: a new pair; the old refresh token is spent.
@@ -250,11 +271,12 @@ pub(crate) async fn login(
 pub(crate) async fn refresh(
     state: web::Data<AuthState>,
     client: ClientInfo,
+    req: HttpRequest,
     body: JsonBody<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let presented = body.into_inner().refresh_token;
-    refresh_response(state, client, "refresh", move |authority, now| {
-        authority.refresh_user(&presented, now)
+    let in_body = body.into_inner().refresh_token;
+    refresh_presented(state, client, &req, "refresh", in_body, |a, token, now| {
+        a.refresh_user(token, now)
     })
     .await
 }
@@ -281,6 +303,10 @@ pub(crate) async fn logout(
         audit::record(&state, "logout", Some(&claims.sub), &client, &refused);
     }
     let request = request?;
+    // A browser's cookie session ends with its cookie, when the page is an allowed one.
+    let refresh_token = request
+        .refresh_token
+        .or_else(|| crate::browser::cookie_token(&req, &state).ok().flatten());
     let now = state.clock.now();
     let principal = claims.sub.clone();
     let result = {
@@ -288,15 +314,17 @@ pub(crate) async fn logout(
         blocking(move || {
             state
                 .authority
-                .logout(&claims, request.refresh_token.as_deref(), now)
+                .logout(&claims, refresh_token.as_deref(), now)
         })
         .await
     };
     audit::record(&state, "logout", Some(&principal), &client, &result);
     result?;
-    Ok(HttpResponse::NoContent()
+    let mut response = HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish())
+        .finish();
+    crate::browser::clear_cookie(&state, &mut response);
+    Ok(response)
 }
 
 /// The optional logout body: empty, or JSON with a JSON `Content-Type`, as on every route.

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::body::JsonBody;
 use crate::hashing::password_login;
-use crate::issued::{SessionReply, refresh_response, session_response};
+use crate::issued::{Delivery, SessionReply, refresh_response, session_response};
 use crate::{ApiError, AuthState, BearerToken, ClientInfo, RouteFamily};
 
 /// `POST /v2/auth/wallet/login`.
@@ -45,7 +45,7 @@ impl SessionReply for WalletSession {
         self.wallet.id.as_str()
     }
 
-    fn into_body(self) -> WalletTokenBody {
+    fn into_body(self, _: Delivery) -> WalletTokenBody {
         WalletTokenBody {
             access_token: self.access_token,
             expires_in: self.expires_in_secs,
@@ -96,7 +96,7 @@ pub(crate) async fn login(
         StatusCode::OK,
         tried,
         &client,
-        result,
+        (result, Delivery::Body),
     )
 }
 
@@ -114,8 +114,12 @@ pub(crate) async fn refresh(
     client: ClientInfo,
     token: BearerToken,
 ) -> Result<HttpResponse, ApiError> {
-    refresh_response(state, client, "wallet_refresh", move |authority, now| {
-        authority.refresh_wallet(token.expose(), now)
-    })
+    refresh_response(
+        state,
+        client,
+        "wallet_refresh",
+        Delivery::Body,
+        move |authority, now| authority.refresh_wallet(token.expose(), now),
+    )
     .await
 }

@@ -229,6 +229,34 @@ fn a_short_bootstrap_admin_token_is_refused_at_start() {
 }
 
 #[test]
+fn an_allowed_origin_that_is_not_an_origin_is_refused_at_start() {
+    let db = TestDatabase::sqlite();
+    let err = Authd::try_start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        (
+            "AUTHD_ALLOWED_ORIGINS",
+            "https://app.example.com, https://app.example.com/login",
+        ),
+    ])
+    .err()
+    .unwrap();
+    assert!(
+        err.contains("AUTHD_ALLOWED_ORIGINS") && err.contains("https://app.example.com/login"),
+        "{err}"
+    );
+    let browsers = Authd::start(&[
+        ("AUTHD_DATABASE_URL", db.url()),
+        ("AUTHD_ALLOWED_ORIGINS", "https://app.example.com"),
+    ]);
+    let (status, _) = browsers.post(
+        "/api/auth/register",
+        None,
+        serde_json::json!({"email": "a@example.com", "password": crate::PASSWORD, "username": "aaa"}),
+    );
+    assert_eq!(status, 201);
+}
+
+#[test]
 fn a_database_pool_of_no_connections_is_refused_at_start() {
     let db = TestDatabase::sqlite();
     let err = Authd::try_start(&[

@@ -52,6 +52,8 @@ pub struct IssuedTokens {
     pub refresh_token: RefreshToken,
     /// Lifetime of the access token in seconds.
     pub expires_in_secs: i64,
+    /// Seconds until the refresh token expires (a browser cookie holding it lives as long).
+    pub refresh_expires_in_secs: i64,
 }
 
 fn user_attributes(user: &User) -> Attributes {
@@ -238,6 +240,7 @@ impl Authority {
             claims,
             refresh_token,
             expires_in_secs: ttl,
+            refresh_expires_in_secs: (session.current_expires_at.secs() - now.secs()).max(0),
         })
     }
 

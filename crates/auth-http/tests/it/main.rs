@@ -9,6 +9,7 @@ mod accounts;
 mod admin;
 mod admin_users;
 mod audit;
+mod browsers;
 mod device_links;
 mod devices;
 mod errors;
@@ -69,6 +70,21 @@ impl Ctx {
     /// (`AUTHD_REQUIRE_VERIFIED_EMAIL=true`).
     pub(crate) fn requiring_verified_email(db: TestDatabase) -> Self {
         Self::built(db, 0, TrustedProxies::default(), true)
+    }
+
+    /// authd on the given database offering browser sessions to pages of `origins`
+    /// (`AUTHD_ALLOWED_ORIGINS`).
+    pub(crate) fn for_browsers(db: TestDatabase, origins: &str) -> Self {
+        Self::built(db, 0, TrustedProxies::default(), false)
+            .with_origins(auth_http::AllowedOrigins::parse(origins).unwrap())
+    }
+
+    fn with_origins(self, origins: auth_http::AllowedOrigins) -> Self {
+        let state = AuthState::clone(&self.state).with_allowed_origins(origins);
+        Self {
+            state: web::Data::new(state),
+            ..self
+        }
     }
 
     /// authd on a fresh SQLite database with a per-address limit and trusted proxies.
