@@ -23,6 +23,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 echo "== cargo test (SQLite always; PostgreSQL at ${AUTHD_TEST_POSTGRES_URL%%@*}@…)"
 cargo test --workspace --locked
 
+echo "== the TypeScript client (clients/typescript): npm ci, tsc, node --test against authd"
+cargo build --locked -p authd
+(cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm test --silent)
+
 echo "== the fuzz targets compile (they run under nightly: scripts/fuzz.sh)"
 cargo check --manifest-path fuzz/Cargo.toml --locked --bins
 
