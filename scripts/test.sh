@@ -23,7 +23,17 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 echo "== cargo test (SQLite always; PostgreSQL at ${AUTHD_TEST_POSTGRES_URL%%@*}@…)"
 cargo test --workspace --locked
 
-echo "== the TypeScript client (clients/typescript): npm ci, tsc, node --test against authd"
+# The browser tests drive Debian's Chromium over chromedriver; under CI their absence fails.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "== installing Debian's chromium and chromium-driver for the browser tests"
+  if [ "$(id -u)" -eq 0 ]; then apt_get=(apt-get); else apt_get=(sudo -n apt-get); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${apt_get[@]}" install -y -q chromium chromium-driver >/dev/null ||
+    { "${apt_get[@]}" update -q >/dev/null && "${apt_get[@]}" install -y -q chromium chromium-driver >/dev/null; } ||
+    echo "Chromium could not be installed: the browser tests will say so"
+fi
+
+echo "== the TypeScript client (clients/typescript): npm ci, tsc, node --test against authd, headless Chromium"
 cargo build --locked -p authd
 (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm test --silent)
 

@@ -51,6 +51,11 @@ export interface AuthdClientOptions {
   mode?: "token" | "cookie";
   /** Where the session is kept: memory unless given. */
   storage?: TokenStorage;
+  /**
+   * In cookie mode, whose session the cookie holds when nothing is stored (after a
+   * reload): `user` (default) or `device`, which refresh on different routes.
+   */
+  cookieKind?: "user" | "device";
   /** Refresh this long before the access token expires (never in its first half). */
   refreshBeforeExpiryMs?: number;
   /**
@@ -108,6 +113,7 @@ const TRANSIENT = new Set([429, 502, 503, 504]);
 export class AuthdClient {
   readonly #base: string;
   readonly #cookie: boolean;
+  readonly #cookieKind: "user" | "device";
   readonly #storage: TokenStorage;
   readonly #fetch: typeof fetch;
   readonly #beforeExpiry: number;
@@ -124,6 +130,7 @@ export class AuthdClient {
   constructor(options: AuthdClientOptions) {
     this.#base = options.baseUrl.replace(/\/+$/, "");
     this.#cookie = options.mode === "cookie";
+    this.#cookieKind = options.cookieKind ?? "user";
     this.#storage = options.storage ?? new MemoryStorage();
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#beforeExpiry = options.refreshBeforeExpiryMs ?? 60_000;
@@ -196,7 +203,9 @@ export class AuthdClient {
    * within `refreshBeforeExpiryMs` of expiring (and past half its life).
    */
   async accessToken(): Promise<string> {
-    const session = await this.#session();
+    const stored = await this.#storage.load();
+    if (!stored && this.#cookie) return (await this.refresh()).accessToken;
+    const session = stored ?? (await this.#session());
     if (this.#now() < this.#refreshAt(session)) return session.accessToken;
     try {
       return (await this.refresh(session.accessToken)).accessToken;
@@ -264,15 +273,20 @@ export class AuthdClient {
 
   async #refreshOnce(stale: string | undefined): Promise<StoredSession> {
     const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks;
-    if (locks && !this.#cookie) {
-      // Tabs sharing a storage take turns; a later one finds the fresh session.
+    if (locks) {
+      // Tabs of one origin take turns. In token mode a later one finds the session the
+      // first stored; in cookie mode each sends the cookie as the last answer left it,
+      // never one that an answer delayed behind another's would put back.
       return locks.request("authd-refresh", () => this.#refreshLocked(stale));
     }
     return this.#refreshLocked(stale);
   }
 
   async #refreshLocked(stale: string | undefined): Promise<StoredSession> {
-    const session = await this.#session();
+    // In cookie mode nothing need be stored (a reloaded page): the cookie is the session.
+    const session =
+      (await this.#storage.load()) ??
+      (this.#cookie ? { kind: this.#cookieKind, accessToken: "", issuedAt: 0, expiresAt: 0 } : await this.#session());
     if (stale !== undefined && session.accessToken !== stale && this.#now() < this.#refreshAt(session)) {
       return session;
     }
