@@ -126,6 +126,8 @@ export class AuthdClient {
   readonly #random: () => number;
   readonly #listeners = new Set<(event: SessionEnded) => void>();
   #refreshing: Promise<StoredSession> | null = null;
+  /** Per route, until when authd's `RateLimit` header said its quota is spent. */
+  readonly #spentUntil = new Map<string, number>();
 
   constructor(options: AuthdClientOptions) {
     this.#base = options.baseUrl.replace(/\/+$/, "");
@@ -382,7 +384,14 @@ export class AuthdClient {
     const init: RequestInit = { method: call.method, headers };
     if (call.body !== undefined) init.body = JSON.stringify(call.body);
     if (this.#cookie) init.credentials = "include";
-    const response = await this.#send(this.#base + path, init, call.retries, call.deadline ?? Infinity);
+    const deadline = call.deadline ?? Infinity;
+    // A spent quota is waited out rather than refused (as long as the deadline allows).
+    const spent = (this.#spentUntil.get(path) ?? 0) - this.#now();
+    if (spent > 0) await this.#wait(spent, deadline);
+    const response = await this.#send(this.#base + path, init, call.retries, deadline);
+    const spentFor = spentSecs(response.headers.get("ratelimit"));
+    if (spentFor === undefined) this.#spentUntil.delete(path);
+    else this.#spentUntil.set(path, this.#now() + spentFor * 1_000);
     if (!response.ok) throw await errorOf(response);
     if (response.status === 204) return {} as SessionBody;
     return (await response.json()) as SessionBody;
@@ -435,6 +444,23 @@ export class AuthdClient {
     await this.#sleep(ms);
     return true;
   }
+}
+
+/**
+ * How long a `RateLimit` header (draft-ietf-httpapi-ratelimit-headers:
+ * `"name";r=REMAINING;t=SECONDS`) says the quota is spent: `t` (at most a minute) when
+ * `r` is 0.
+ */
+function spentSecs(header: string | null): number | undefined {
+  if (header === null) return undefined;
+  let remaining: number | undefined;
+  let reset = 1;
+  for (const param of header.split(";").slice(1)) {
+    const [name, value] = param.trim().split("=");
+    if (name === "r") remaining = Number(value);
+    if (name === "t" && Number.isFinite(Number(value))) reset = Number(value);
+  }
+  return remaining === 0 ? Math.min(reset, 60) : undefined;
 }
 
 function describe(error: unknown): string {

@@ -133,6 +133,39 @@ for (const backend of backends()) {
       assert.equal(wire.count("/api/auth/register"), 2);
     });
 
+    test("a route whose RateLimit says its quota is spent is waited out, not hammered", async () => {
+      const wire = new Wire();
+      const clock = new Clock();
+      const c = client(wire, clock);
+      const who = await registered(c);
+      wire.intercept = async (path, init, n) => {
+        if (path !== "/api/auth/login" || n !== 1) return undefined;
+        const real = await fetch(`${authd.base}${path}`, init);
+        const headers = new Headers(real.headers);
+        headers.set("ratelimit", '"login";r=0;t=3');
+        return new Response(await real.text(), { status: real.status, headers });
+      };
+      await c.login(who.email, PASSWORD);
+      assert.deepEqual(clock.slept, []);
+      await c.login(who.email, PASSWORD);
+      assert.deepEqual(clock.slept, [3_000], "the second login waited for the quota");
+    });
+
+    test("a 401 from a service refreshes the session and tries once more", async () => {
+      const wire = new Wire();
+      const clock = new Clock();
+      const c = client(wire, clock);
+      await registered(c);
+      wire.intercept = (path, _init, n) =>
+        path === "/api/auth/me" && n === 1
+          ? new Response(JSON.stringify({ error: "expired", code: "TOKEN_EXPIRED" }), { status: 401 })
+          : undefined;
+      const me = await c.request("/api/auth/me");
+      assert.equal(me.status, 200);
+      assert.equal(wire.count("/api/auth/refresh"), 1);
+      assert.equal(wire.count("/api/auth/me"), 2);
+    });
+
     test("network errors are retried with jittered, doubling backoff", async () => {
       const wire = new Wire();
       const clock = new Clock();

@@ -386,7 +386,9 @@ fn an_operators_templates_say_what_mails_say_and_where_links_lead() {
         mail.decoded()
     );
     // Other kinds keep authd's own text.
-    assert!(received(&smtp, "alice@example.com", "Verify your email address").is_some());
+    wait_for("registration's verification mail, in authd's words", || {
+        received(&smtp, "alice@example.com", "Verify your email address")
+    });
     drop(authd);
 
     std::fs::remove_file(dir.0.join("reset_password.txt")).unwrap();
