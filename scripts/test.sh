@@ -35,7 +35,8 @@ fi
 
 echo "== the TypeScript client (clients/typescript): npm ci, tsc, node --test against authd, headless Chromium"
 cargo build --locked -p authd
-(cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm test --silent)
+(cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm test --silent &&
+  npm pack --dry-run --silent >/dev/null)
 
 echo "== the fuzz targets compile (they run under nightly: scripts/fuzz.sh)"
 cargo check --manifest-path fuzz/Cargo.toml --locked --bins

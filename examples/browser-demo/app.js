@@ -1,11 +1,22 @@
-// The demo's logic, on authd-client in cookie mode. The page is served with the package
+// The demo's logic, on authd-client in cookie mode (or, with ?mode=token, token mode with
+// the session in localStorage). The page is served with the package
 // under /authd-client/; authd's address comes from ?authd= (default: the same host on
 // port 8080). `window.demo` is what a person clicks, and what the browser test drives.
 import { AuthdClient } from "/authd-client/index.js";
 
 const params = new URLSearchParams(location.search);
 const authdUrl = params.get("authd") ?? `${location.protocol}//${location.hostname}:8080`;
-const auth = new AuthdClient({ baseUrl: authdUrl, mode: "cookie" });
+
+/** Token mode (`?mode=token`): the session in localStorage, shared by the tabs. */
+const localStorageSession = {
+  load: () => JSON.parse(localStorage.getItem("authd-session") ?? "null"),
+  save: (session) => localStorage.setItem("authd-session", JSON.stringify(session)),
+  clear: () => localStorage.removeItem("authd-session"),
+};
+const auth =
+  params.get("mode") === "token"
+    ? new AuthdClient({ baseUrl: authdUrl, storage: localStorageSession })
+    : new AuthdClient({ baseUrl: authdUrl, mode: "cookie" });
 const status = document.getElementById("status");
 const show = (text) => {
   status.textContent = text;
@@ -33,9 +44,10 @@ const demo = {
     await auth.register({ email, username, password });
     return whoAmI();
   },
-  /** After a reload: the cookie alone refreshes the session. */
+  /** After a reload: the cookie (or the stored session) brings the session back. */
   async resume() {
-    await auth.refresh();
+    if (params.get("mode") === "token") await auth.accessToken();
+    else await auth.refresh();
     return whoAmI();
   },
   async logout() {

@@ -90,6 +90,43 @@ describe("the demo page in headless Chromium", { skip: !chromiumAvailable() }, (
     assert.match(await demo("resume"), /^error /, "logged out, also after a reload");
   });
 
+  test("3 tabs sharing a token-mode session in localStorage refresh it once per expiry, together", { timeout: 120_000 }, async () => {
+    const tokenApp = `${app}&mode=token`;
+    await browser.open(tokenApp);
+    await registerSomeone();
+    const handles = [await browser.currentTab()];
+    for (let i = 1; i < 3; i++) {
+      handles.push(await browser.newTab());
+      await browser.open(tokenApp);
+      assert.ok((await demo("resume")).username, "a new tab finds the stored session");
+    }
+    const refreshedBefore = await refreshes();
+    for (const handle of handles) {
+      await browser.switchTo(handle);
+      await browser.run("window.demo.keepBusy(30000, 250)");
+    }
+    await new Promise((done) => setTimeout(done, 31_000));
+    for (const handle of handles) {
+      await browser.switchTo(handle);
+      let busy: { calls: number; failures: unknown[]; ended: number; done: boolean };
+      do {
+        busy = await browser.run("return window.demo.busy");
+        if (!busy.done) await new Promise((done) => setTimeout(done, 500));
+      } while (!busy.done);
+      assert.deepEqual(busy.failures, [], `tab ${handle}`);
+      assert.equal(busy.ended, 0, `tab ${handle} was signed out`);
+    }
+    // One refresh per 2 s for all three (about 15), where each tab on its own makes 45.
+    const refreshed = (await refreshes()) - refreshedBefore;
+    assert.ok(refreshed >= 10 && refreshed <= 25, `${refreshed} refreshes by 3 tabs in 30 s`);
+    for (const handle of handles.slice(1)) {
+      await browser.switchTo(handle);
+      await browser.command("DELETE", "/window");
+    }
+    await browser.switchTo(handles[0]!);
+    await browser.run("localStorage.clear()");
+  });
+
   for (const tabs of [2, 5]) {
     test(`${tabs} tabs refreshing every 2 s for a minute are never signed out`, { timeout: 180_000 }, async () => {
       await browser.open(app);
