@@ -60,6 +60,49 @@ describe("the demo page in headless Chromium", { skip: !chromiumAvailable() }, (
     return line ? Number(line.split(" ").pop()) : 0;
   }
 
+  /** Has every tab of `handles` call `me` every 250 ms for `forMs`, then checks that none
+   * failed or was signed out; returns how many refreshes authd answered meanwhile. */
+  async function keepTabsBusy(handles: string[], forMs: number): Promise<number> {
+    const refreshedBefore = await refreshes();
+    for (const handle of handles) {
+      await browser.switchTo(handle);
+      await browser.run(`window.demo.keepBusy(${forMs}, 250)`);
+    }
+    await new Promise((done) => setTimeout(done, forMs + 1_000));
+    for (const handle of handles) {
+      await browser.switchTo(handle);
+      let busy: { calls: number; failures: unknown[]; ended: number; done: boolean };
+      do {
+        busy = await browser.run("return window.demo.busy");
+        if (!busy.done) await new Promise((done) => setTimeout(done, 500));
+      } while (!busy.done);
+      assert.deepEqual(busy.failures, [], `tab ${handle}`);
+      assert.equal(busy.ended, 0, `tab ${handle} was signed out`);
+      assert.ok(busy.calls >= forMs / 2_000, `tab ${handle} made ${busy.calls} calls`);
+    }
+    return (await refreshes()) - refreshedBefore;
+  }
+
+  /** Opens `count` tabs of `page` after the current one, each finding the session. */
+  async function tabsOf(page: string, count: number): Promise<string[]> {
+    const handles = [await browser.currentTab()];
+    for (let i = 1; i < count; i++) {
+      handles.push(await browser.newTab());
+      await browser.open(page);
+      assert.ok((await demo("resume")).username, "a new tab finds the session");
+    }
+    return handles;
+  }
+
+  /** Closes every tab of `handles` but the first. */
+  async function closeTabs(handles: string[]): Promise<void> {
+    for (const handle of handles.slice(1)) {
+      await browser.switchTo(handle);
+      await browser.command("DELETE", "/window");
+    }
+    await browser.switchTo(handles[0]!);
+  }
+
   let people = 0;
   async function registerSomeone(): Promise<string> {
     people += 1;
@@ -94,36 +137,11 @@ describe("the demo page in headless Chromium", { skip: !chromiumAvailable() }, (
     const tokenApp = `${app}&mode=token`;
     await browser.open(tokenApp);
     await registerSomeone();
-    const handles = [await browser.currentTab()];
-    for (let i = 1; i < 3; i++) {
-      handles.push(await browser.newTab());
-      await browser.open(tokenApp);
-      assert.ok((await demo("resume")).username, "a new tab finds the stored session");
-    }
-    const refreshedBefore = await refreshes();
-    for (const handle of handles) {
-      await browser.switchTo(handle);
-      await browser.run("window.demo.keepBusy(30000, 250)");
-    }
-    await new Promise((done) => setTimeout(done, 31_000));
-    for (const handle of handles) {
-      await browser.switchTo(handle);
-      let busy: { calls: number; failures: unknown[]; ended: number; done: boolean };
-      do {
-        busy = await browser.run("return window.demo.busy");
-        if (!busy.done) await new Promise((done) => setTimeout(done, 500));
-      } while (!busy.done);
-      assert.deepEqual(busy.failures, [], `tab ${handle}`);
-      assert.equal(busy.ended, 0, `tab ${handle} was signed out`);
-    }
+    const handles = await tabsOf(tokenApp, 3);
+    const refreshed = await keepTabsBusy(handles, 30_000);
     // One refresh per 2 s for all three (about 15), where each tab on its own makes 45.
-    const refreshed = (await refreshes()) - refreshedBefore;
     assert.ok(refreshed >= 10 && refreshed <= 25, `${refreshed} refreshes by 3 tabs in 30 s`);
-    for (const handle of handles.slice(1)) {
-      await browser.switchTo(handle);
-      await browser.command("DELETE", "/window");
-    }
-    await browser.switchTo(handles[0]!);
+    await closeTabs(handles);
     await browser.run("localStorage.clear()");
   });
 
@@ -131,38 +149,11 @@ describe("the demo page in headless Chromium", { skip: !chromiumAvailable() }, (
     test(`${tabs} tabs refreshing every 2 s for a minute are never signed out`, { timeout: 180_000 }, async () => {
       await browser.open(app);
       await registerSomeone();
-      const handles = [await browser.currentTab()];
-      for (let i = 1; i < tabs; i++) {
-        handles.push(await browser.newTab());
-        await browser.open(app);
-        assert.ok((await demo("resume")).username, "a new tab finds the session");
-      }
-      const refreshedBefore = await refreshes();
-      for (const handle of handles) {
-        await browser.switchTo(handle);
-        await browser.run("window.demo.keepBusy(60000, 250)");
-      }
-      await new Promise((done) => setTimeout(done, 61_000));
-
-      for (const handle of handles) {
-        await browser.switchTo(handle);
-        let busy: { calls: number; failures: unknown[]; ended: number; done: boolean };
-        do {
-          busy = await browser.run("return window.demo.busy");
-          if (!busy.done) await new Promise((done) => setTimeout(done, 500));
-        } while (!busy.done);
-        assert.deepEqual(busy.failures, [], `tab ${handle}`);
-        assert.equal(busy.ended, 0, `tab ${handle} was signed out`);
-        assert.ok(busy.calls >= 30, `tab ${handle} made ${busy.calls} calls`);
-      }
-      // Each tab's access token expired every 4 s: each refreshed about every 2 s.
-      const refreshed = (await refreshes()) - refreshedBefore;
+      const handles = await tabsOf(app, tabs);
+      // Each tab's access token expires every 4 s: each refreshes about every 2 s.
+      const refreshed = await keepTabsBusy(handles, 60_000);
       assert.ok(refreshed >= tabs * 20, `${refreshed} refreshes by ${tabs} tabs in a minute`);
-      for (const handle of handles.slice(1)) {
-        await browser.switchTo(handle);
-        await browser.command("DELETE", "/window");
-      }
-      await browser.switchTo(handles[0]!);
+      await closeTabs(handles);
     });
   }
 });

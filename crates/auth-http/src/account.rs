@@ -5,15 +5,14 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
-use auth_core::{AccessClaims, AuthError, Authority, Email, LoginAttempt, OneTimeToken, Password};
+use auth_core::{AccessClaims, AuthError, Authority, Email, LoginAttempt, Password};
 use auth_core::{UnixTime, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::blocking::blocking;
+use crate::accounts::{LinkedUser, redeem_link};
 use crate::body::JsonBody;
 use crate::hashing::{hash_password, password_login};
-use crate::users::UserBody;
 use crate::{ApiError, AuthState, Authenticated, ClientInfo, RouteFamily, audit};
 
 /// `POST /api/auth/password/change`.
@@ -70,12 +69,6 @@ pub(crate) struct DeleteAccountRequest {
 pub(crate) struct EmailChangeAccepted {
     #[schema(example = "A confirmation link is on its way to the new address.")]
     message: &'static str,
-}
-
-/// The user after a change.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct ChangedUser {
-    user: UserBody,
 }
 
 /// Proves the password of the user of `claims` (counted like a login from `client`), then
@@ -185,7 +178,7 @@ pub(crate) async fn change_email(
 #[utoipa::path(post, path = "/api/auth/email/change/confirm", tag = "accounts",
     request_body = ConfirmEmailChangeRequest,
     responses(
-        (status = 200, description = "Moved; the new address counts as verified", body = ChangedUser),
+        (status = 200, description = "Moved; the new address counts as verified", body = LinkedUser),
         (status = 400, description = "INVALID_REQUEST"),
         (status = 401, description = "INVALID_TOKEN (unknown, used, replaced or not an email-change token), or TOKEN_EXPIRED"),
         (status = 409, description = "ACCOUNT_EXISTS: another account has the address by now"),
@@ -196,26 +189,15 @@ pub(crate) async fn confirm_email_change(
     client: ClientInfo,
     body: JsonBody<ConfirmEmailChangeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let result = async {
-        state.admit(RouteFamily::Login, &client)?;
-        let token = OneTimeToken::parse(&body.token)?;
-        let now = state.clock.now();
-        let inner = state.clone();
-        blocking(move || inner.authority.confirm_email_change(&token, now)).await
-    }
-    .await;
-    let who = result.as_ref().ok().map(|u| u.id.as_str().to_owned());
-    audit::record(
+    let token = body.into_inner().token;
+    redeem_link(
         &state,
-        "email_change_confirm",
-        who.as_deref(),
         &client,
-        &result,
-    );
-    Ok(no_store(StatusCode::OK).json(ChangedUser {
-        user: result?.into(),
-    }))
+        &token,
+        "email_change_confirm",
+        Authority::confirm_email_change,
+    )
+    .await
 }
 
 /// Deletes the caller's account with its sessions, one-time tokens and device links. The

@@ -2,7 +2,7 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
-use auth_core::{Authority, Email, OneTimeToken, Password};
+use auth_core::{AuthError, Authority, Email, OneTimeToken, Password, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -139,9 +139,9 @@ pub(crate) struct VerifyEmailRequest {
     token: String,
 }
 
-/// The user whose email was just verified.
+/// The user a mailed link just changed (verified, or moved to a new address).
 #[derive(Serialize, ToSchema)]
-pub(crate) struct VerifiedBody {
+pub(crate) struct LinkedUser {
     user: UserBody,
 }
 
@@ -173,7 +173,7 @@ pub(crate) async fn send_verification(
 #[utoipa::path(post, path = "/api/auth/email/verify", tag = "accounts",
     request_body = VerifyEmailRequest,
     responses(
-        (status = 200, description = "Verified", body = VerifiedBody),
+        (status = 200, description = "Verified", body = LinkedUser),
         (status = 400, description = "INVALID_REQUEST"),
         (status = 401, description = "INVALID_TOKEN (unknown, used, replaced or not a verification token), or TOKEN_EXPIRED"),
         (status = 429, description = "RATE_LIMITED"),
@@ -183,19 +183,38 @@ pub(crate) async fn verify_email(
     client: ClientInfo,
     body: JsonBody<VerifyEmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let token = body.into_inner().token;
+    redeem_link(
+        &state,
+        &client,
+        &token,
+        "email_verify",
+        Authority::verify_email,
+    )
+    .await
+}
+
+/// Uses the token of a mailed link with `redeem`, records `event` and answers the user
+/// as it now is.
+pub(crate) async fn redeem_link(
+    state: &web::Data<AuthState>,
+    client: &ClientInfo,
+    token: &str,
+    event: &str,
+    redeem: fn(&Authority, &OneTimeToken, auth_core::UnixTime) -> Result<User, AuthError>,
+) -> Result<HttpResponse, ApiError> {
     let result = async {
-        state.admit(RouteFamily::Login, &client)?;
-        let token = OneTimeToken::parse(&body.token)?;
+        state.admit(RouteFamily::Login, client)?;
+        let token = OneTimeToken::parse(token)?;
         let now = state.clock.now();
         let inner = state.clone();
-        blocking(move || inner.authority.verify_email(&token, now)).await
+        blocking(move || redeem(&inner.authority, &token, now)).await
     }
     .await;
     let who = result.as_ref().ok().map(|u| u.id.as_str().to_owned());
-    audit::record(&state, "email_verify", who.as_deref(), &client, &result);
+    audit::record(state, event, who.as_deref(), client, &result);
     let user = result?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(VerifiedBody { user: user.into() }))
+        .json(LinkedUser { user: user.into() }))
 }
