@@ -119,8 +119,9 @@ pub(crate) async fn patch_user(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct UserQuery {
-    /// Only users whose address contains this text (ignoring ASCII case).
-    #[param(max_length = 254)]
+    /// Only users whose address contains this text (ignoring ASCII case); no control
+    /// characters.
+    #[param(max_length = 254, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     email: Option<String>,
     /// Items per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]

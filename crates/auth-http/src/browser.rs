@@ -153,8 +153,8 @@ pub(crate) fn delivery(req: &HttpRequest, state: &AuthState) -> Delivery {
 /// come from an allowed page.
 ///
 /// # Errors
-/// 403 `FORBIDDEN` for a cookie without the header or an allowed origin; 400
-/// `INVALID_REQUEST` when there is neither a body token nor a cookie.
+/// 403 `FORBIDDEN` for a cookie without the header or an allowed origin; 401
+/// `INVALID_TOKEN` when there is neither a body token nor a cookie (a missing token).
 pub(crate) fn presented_refresh_token(
     req: &HttpRequest,
     state: &AuthState,
@@ -165,7 +165,9 @@ pub(crate) fn presented_refresh_token(
     }
     match cookie_token(req, state)? {
         Some(token) => Ok((token, Delivery::Cookie)),
-        None => Err(ApiError::BadRequest("refreshToken is required".into())),
+        None => Err(ApiError::Auth(AuthError::InvalidToken(
+            "no refresh token, in the body or a cookie",
+        ))),
     }
 }
 

@@ -38,6 +38,7 @@ pub(crate) fn platforms() -> utoipa::openapi::ObjectBuilder {
 pub(crate) struct DeviceRefreshRequest {
     /// The opaque refresh token of the last device session response; left out in a
     /// browser's cookie session (the `authd_rt` cookie carries it).
+    #[schema(nullable = false)]
     refresh_token: Option<String>,
 }
 

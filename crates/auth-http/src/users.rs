@@ -48,6 +48,7 @@ pub(crate) struct RefreshRequest {
     /// The opaque refresh token of the last session response. Leave it out in a
     /// browser's cookie session: the `authd_rt` cookie carries it (with `X-Authd-Session`
     /// and an allowed `Origin`, else 403 `FORBIDDEN`).
+    #[schema(nullable = false)]
     refresh_token: Option<String>,
 }
 

@@ -259,11 +259,11 @@ async fn without_allowed_origins_there_are_no_cookies_and_no_cors() {
     );
     assert!(set_cookie(&login).is_none());
     assert_eq!(login.header("access-control-allow-origin"), None);
-    // A cookie is not read at all: the refresh needs its token.
+    // A cookie is not read at all: the refresh has no token.
     let cookie_only = from_page(refresh_with_cookie("authd_rt_anything"), APP);
     send(&app, cookie_only)
         .await
-        .assert_error(400, "INVALID_REQUEST");
+        .assert_error(401, "INVALID_TOKEN");
 }
 
 #[actix_web::test]

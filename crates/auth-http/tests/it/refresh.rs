@@ -98,12 +98,14 @@ async fn unknown_malformed_or_access_tokens_are_invalid_tokens() {
 }
 
 #[actix_web::test]
-async fn a_refresh_without_a_token_is_an_invalid_request() {
+async fn a_refresh_without_a_token_is_refused() {
     let ctx = Ctx::new();
     let app = ctx.app().await;
+    // No token at all (nor a browser's cookie): a missing token.
     send(&app, post("/api/auth/refresh", json!({})))
         .await
-        .assert_error(400, "INVALID_REQUEST");
+        .assert_error(401, "INVALID_TOKEN");
+    // A token that is not even text: a malformed request.
     send(&app, post("/api/auth/refresh", json!({"refreshToken": 42})))
         .await
         .assert_error(400, "INVALID_REQUEST");
