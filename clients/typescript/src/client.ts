@@ -179,7 +179,11 @@ export class AuthdClient {
 
   /** Ends the session at authd and forgets it here, whatever authd answered. */
   async logout(): Promise<void> {
-    const session = await this.#storage.load();
+    let session = await this.#storage.load();
+    if (!session && this.#cookie) {
+      // A reloaded page holds nothing but the cookie: an access token first, to end it.
+      session = await this.refresh().catch(() => null);
+    }
     await this.#storage.clear();
     if (!session) return;
     const body = session.refreshToken ? { refreshToken: session.refreshToken } : {};

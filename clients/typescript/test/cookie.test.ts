@@ -42,5 +42,20 @@ for (const backend of backends()) {
       await c.logout();
       assert.equal(wire.browser.cookies.has("authd_rt"), false, "logout cleared it");
     });
+
+    test("a page reloaded with only its cookie logs out at authd too", async () => {
+      const wire = new Wire();
+      wire.browser = { origin: ORIGIN, cookies: new Map() };
+      const page = () => new AuthdClient({ baseUrl: authd.base, mode: "cookie", fetch: wire.fetch });
+      const tag = `${process.pid}r${Date.now()}`;
+      await page().register({ email: `reload${tag}@example.com`, username: `reload${tag}`, password: "correct horse battery staple" });
+      const cookie = wire.browser.cookies.get("authd_rt") ?? "";
+
+      await page().logout(); // a new client: nothing stored, as after a reload
+
+      assert.equal(wire.browser.cookies.has("authd_rt"), false);
+      wire.browser.cookies.set("authd_rt", cookie);
+      await assert.rejects(page().refresh(), (e: { code?: string }) => e.code === "INVALID_TOKEN");
+    });
   });
 }
