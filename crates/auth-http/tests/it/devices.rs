@@ -219,9 +219,12 @@ async fn expired_unknown_and_malformed_device_refreshes_are_refused() {
     send(&app, post("/api/auth/device/refresh", json!({})))
         .await
         .assert_error(401, "INVALID_TOKEN");
-    send(&app, post("/api/auth/device/refresh", json!({"refreshToken": 7})))
-        .await
-        .assert_error(400, "INVALID_REQUEST");
+    send(
+        &app,
+        post("/api/auth/device/refresh", json!({"refreshToken": 7})),
+    )
+    .await
+    .assert_error(400, "INVALID_REQUEST");
     ctx.clock.advance(7 * 24 * 3600);
     device_refresh(&app, &start.str("refreshToken"))
         .await
