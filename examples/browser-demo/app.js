@@ -57,6 +57,7 @@ const demo = {
   /** Calls `me` every `everyMs` for `forMs`; the result lands in `demo.busy`. */
   keepBusy(forMs, everyMs) {
     demo.busy = { calls: 0, failures: [], ended: 0, done: false };
+    const endedBefore = ended;
     const until = Date.now() + forMs;
     const tick = async () => {
       try {
@@ -66,7 +67,7 @@ const demo = {
       } catch (error) {
         demo.busy.failures.push(error.code ?? String(error));
       }
-      demo.busy.ended = ended;
+      demo.busy.ended = ended - endedBefore;
       if (Date.now() < until) setTimeout(tick, everyMs);
       else demo.busy.done = true;
     };

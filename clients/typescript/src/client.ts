@@ -290,8 +290,9 @@ export class AuthdClient {
 
   async #refreshLocked(stale: string | undefined): Promise<StoredSession> {
     // In cookie mode nothing need be stored (a reloaded page): the cookie is the session.
+    const stored = await this.#storage.load();
     const session =
-      (await this.#storage.load()) ??
+      stored ??
       (this.#cookie ? { kind: this.#cookieKind, accessToken: "", issuedAt: 0, expiresAt: 0 } : await this.#session());
     if (stale !== undefined && session.accessToken !== stale && this.#now() < this.#refreshAt(session)) {
       return session;
@@ -303,6 +304,8 @@ export class AuthdClient {
       return fresh;
     } catch (error) {
       if (error instanceof AuthdError && (error.sessionEnded || error.code === "ACCOUNT_INACTIVE")) {
+        // A page that was never logged in has no session to end: it is not logged in.
+        if (!stored && !this.#credentials) throw new AuthdError("NO_SESSION", error.status, "Not logged in");
         return this.#ended(error);
       }
       throw error;

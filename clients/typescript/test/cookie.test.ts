@@ -55,7 +55,11 @@ for (const backend of backends()) {
 
       assert.equal(wire.browser.cookies.has("authd_rt"), false);
       wire.browser.cookies.set("authd_rt", cookie);
-      await assert.rejects(page().refresh(), (e: { code?: string }) => e.code === "INVALID_TOKEN");
+      const reloaded = page();
+      const ended: string[] = [];
+      reloaded.onSessionEnded((event) => ended.push(event.code));
+      await assert.rejects(reloaded.refresh(), (e: { code?: string }) => e.code === "NO_SESSION");
+      assert.deepEqual(ended, [], "a page that was never logged in has no session to end");
     });
   });
 }
