@@ -163,6 +163,9 @@ impl Modify for ContractErrors {
             );
         }
         for (path, item) in &mut openapi.paths.paths {
+            if let Some(post) = item.post.as_mut() {
+                browser_session(path, post);
+            }
             let in_memory = IN_MEMORY.contains(&path.as_str());
             for operation in [
                 &mut item.get,
@@ -250,6 +253,69 @@ fn complete(operation: &mut Operation, in_memory: bool) {
                     .build(),
             );
         }
+    }
+}
+
+/// Routes that hand out a refresh token, and so can put it in a browser's cookie.
+const SESSION_ROUTES: [&str; 5] = [
+    "/api/auth/register",
+    "/api/auth/login",
+    "/api/auth/refresh",
+    "/api/auth/device",
+    "/api/auth/device/refresh",
+];
+
+/// The browser half of the contract on the routes it concerns: `X-Authd-Session`, the
+/// `authd_rt` cookie they set or clear, and the 403 of a cookie sent from elsewhere.
+fn browser_session(path: &str, operation: &mut Operation) {
+    let refresh = path.ends_with("refresh");
+    let logout = path == "/api/auth/logout";
+    if !SESSION_ROUTES.contains(&path) && !logout {
+        return;
+    }
+    let parameter = utoipa::openapi::path::ParameterBuilder::new()
+        .name(crate::browser::SESSION_HEADER)
+        .parameter_in(utoipa::openapi::path::ParameterIn::Header)
+        .required(utoipa::openapi::Required::False)
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .description(Some(
+            "`cookie` (with AUTHD_ALLOWED_ORIGINS set): the refresh token goes in the \
+             `authd_rt` cookie (HttpOnly; Secure; SameSite=Strict; Path=/api/auth) instead \
+             of the body; another value asks for nothing. Required (any value), with an \
+             allowed Origin, on a request the cookie authenticates.",
+        ))
+        .build();
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .push(parameter);
+    let cookie = if logout {
+        "Clears `authd_rt` (Max-Age=0) when browser sessions are on"
+    } else {
+        "`authd_rt=<refresh token>; Max-Age=<its life>; Path=/api/auth; HttpOnly; Secure; \
+         SameSite=Strict`, for a request with `X-Authd-Session: cookie`"
+    };
+    for (status, response) in &mut operation.responses.responses {
+        if let RefOr::T(response) = response
+            && status.starts_with('2')
+        {
+            response.headers.insert(
+                header::SET_COOKIE.as_str().to_owned(),
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some(cookie))
+                    .build(),
+            );
+        }
+    }
+    if refresh {
+        operation.responses.responses.insert(
+            "403".into(),
+            RefOr::T(error(
+                "FORBIDDEN: the `authd_rt` cookie came without `X-Authd-Session` or from an \
+                 origin not allowed; or ACCOUNT_INACTIVE",
+            )),
+        );
     }
 }
 

@@ -196,3 +196,40 @@ async fn bearer_routes_say_so_and_public_ones_do_not() {
         "bearer"
     );
 }
+
+#[actix_web::test]
+async fn the_routes_that_issue_refresh_tokens_describe_the_browser_cookie() {
+    let spec = served().await;
+    for path in [
+        "/api/auth/register",
+        "/api/auth/login",
+        "/api/auth/refresh",
+        "/api/auth/device",
+        "/api/auth/device/refresh",
+    ] {
+        let operation = &spec["paths"][path]["post"];
+        let parameters = operation["parameters"].as_array().unwrap();
+        assert!(
+            parameters
+                .iter()
+                .any(|p| p["name"] == "x-authd-session" && p["in"] == "header"),
+            "{path}"
+        );
+        let success = if path == "/api/auth/register" {
+            "201"
+        } else {
+            "200"
+        };
+        assert!(
+            operation["responses"][success]["headers"]["set-cookie"].is_object(),
+            "{path}"
+        );
+    }
+    let refresh = &spec["paths"]["/api/auth/refresh"]["post"]["responses"]["403"];
+    assert!(
+        refresh["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("FORBIDDEN")
+    );
+}
