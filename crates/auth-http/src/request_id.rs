@@ -41,7 +41,7 @@ fn generated() -> String {
 /// Only what the wrapped service returns.
 pub async fn assign(
     req: ServiceRequest,
-    next: Next<BoxBody>,
+    next: Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let id = req
         .headers()
@@ -50,7 +50,7 @@ pub async fn assign(
         .filter(|v| well_formed(v))
         .map_or_else(generated, str::to_owned);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.call(req).await?;
+    let mut response = next.call(req).await?.map_into_boxed_body();
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);
     }

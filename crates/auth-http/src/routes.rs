@@ -188,17 +188,20 @@ pub fn app(
     >,
 > {
     let origins = state.allowed_origins.clone();
+    // CORS and the mapping of its refusals only with browser sessions on: always in
+    // place, they cost `me` on SQLite 3-4 %. The request id goes on everything, outermost.
     actix_web::App::new()
         .app_data(state)
         .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
-        .wrap(actix_web::middleware::from_fn(crate::request_id::assign))
         .wrap(actix_web::middleware::Condition::new(
             !origins.is_empty(),
             crate::browser::cors(&origins),
         ))
-        .wrap(actix_web::middleware::from_fn(
-            crate::browser::contract_refusals,
+        .wrap(actix_web::middleware::Condition::new(
+            !origins.is_empty(),
+            actix_web::middleware::from_fn(crate::browser::contract_refusals),
         ))
+        .wrap(actix_web::middleware::from_fn(crate::request_id::assign))
         .configure(configure)
 }
 
