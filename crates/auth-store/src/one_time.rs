@@ -10,7 +10,7 @@ use diesel::prelude::*;
 
 use crate::Database;
 use crate::connection::{DbConnection, on_backend};
-use crate::schema::{one_time_tokens, sessions, users};
+use crate::schema::{one_time_tokens, users};
 
 /// What using a token found, before the change it makes.
 enum Claim {
@@ -125,18 +125,16 @@ impl OneTimeStore for Database {
                     users::updated_at.eq(now.secs()),
                 ))
                 .execute(c))?;
-            let revoked = on_backend!(conn, |c| diesel::update(
-                sessions::table
-                    .filter(sessions::principal_kind.eq(PrincipalKind::User.as_str()))
-                    .filter(sessions::principal_id.eq(user.as_str()))
-                    .filter(sessions::revoked_at.is_null())
-                    .filter(sessions::expires_at.gt(now.secs()))
-            )
-            .set(sessions::revoked_at.eq(now.secs()))
-            .execute(c))?;
+            let revoked = crate::accounts::revoke_sessions(
+                conn,
+                PrincipalKind::User,
+                user.as_str(),
+                None,
+                now,
+            )?;
             Ok(Redemption::Redeemed(PasswordReset {
                 user_id: user,
-                revoked_sessions: u64::try_from(revoked).unwrap_or(0),
+                revoked_sessions: revoked,
             }))
         })
     }
